@@ -1,0 +1,286 @@
+import { describe, expect, it } from 'vitest';
+import type { BudgetCommand, OpenSession, Reserve } from './commands.js';
+import { decide } from './decide.js';
+import { DomainError } from './errors.js';
+import type { BudgetEvent } from './events.js';
+import { evolve } from './evolve.js';
+import { initialOrgState, remainingMicros, type OrgState } from './state.js';
+
+const AT = '2026-11-25T10:00:00.000Z';
+const base = { orgId: 'org-1', actor: 'system', at: AT };
+
+/** Decides and applies each command in turn, as the command handler does. */
+function run(commands: BudgetCommand[], state: OrgState = initialOrgState('org-1')): { state: OrgState; events: BudgetEvent[] } {
+  const events: BudgetEvent[] = [];
+  for (const command of commands) {
+    for (const event of decide(command, state)) {
+      evolve(state, event);
+      events.push(event);
+    }
+  }
+  return { state, events };
+}
+
+function openSession(overrides: Partial<OpenSession> = {}): OpenSession {
+  return {
+    ...base,
+    type: 'OpenSession',
+    sessionId: 's-1',
+    agentId: 'a-1',
+    limitMicros: 1_000_000n,
+    expiresAt: '2026-11-25T11:00:00.000Z',
+    maxPayments: null,
+    metadata: {},
+    idempotency: null,
+    ...overrides,
+  };
+}
+
+function reserve(intentId: string, amountMicros: bigint, overrides: Partial<Reserve> = {}): Reserve {
+  return {
+    ...base,
+    type: 'Reserve',
+    intentId,
+    sessionId: 's-1',
+    agentId: 'a-1',
+    amountMicros,
+    amountAtomic: amountMicros,
+    asset: '0x0000000000000000000000000000000000000001',
+    network: 'eip155:31337',
+    payTo: '0x0000000000000000000000000000000000000002',
+    resource: 'http://127.0.0.1/data',
+    validBefore: '2026-11-25T10:05:00.000Z',
+    policyVersion: 0,
+    idempotency: null,
+    ...overrides,
+  };
+}
+
+/** An org with a $5 limit, a team with $3, an agent with $2, and a $1 session. */
+function world(limits: { org?: bigint | null; team?: bigint | null; agent?: bigint | null; session?: bigint } = {}): OrgState {
+  return run([
+    { ...base, type: 'CreateOrg', name: 'Acme', limitMicros: limits.org === undefined ? 5_000_000n : limits.org },
+    { ...base, type: 'CreateTeam', teamId: 't-1', name: 'Research', limitMicros: limits.team === undefined ? 3_000_000n : limits.team },
+    { ...base, type: 'RegisterAgent', agentId: 'a-1', teamId: 't-1', name: 'crawler', limitMicros: limits.agent === undefined ? 2_000_000n : limits.agent },
+    openSession({ limitMicros: limits.session ?? 1_000_000n }),
+  ]).state;
+}
+
+function domainErrorCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof DomainError) return error.code;
+    throw error;
+  }
+  return 'no error';
+}
+
+describe('org, team and agent setup', () => {
+  it('creates an org once', () => {
+    const { state, events } = run([{ ...base, type: 'CreateOrg', name: 'Acme', limitMicros: 5n }]);
+    expect(events.map((e) => e.type)).toEqual(['OrgCreated']);
+    expect(state.budget.limitMicros).toBe(5n);
+    expect(domainErrorCode(() => decide({ ...base, type: 'CreateOrg', name: 'Acme', limitMicros: 5n }, state))).toBe('org_already_exists');
+  });
+
+  it('refuses teams, agents and sessions in an org that does not exist', () => {
+    const state = initialOrgState('org-1');
+    expect(domainErrorCode(() => decide({ ...base, type: 'CreateTeam', teamId: 't', name: 'x', limitMicros: null }, state))).toBe('org_not_found');
+    expect(domainErrorCode(() => decide({ ...base, type: 'RegisterAgent', agentId: 'a', teamId: null, name: 'x', limitMicros: null }, state))).toBe(
+      'org_not_found',
+    );
+    expect(domainErrorCode(() => decide(openSession(), state))).toBe('org_not_found');
+  });
+
+  it('refuses an agent in an unknown team and duplicate ids', () => {
+    const state = world();
+    expect(domainErrorCode(() => decide({ ...base, type: 'RegisterAgent', agentId: 'a-2', teamId: 'nope', name: 'x', limitMicros: null }, state))).toBe(
+      'team_not_found',
+    );
+    expect(domainErrorCode(() => decide({ ...base, type: 'RegisterAgent', agentId: 'a-1', teamId: null, name: 'x', limitMicros: null }, state))).toBe(
+      'agent_already_exists',
+    );
+    expect(domainErrorCode(() => decide({ ...base, type: 'CreateTeam', teamId: 't-1', name: 'x', limitMicros: null }, state))).toBe('team_already_exists');
+  });
+
+  it('changes a budget with before and after, and does nothing when unchanged', () => {
+    const state = world();
+    const events = decide({ ...base, type: 'ChangeBudget', level: 'agent', levelId: 'a-1', limitMicros: 7n }, state);
+    expect(events).toEqual([
+      { type: 'BudgetChanged', data: { orgId: 'org-1', level: 'agent', levelId: 'a-1', before: { limitMicros: 2_000_000n }, after: { limitMicros: 7n } } },
+    ]);
+    expect(decide({ ...base, type: 'ChangeBudget', level: 'agent', levelId: 'a-1', limitMicros: 2_000_000n }, state)).toEqual([]);
+    expect(domainErrorCode(() => decide({ ...base, type: 'ChangeBudget', level: 'team', levelId: 'nope', limitMicros: 1n }, state))).toBe('team_not_found');
+    expect(domainErrorCode(() => decide({ ...base, type: 'ChangeBudget', level: 'org', levelId: 'org-1', limitMicros: -1n }, state))).toBe('invalid_command');
+  });
+});
+
+describe('opening a session', () => {
+  it('opens a session under its agent and team', () => {
+    const state = world();
+    const session = state.sessions.get('s-1');
+    expect(session?.teamId).toBe('t-1');
+    expect(session?.budget).toEqual({ limitMicros: 1_000_000n, reservedMicros: 0n, spentMicros: 0n });
+  });
+
+  it('refuses an unknown agent, a duplicate id and a non-positive limit', () => {
+    const state = world();
+    expect(domainErrorCode(() => decide(openSession({ sessionId: 's-2', agentId: 'ghost' }), state))).toBe('agent_not_found');
+    expect(domainErrorCode(() => decide(openSession(), state))).toBe('session_already_exists');
+    expect(domainErrorCode(() => decide(openSession({ sessionId: 's-2', limitMicros: 0n }), state))).toBe('invalid_command');
+    expect(domainErrorCode(() => decide(openSession({ sessionId: 's-2', maxPayments: 0 }), state))).toBe('invalid_command');
+  });
+
+  it('answers a retried Idempotency-Key with no new session, and refuses the key for another request', () => {
+    const state = world();
+    const claim = { key: 'k-1', requestHash: 'h-1' };
+    run([openSession({ sessionId: 's-2', idempotency: claim })], state);
+    expect(decide(openSession({ sessionId: 's-3', idempotency: claim }), state)).toEqual([]);
+    expect(domainErrorCode(() => decide(openSession({ sessionId: 's-3', idempotency: { key: 'k-1', requestHash: 'other' } }), state))).toBe(
+      'idempotency_key_reused',
+    );
+    expect(state.idempotency.get('a-1\u0000k-1')).toEqual({ kind: 'session', entityId: 's-2', requestHash: 'h-1' });
+  });
+});
+
+describe('reserving', () => {
+  it('holds the amount on every level at once', () => {
+    const { state, events } = run([reserve('i-1', 300_000n)], world());
+    expect(events.map((e) => e.type)).toEqual(['Reserved']);
+    expect(state.sessions.get('s-1')?.budget.reservedMicros).toBe(300_000n);
+    expect(state.agents.get('a-1')?.budget.reservedMicros).toBe(300_000n);
+    expect(state.teams.get('t-1')?.budget.reservedMicros).toBe(300_000n);
+    expect(state.budget.reservedMicros).toBe(300_000n);
+  });
+
+  it('accepts a reservation of exactly what is left', () => {
+    const { events } = run([reserve('i-1', 1_000_000n)], world());
+    expect(events.map((e) => e.type)).toEqual(['Reserved']);
+  });
+
+  // Each row makes a different level the tightest and checks that it is the one named.
+  it.each([
+    ['session', { session: 1_000_000n }, 1_000_001n, 'session_limit_exceeded', 1_000_000n],
+    ['agent', { session: 9_000_000n, agent: 500_000n }, 600_000n, 'agent_limit_exceeded', 500_000n],
+    ['team', { session: 9_000_000n, agent: 9_000_000n, team: 400_000n }, 500_000n, 'team_limit_exceeded', 400_000n],
+    ['org', { session: 9_000_000n, agent: 9_000_000n, team: 9_000_000n, org: 300_000n }, 400_000n, 'org_limit_exceeded', 300_000n],
+  ] as const)('refuses at the %s level with the figures', (level, limits, amount, code, limit) => {
+    const { state, events } = run([reserve('i-1', amount)], world(limits));
+    expect(events).toEqual([
+      {
+        type: 'LimitExceeded',
+        data: expect.objectContaining({ intentId: 'i-1', level, code, limitMicros: limit, requestedMicros: amount, remainingMicros: limit }) as unknown,
+      },
+    ]);
+    expect(state.budget.reservedMicros).toBe(0n);
+    expect(state.refusals.get('i-1')?.code).toBe(code);
+  });
+
+  it('counts held and spent money against the limit', () => {
+    const state = run([reserve('i-1', 400_000n), reserve('i-2', 400_000n)], world()).state;
+    run([{ ...base, type: 'Settle', intentId: 'i-1', amountAtomic: 400_000n, network: 'eip155:31337', transaction: '0xabc', payer: '0x1' }], state);
+    const { events } = run([reserve('i-3', 300_000n)], state);
+    expect(events[0]).toMatchObject({ type: 'LimitExceeded', data: { code: 'session_limit_exceeded', remainingMicros: 200_000n } });
+  });
+
+  it('refuses in a closed or expired session', () => {
+    const state = world();
+    const expired = decide(reserve('i-1', 1n, { at: '2026-11-25T11:00:00.000Z' }), state);
+    expect(expired[0]).toMatchObject({ type: 'LimitExceeded', data: { code: 'session_expired', level: 'session' } });
+    const session = state.sessions.get('s-1');
+    if (session === undefined) throw new Error('session missing');
+    session.closed = true;
+    expect(decide(reserve('i-1', 1n), state)[0]).toMatchObject({ type: 'LimitExceeded', data: { code: 'session_closed' } });
+  });
+
+  it('refuses beyond the session maximum number of payments', () => {
+    const state = run([openSession({ sessionId: 's-2', maxPayments: 1 })], world()).state;
+    const { events } = run([reserve('i-1', 1n, { sessionId: 's-2' }), reserve('i-2', 1n, { sessionId: 's-2' })], state);
+    expect(events.map((e) => e.type)).toEqual(['Reserved', 'LimitExceeded']);
+  });
+
+  it("treats another agent's session as missing", () => {
+    const state = run([{ ...base, type: 'RegisterAgent', agentId: 'a-2', teamId: null, name: 'other', limitMicros: null }], world());
+    expect(domainErrorCode(() => decide(reserve('i-1', 1n, { agentId: 'a-2' }), state.state))).toBe('session_not_found');
+    expect(domainErrorCode(() => decide(reserve('i-1', 1n, { sessionId: 'nope' }), state.state))).toBe('session_not_found');
+  });
+
+  it('refuses a reused intent id and a non-positive amount', () => {
+    const state = run([reserve('i-1', 1n)], world()).state;
+    expect(domainErrorCode(() => decide(reserve('i-1', 1n), state))).toBe('intent_conflict');
+    expect(domainErrorCode(() => decide(reserve('i-2', 0n), state))).toBe('invalid_command');
+  });
+
+  it('answers a retried Idempotency-Key with no second reservation, refusals included', () => {
+    const claim = { key: 'pay-1', requestHash: 'h' };
+    const state = run([reserve('i-1', 100n, { idempotency: claim })], world()).state;
+    expect(decide(reserve('i-2', 100n, { idempotency: claim }), state)).toEqual([]);
+    expect(domainErrorCode(() => decide(reserve('i-2', 100n, { idempotency: { key: 'pay-1', requestHash: 'x' } }), state))).toBe('idempotency_key_reused');
+
+    const refusedClaim = { key: 'pay-2', requestHash: 'h2' };
+    run([reserve('i-3', 9_000_000n, { idempotency: refusedClaim })], state);
+    expect(decide(reserve('i-4', 9_000_000n, { idempotency: refusedClaim }), state)).toEqual([]);
+    expect(state.budget.reservedMicros).toBe(100n);
+  });
+});
+
+describe('settling and releasing', () => {
+  const settle = (intentId: string, amountAtomic: bigint): BudgetCommand => ({
+    ...base,
+    type: 'Settle',
+    intentId,
+    amountAtomic,
+    network: 'eip155:31337',
+    transaction: '0xtx',
+    payer: '0xpayer',
+  });
+
+  it('moves a full settlement from reserved to spent on every level', () => {
+    const { state, events } = run([reserve('i-1', 250_000n), settle('i-1', 250_000n)], world());
+    expect(events.map((e) => e.type)).toEqual(['Reserved', 'Settled']);
+    for (const budget of [state.sessions.get('s-1')?.budget, state.agents.get('a-1')?.budget, state.teams.get('t-1')?.budget, state.budget]) {
+      expect(budget).toMatchObject({ reservedMicros: 0n, spentMicros: 250_000n });
+    }
+    expect(state.intents.get('i-1')?.status).toBe('settled');
+  });
+
+  it('releases the rest when less was paid than was held', () => {
+    const { state, events } = run([reserve('i-1', 300_000n), settle('i-1', 100_000n)], world());
+    expect(events.slice(1)).toEqual([
+      expect.objectContaining({ type: 'Settled', data: expect.objectContaining({ amountMicros: 100_000n, amountAtomic: 100_000n }) as unknown }),
+      expect.objectContaining({ type: 'Refunded', data: expect.objectContaining({ amountMicros: 200_000n, reason: 'paid_less' }) as unknown }),
+    ]);
+    expect(state.budget).toMatchObject({ reservedMicros: 0n, spentMicros: 100_000n });
+    expect(remainingMicros(state.sessions.get('s-1')?.budget ?? state.budget)).toBe(900_000n);
+  });
+
+  it('refuses to settle more than was held, and settles once', () => {
+    const state = run([reserve('i-1', 100n)], world()).state;
+    expect(domainErrorCode(() => decide(settle('i-1', 101n), state))).toBe('settle_exceeds_reserved');
+    expect(domainErrorCode(() => decide(settle('nope', 1n), state))).toBe('payment_not_found');
+    run([settle('i-1', 100n)], state);
+    expect(decide(settle('i-1', 100n), state)).toEqual([]);
+    expect(domainErrorCode(() => decide({ ...base, type: 'Release', intentId: 'i-1', reason: 'x' }, state))).toBe('intent_already_settled');
+  });
+
+  it('releases a hold in full, once, and never settles it afterwards', () => {
+    const { state, events } = run([reserve('i-1', 100n), { ...base, type: 'Release', intentId: 'i-1', reason: 'seller_refused' }], world());
+    expect(events[1]).toMatchObject({ type: 'Refunded', data: { amountMicros: 100n, reason: 'seller_refused' } });
+    expect(state.budget.reservedMicros).toBe(0n);
+    expect(decide({ ...base, type: 'Release', intentId: 'i-1', reason: 'again' }, state)).toEqual([]);
+    expect(domainErrorCode(() => decide(settle('i-1', 100n), state))).toBe('intent_already_refunded');
+    expect(domainErrorCode(() => decide({ ...base, type: 'Release', intentId: 'nope', reason: 'x' }, state))).toBe('payment_not_found');
+  });
+});
+
+describe('evolve', () => {
+  it('ignores events about things it does not know', () => {
+    const state = initialOrgState('org-1');
+    const after = evolve(state, {
+      type: 'Settled',
+      data: { intentId: 'x', sessionId: 'y', agentId: 'z', orgId: 'org-1', amountMicros: 1n, amountAtomic: 1n, network: 'n', transaction: 't', payer: 'p' },
+    });
+    expect(after.budget).toEqual({ limitMicros: null, reservedMicros: 0n, spentMicros: 0n });
+  });
+});

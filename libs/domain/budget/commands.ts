@@ -1,0 +1,92 @@
+// Commands carry everything the decision needs, time and ids included, so that decide()
+// stays pure and a replayed command decides the same way.
+
+export type BudgetLevel = 'session' | 'agent' | 'team' | 'org';
+
+/** A client's Idempotency-Key and a hash of the request it came with. */
+export interface IdempotencyClaim {
+  key: string;
+  requestHash: string;
+}
+
+export interface CommandBase {
+  orgId: string;
+  /** Who asks: `agent:<id>`, `admin:<id>`, `worker:<id>` or `system`. */
+  actor: string;
+  /** ISO-8601 instant of the decision, supplied by the caller. */
+  at: string;
+}
+
+export interface CreateOrg extends CommandBase {
+  type: 'CreateOrg';
+  name: string;
+  limitMicros: bigint | null;
+}
+
+export interface CreateTeam extends CommandBase {
+  type: 'CreateTeam';
+  teamId: string;
+  name: string;
+  limitMicros: bigint | null;
+}
+
+export interface RegisterAgent extends CommandBase {
+  type: 'RegisterAgent';
+  agentId: string;
+  teamId: string | null;
+  name: string;
+  limitMicros: bigint | null;
+}
+
+export interface ChangeBudget extends CommandBase {
+  type: 'ChangeBudget';
+  level: Exclude<BudgetLevel, 'session'>;
+  /** The id of the org, team or agent whose budget changes. */
+  levelId: string;
+  limitMicros: bigint | null;
+}
+
+export interface OpenSession extends CommandBase {
+  type: 'OpenSession';
+  sessionId: string;
+  agentId: string;
+  limitMicros: bigint;
+  expiresAt: string;
+  maxPayments: number | null;
+  metadata: Record<string, string>;
+  idempotency: IdempotencyClaim | null;
+}
+
+export interface Reserve extends CommandBase {
+  type: 'Reserve';
+  intentId: string;
+  sessionId: string;
+  agentId: string;
+  amountMicros: bigint;
+  amountAtomic: bigint;
+  asset: string;
+  network: string;
+  payTo: string;
+  resource: string;
+  validBefore: string;
+  policyVersion: number;
+  idempotency: IdempotencyClaim | null;
+}
+
+export interface Settle extends CommandBase {
+  type: 'Settle';
+  intentId: string;
+  /** What was actually paid, in the asset's atomic units; never more than was reserved. */
+  amountAtomic: bigint;
+  network: string;
+  transaction: string;
+  payer: string;
+}
+
+export interface Release extends CommandBase {
+  type: 'Release';
+  intentId: string;
+  reason: string;
+}
+
+export type BudgetCommand = CreateOrg | CreateTeam | RegisterAgent | ChangeBudget | OpenSession | Reserve | Settle | Release;

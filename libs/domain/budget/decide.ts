@@ -1,0 +1,259 @@
+import type { BudgetCommand, ChangeBudget, CreateOrg, CreateTeam, OpenSession, RegisterAgent, Release, Reserve, Settle } from './commands.js';
+import { DomainError } from './errors.js';
+import type { BudgetEvent, LimitExceeded, RefusalCode } from './events.js';
+import { hierarchyLevels } from './evolve.js';
+import { idempotencyIndex, remainingMicros, type OrgState } from './state.js';
+
+/**
+ * Decides one command against the org state. Returns the events that record the decision
+ * (a refusal to pay is an event too: LimitExceeded), an empty list when the command was
+ * already carried out (a retry), or throws a DomainError when the command cannot apply.
+ */
+export function decide(command: BudgetCommand, state: OrgState): BudgetEvent[] {
+  switch (command.type) {
+    case 'CreateOrg':
+      return createOrg(command, state);
+    case 'CreateTeam':
+      return createTeam(command, state);
+    case 'RegisterAgent':
+      return registerAgent(command, state);
+    case 'ChangeBudget':
+      return changeBudget(command, state);
+    case 'OpenSession':
+      return openSession(command, state);
+    case 'Reserve':
+      return reserve(command, state);
+    case 'Settle':
+      return settle(command, state);
+    case 'Release':
+      return release(command, state);
+    default: {
+      const _never: never = command;
+      throw new DomainError('invalid_command', 'unknown command');
+    }
+  }
+}
+
+function createOrg(command: CreateOrg, state: OrgState): BudgetEvent[] {
+  if (state.exists) throw new DomainError('org_already_exists', `org ${command.orgId} already exists`);
+  assertLimit(command.limitMicros);
+  return [{ type: 'OrgCreated', data: { orgId: command.orgId, name: command.name, limitMicros: command.limitMicros } }];
+}
+
+function createTeam(command: CreateTeam, state: OrgState): BudgetEvent[] {
+  requireOrg(state);
+  if (state.teams.has(command.teamId)) throw new DomainError('team_already_exists', `team ${command.teamId} already exists`);
+  assertLimit(command.limitMicros);
+  return [
+    { type: 'TeamCreated', data: { orgId: command.orgId, teamId: command.teamId, name: command.name, limitMicros: command.limitMicros } },
+  ];
+}
+
+function registerAgent(command: RegisterAgent, state: OrgState): BudgetEvent[] {
+  requireOrg(state);
+  if (state.agents.has(command.agentId)) throw new DomainError('agent_already_exists', `agent ${command.agentId} already exists`);
+  if (command.teamId !== null && !state.teams.has(command.teamId)) {
+    throw new DomainError('team_not_found', `team ${command.teamId} does not exist`);
+  }
+  assertLimit(command.limitMicros);
+  return [
+    {
+      type: 'AgentRegistered',
+      data: { orgId: command.orgId, agentId: command.agentId, teamId: command.teamId, name: command.name, limitMicros: command.limitMicros },
+    },
+  ];
+}
+
+function changeBudget(command: ChangeBudget, state: OrgState): BudgetEvent[] {
+  requireOrg(state);
+  assertLimit(command.limitMicros);
+  const budget =
+    command.level === 'org'
+      ? state.budget
+      : command.level === 'team'
+        ? state.teams.get(command.levelId)?.budget
+        : state.agents.get(command.levelId)?.budget;
+  if (budget === undefined) throw new DomainError(`${command.level}_not_found`, `${command.level} ${command.levelId} does not exist`);
+  if (budget.limitMicros === command.limitMicros) return [];
+  return [
+    {
+      type: 'BudgetChanged',
+      data: {
+        orgId: command.orgId,
+        level: command.level,
+        levelId: command.levelId,
+        before: { limitMicros: budget.limitMicros },
+        after: { limitMicros: command.limitMicros },
+      },
+    },
+  ];
+}
+
+function openSession(command: OpenSession, state: OrgState): BudgetEvent[] {
+  requireOrg(state);
+  const agent = state.agents.get(command.agentId);
+  if (agent === undefined) throw new DomainError('agent_not_found', `agent ${command.agentId} does not exist`);
+  if (command.idempotency !== null) {
+    const previous = state.idempotency.get(idempotencyIndex(command.agentId, command.idempotency.key));
+    if (previous !== undefined) {
+      assertSameRequest(previous.requestHash, command.idempotency.requestHash);
+      return [];
+    }
+  }
+  if (state.sessions.has(command.sessionId)) throw new DomainError('session_already_exists', `session ${command.sessionId} already exists`);
+  if (command.limitMicros <= 0n) throw new DomainError('invalid_command', 'a session limit must be positive');
+  if (command.maxPayments !== null && command.maxPayments < 1) throw new DomainError('invalid_command', 'maxPayments must be at least 1');
+  return [
+    {
+      type: 'SessionOpened',
+      data: {
+        sessionId: command.sessionId,
+        agentId: command.agentId,
+        teamId: agent.teamId,
+        orgId: command.orgId,
+        limitMicros: command.limitMicros,
+        expiresAt: command.expiresAt,
+        maxPayments: command.maxPayments,
+        metadata: command.metadata,
+        idempotencyKey: command.idempotency?.key ?? null,
+        requestHash: command.idempotency?.requestHash ?? null,
+      },
+    },
+  ];
+}
+
+function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
+  const session = state.sessions.get(command.sessionId);
+  // Another agent's session is reported exactly like a missing one, so ids reveal nothing.
+  if (session === undefined || session.agentId !== command.agentId) {
+    throw new DomainError('session_not_found', `session ${command.sessionId} does not exist`);
+  }
+  if (command.idempotency !== null) {
+    const previous = state.idempotency.get(idempotencyIndex(command.agentId, command.idempotency.key));
+    if (previous !== undefined) {
+      assertSameRequest(previous.requestHash, command.idempotency.requestHash);
+      return [];
+    }
+  }
+  if (state.intents.has(command.intentId) || state.refusals.has(command.intentId)) {
+    throw new DomainError('intent_conflict', `payment ${command.intentId} already exists`);
+  }
+  if (command.amountMicros <= 0n || command.amountAtomic <= 0n) throw new DomainError('invalid_command', 'a payment amount must be positive');
+
+  const refuse = (level: LimitExceeded['data']['level'], code: RefusalCode, limitMicros: bigint | null, left: bigint | null): BudgetEvent[] => [
+    {
+      type: 'LimitExceeded',
+      data: {
+        intentId: command.intentId,
+        sessionId: command.sessionId,
+        agentId: command.agentId,
+        orgId: command.orgId,
+        level,
+        code,
+        limitMicros,
+        requestedMicros: command.amountMicros,
+        remainingMicros: left,
+        resource: command.resource,
+        idempotencyKey: command.idempotency?.key ?? null,
+        requestHash: command.idempotency?.requestHash ?? null,
+      },
+    },
+  ];
+
+  const sessionLeft = remainingMicros(session.budget);
+  if (session.closed) return refuse('session', 'session_closed', session.budget.limitMicros, sessionLeft);
+  if (Date.parse(command.at) >= Date.parse(session.expiresAt)) {
+    return refuse('session', 'session_expired', session.budget.limitMicros, sessionLeft);
+  }
+  if (session.maxPayments !== null && session.paymentsCount >= session.maxPayments) {
+    return refuse('session', 'session_limit_exceeded', session.budget.limitMicros, sessionLeft);
+  }
+  // Every level is checked before anything is held, so a reservation is all or nothing.
+  for (const { level, budget } of hierarchyLevels(state, command.sessionId)) {
+    const left = remainingMicros(budget);
+    if (left !== null && command.amountMicros > left) return refuse(level, `${level}_limit_exceeded`, budget.limitMicros, left);
+  }
+  return [
+    {
+      type: 'Reserved',
+      data: {
+        intentId: command.intentId,
+        sessionId: command.sessionId,
+        agentId: command.agentId,
+        teamId: session.teamId,
+        orgId: command.orgId,
+        amountMicros: command.amountMicros,
+        amountAtomic: command.amountAtomic,
+        asset: command.asset,
+        network: command.network,
+        payTo: command.payTo,
+        resource: command.resource,
+        validBefore: command.validBefore,
+        policyVersion: command.policyVersion,
+        idempotencyKey: command.idempotency?.key ?? null,
+        requestHash: command.idempotency?.requestHash ?? null,
+      },
+    },
+  ];
+}
+
+function settle(command: Settle, state: OrgState): BudgetEvent[] {
+  const intent = state.intents.get(command.intentId);
+  if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
+  if (intent.status === 'settled') return [];
+  if (intent.status === 'refunded') throw new DomainError('intent_already_refunded', `payment ${command.intentId} was already refunded`);
+  if (command.amountAtomic <= 0n || command.amountAtomic > intent.amountAtomic) {
+    throw new DomainError('settle_exceeds_reserved', `payment ${command.intentId} may settle 1..${intent.amountAtomic} atomic units`);
+  }
+  // The budget is charged in proportion to what was actually paid, rounded up.
+  const paidMicros = (intent.amountMicros * command.amountAtomic + intent.amountAtomic - 1n) / intent.amountAtomic;
+  const ids = { intentId: command.intentId, sessionId: intent.sessionId, agentId: intent.agentId, orgId: command.orgId };
+  const events: BudgetEvent[] = [
+    {
+      type: 'Settled',
+      data: { ...ids, amountMicros: paidMicros, amountAtomic: command.amountAtomic, network: command.network, transaction: command.transaction, payer: command.payer },
+    },
+  ];
+  if (command.amountAtomic < intent.amountAtomic) {
+    events.push({
+      type: 'Refunded',
+      data: { ...ids, amountMicros: intent.amountMicros - paidMicros, amountAtomic: intent.amountAtomic - command.amountAtomic, reason: 'paid_less' },
+    });
+  }
+  return events;
+}
+
+function release(command: Release, state: OrgState): BudgetEvent[] {
+  const intent = state.intents.get(command.intentId);
+  if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
+  if (intent.status === 'refunded') return [];
+  if (intent.status === 'settled') throw new DomainError('intent_already_settled', `payment ${command.intentId} was already settled`);
+  return [
+    {
+      type: 'Refunded',
+      data: {
+        intentId: command.intentId,
+        sessionId: intent.sessionId,
+        agentId: intent.agentId,
+        orgId: command.orgId,
+        amountMicros: intent.amountMicros,
+        amountAtomic: intent.amountAtomic,
+        reason: command.reason,
+      },
+    },
+  ];
+}
+
+function requireOrg(state: OrgState): void {
+  if (!state.exists) throw new DomainError('org_not_found', `org ${state.orgId} does not exist`);
+}
+
+function assertLimit(limitMicros: bigint | null): void {
+  if (limitMicros !== null && limitMicros < 0n) throw new DomainError('invalid_command', 'a limit cannot be negative');
+}
+
+function assertSameRequest(storedHash: string, requestHash: string): void {
+  if (storedHash !== requestHash) {
+    throw new DomainError('idempotency_key_reused', 'this Idempotency-Key was already used with a different request');
+  }
+}

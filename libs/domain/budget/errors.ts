@@ -1,0 +1,29 @@
+// Refusals that are not budget decisions: the command itself cannot be carried out.
+// Codes are stable snake_case strings; one exception filter maps them to HTTP and gRPC.
+
+export type DomainErrorCode =
+  | 'org_not_found'
+  | 'org_already_exists'
+  | 'team_not_found'
+  | 'team_already_exists'
+  | 'agent_not_found'
+  | 'agent_already_exists'
+  | 'session_not_found'
+  | 'session_already_exists'
+  | 'payment_not_found'
+  | 'idempotency_key_reused'
+  | 'intent_conflict'
+  | 'intent_already_settled'
+  | 'intent_already_refunded'
+  | 'settle_exceeds_reserved'
+  | 'invalid_command';
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}

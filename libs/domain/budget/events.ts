@@ -1,0 +1,134 @@
+import type { BudgetLevel } from './commands.js';
+
+// Event names and fields are part of the public contract (ARCHITECTURE.md, API.md).
+// Field names end with their unit: *Micros are USD micro-dollars, *Atomic asset units.
+
+export type RefusalCode =
+  | 'session_limit_exceeded'
+  | 'agent_limit_exceeded'
+  | 'team_limit_exceeded'
+  | 'org_limit_exceeded'
+  | 'session_expired'
+  | 'session_closed';
+
+export interface OrgCreated {
+  type: 'OrgCreated';
+  data: { orgId: string; name: string; limitMicros: bigint | null };
+}
+
+export interface TeamCreated {
+  type: 'TeamCreated';
+  data: { orgId: string; teamId: string; name: string; limitMicros: bigint | null };
+}
+
+export interface AgentRegistered {
+  type: 'AgentRegistered';
+  data: { orgId: string; agentId: string; teamId: string | null; name: string; limitMicros: bigint | null };
+}
+
+export interface BudgetChanged {
+  type: 'BudgetChanged';
+  data: {
+    orgId: string;
+    level: Exclude<BudgetLevel, 'session'>;
+    levelId: string;
+    before: { limitMicros: bigint | null };
+    after: { limitMicros: bigint | null };
+  };
+}
+
+export interface SessionOpened {
+  type: 'SessionOpened';
+  data: {
+    sessionId: string;
+    agentId: string;
+    teamId: string | null;
+    orgId: string;
+    limitMicros: bigint;
+    expiresAt: string;
+    maxPayments: number | null;
+    metadata: Record<string, string>;
+    idempotencyKey: string | null;
+    requestHash: string | null;
+  };
+}
+
+export interface Reserved {
+  type: 'Reserved';
+  data: {
+    intentId: string;
+    sessionId: string;
+    agentId: string;
+    teamId: string | null;
+    orgId: string;
+    amountMicros: bigint;
+    amountAtomic: bigint;
+    asset: string;
+    network: string;
+    payTo: string;
+    resource: string;
+    validBefore: string;
+    policyVersion: number;
+    idempotencyKey: string | null;
+    requestHash: string | null;
+  };
+}
+
+export interface LimitExceeded {
+  type: 'LimitExceeded';
+  data: {
+    intentId: string;
+    sessionId: string;
+    agentId: string;
+    orgId: string;
+    level: BudgetLevel | 'policy';
+    code: RefusalCode;
+    limitMicros: bigint | null;
+    requestedMicros: bigint;
+    remainingMicros: bigint | null;
+    resource: string;
+    idempotencyKey: string | null;
+    requestHash: string | null;
+  };
+}
+
+export interface Settled {
+  type: 'Settled';
+  data: {
+    intentId: string;
+    sessionId: string;
+    agentId: string;
+    orgId: string;
+    amountMicros: bigint;
+    amountAtomic: bigint;
+    network: string;
+    transaction: string;
+    payer: string;
+  };
+}
+
+export interface Refunded {
+  type: 'Refunded';
+  data: {
+    intentId: string;
+    sessionId: string;
+    agentId: string;
+    orgId: string;
+    amountMicros: bigint;
+    amountAtomic: bigint;
+    reason: string;
+  };
+}
+
+export type BudgetEvent =
+  | OrgCreated
+  | TeamCreated
+  | AgentRegistered
+  | BudgetChanged
+  | SessionOpened
+  | Reserved
+  | LimitExceeded
+  | Settled
+  | Refunded;
+
+export type BudgetEventType = BudgetEvent['type'];

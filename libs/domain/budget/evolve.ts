@@ -1,0 +1,146 @@
+import type { BudgetLevel } from './commands.js';
+import type { BudgetEvent } from './events.js';
+import { emptyBudget, idempotencyIndex, type Budget, type OrgState } from './state.js';
+
+/**
+ * Applies one event to the org state. Total: it never throws, and an event that refers to
+ * something unknown changes nothing. It updates the given state in place and returns it,
+ * because copying maps of thousands of sessions for every event would make a batch of
+ * decisions quadratic; a caller that must keep the old state rebuilds it from events.
+ */
+export function evolve(state: OrgState, event: BudgetEvent): OrgState {
+  switch (event.type) {
+    case 'OrgCreated':
+      state.exists = true;
+      state.name = event.data.name;
+      state.budget = emptyBudget(event.data.limitMicros);
+      return state;
+    case 'TeamCreated':
+      state.teams.set(event.data.teamId, { name: event.data.name, budget: emptyBudget(event.data.limitMicros) });
+      return state;
+    case 'AgentRegistered':
+      state.agents.set(event.data.agentId, {
+        teamId: event.data.teamId,
+        name: event.data.name,
+        budget: emptyBudget(event.data.limitMicros),
+      });
+      return state;
+    case 'BudgetChanged': {
+      const budget = levelBudget(state, event.data.level, event.data.levelId);
+      if (budget !== undefined) budget.limitMicros = event.data.after.limitMicros;
+      return state;
+    }
+    case 'SessionOpened': {
+      const { data } = event;
+      state.sessions.set(data.sessionId, {
+        agentId: data.agentId,
+        teamId: data.teamId,
+        budget: { limitMicros: data.limitMicros, reservedMicros: 0n, spentMicros: 0n },
+        expiresAt: data.expiresAt,
+        maxPayments: data.maxPayments,
+        paymentsCount: 0,
+        closed: false,
+      });
+      if (data.idempotencyKey !== null && data.requestHash !== null) {
+        state.idempotency.set(idempotencyIndex(data.agentId, data.idempotencyKey), {
+          kind: 'session',
+          entityId: data.sessionId,
+          requestHash: data.requestHash,
+        });
+      }
+      return state;
+    }
+    case 'Reserved': {
+      const { data } = event;
+      state.intents.set(data.intentId, {
+        sessionId: data.sessionId,
+        agentId: data.agentId,
+        teamId: data.teamId,
+        amountMicros: data.amountMicros,
+        amountAtomic: data.amountAtomic,
+        status: 'reserved',
+        requestHash: data.requestHash,
+      });
+      for (const budget of hierarchy(state, data.sessionId)) budget.reservedMicros += data.amountMicros;
+      const session = state.sessions.get(data.sessionId);
+      if (session !== undefined) session.paymentsCount += 1;
+      rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
+      return state;
+    }
+    case 'LimitExceeded': {
+      const { data } = event;
+      state.refusals.set(data.intentId, {
+        sessionId: data.sessionId,
+        level: data.level,
+        code: data.code,
+        requestHash: data.requestHash,
+      });
+      rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
+      return state;
+    }
+    case 'Settled': {
+      const intent = state.intents.get(event.data.intentId);
+      if (intent === undefined || intent.status !== 'reserved') return state;
+      // The whole hold leaves `reserved`; what was paid moves to `spent`, and the rest is
+      // given back by the Refunded event that accompanies a partial settlement.
+      for (const budget of hierarchy(state, intent.sessionId)) {
+        budget.reservedMicros -= event.data.amountMicros;
+        budget.spentMicros += event.data.amountMicros;
+      }
+      intent.amountMicros -= event.data.amountMicros;
+      intent.amountAtomic -= event.data.amountAtomic;
+      intent.status = 'settled';
+      return state;
+    }
+    case 'Refunded': {
+      const intent = state.intents.get(event.data.intentId);
+      if (intent === undefined) return state;
+      for (const budget of hierarchy(state, intent.sessionId)) budget.reservedMicros -= event.data.amountMicros;
+      intent.amountMicros -= event.data.amountMicros;
+      intent.amountAtomic -= event.data.amountAtomic;
+      if (intent.status === 'reserved') intent.status = 'refunded';
+      return state;
+    }
+    default: {
+      const _never: never = event;
+      return state;
+    }
+  }
+}
+
+function rememberIntentKey(state: OrgState, agentId: string, key: string | null, requestHash: string | null, intentId: string): void {
+  if (key === null || requestHash === null) return;
+  state.idempotency.set(idempotencyIndex(agentId, key), { kind: 'intent', entityId: intentId, requestHash });
+}
+
+function levelBudget(state: OrgState, level: 'org' | 'team' | 'agent', levelId: string): Budget | undefined {
+  switch (level) {
+    case 'org':
+      return state.budget;
+    case 'team':
+      return state.teams.get(levelId)?.budget;
+    case 'agent':
+      return state.agents.get(levelId)?.budget;
+    default: {
+      const _never: never = level;
+      return undefined;
+    }
+  }
+}
+
+/** The budgets a payment in this session draws on, session first and org last. */
+export function hierarchy(state: OrgState, sessionId: string): Budget[] {
+  return hierarchyLevels(state, sessionId).map((entry) => entry.budget);
+}
+
+export function hierarchyLevels(state: OrgState, sessionId: string): { level: BudgetLevel; budget: Budget }[] {
+  const session = state.sessions.get(sessionId);
+  if (session === undefined) return [];
+  const levels: { level: BudgetLevel; budget: Budget }[] = [{ level: 'session', budget: session.budget }];
+  const agent = state.agents.get(session.agentId);
+  if (agent !== undefined) levels.push({ level: 'agent', budget: agent.budget });
+  const team = session.teamId === null ? undefined : state.teams.get(session.teamId);
+  if (team !== undefined) levels.push({ level: 'team', budget: team.budget });
+  levels.push({ level: 'org', budget: state.budget });
+  return levels;
+}
