@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
+import { LOG_START, positionOf, WrongExpectedVersionError, type NewEvent } from './event-store.js';
+
+const event = (type: string, data: unknown = {}): NewEvent => ({
+  type,
+  data,
+  occurredAt: '2026-11-25T10:00:00.000Z',
+  metadata: { actor: 'system', correlationId: 'c', orgId: 'o' },
+});
+
+describe('event store on Postgres', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase('evstore');
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('appends with the expected version and refuses a stale one', async () => {
+    const recorded = await db.store.transaction((c) => db.store.append(c, 's-1', 0, [event('A', { amountMicros: 5n }), event('B')]));
+    expect(recorded.map((e) => [e.type, e.streamVersion])).toEqual([
+      ['A', 1],
+      ['B', 2],
+    ]);
+    await expect(db.store.transaction((c) => db.store.append(c, 's-1', 1, [event('C')]))).rejects.toBeInstanceOf(WrongExpectedVersionError);
+    await expect(db.store.transaction((c) => db.store.append(c, 's-1', 0, [event('C')]))).rejects.toBeInstanceOf(WrongExpectedVersionError);
+    await db.store.transaction((c) => db.store.append(c, 's-1', 2, [event('C')]));
+    const read = await db.store.readStream(db.pool, 's-1');
+    expect(read.map((e) => e.type)).toEqual(['A', 'B', 'C']);
+    expect(read[0]?.data).toEqual({ amountMicros: 5n });
+  });
+
+  it('lets exactly one of two concurrent writers at the same version win', async () => {
+    const results = await Promise.allSettled([
+      db.store.transaction((c) => db.store.append(c, 'race', 0, [event('X')])),
+      db.store.transaction((c) => db.store.append(c, 'race', 0, [event('Y')])),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected' && r.reason instanceof WrongExpectedVersionError)).toHaveLength(1);
+  });
+
+  it('never lets a reader of the whole log skip an event committed out of position order', async () => {
+    const start = await db.store.readAll(db.pool, LOG_START, 10_000);
+    const after = start.at(-1) === undefined ? LOG_START : positionOf(start.at(-1)!);
+
+    // The slow transaction takes the lower position first and commits last.
+    const slow = await db.pool.connect();
+    await slow.query('BEGIN');
+    await db.store.append(slow, 'slow', 0, [event('Slow')]);
+    await db.store.transaction((c) => db.store.append(c, 'fast', 0, [event('Fast')]));
+
+    // While the slow one is open, the fast one is committed but must not be handed out yet.
+    const whileOpen = await db.store.readAll(db.pool, after);
+    expect(whileOpen.map((e) => e.type)).toEqual([]);
+
+    await slow.query('COMMIT');
+    slow.release();
+    const afterCommit = await db.store.readAll(db.pool, after);
+    expect(afterCommit.map((e) => e.type)).toEqual(['Slow', 'Fast']);
+  });
+
+  it('stores and reloads a checkpoint', async () => {
+    const all = await db.store.readAll(db.pool, LOG_START);
+    const last = all.at(-1);
+    expect(last).toBeDefined();
+    await db.store.saveCheckpoint(db.pool, 'test', positionOf(last!));
+    expect(await db.store.loadCheckpoint(db.pool, 'test')).toEqual(positionOf(last!));
+    expect(await db.store.readAll(db.pool, await db.store.loadCheckpoint(db.pool, 'test'))).toEqual([]);
+  });
+});

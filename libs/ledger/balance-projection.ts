@@ -1,0 +1,171 @@
+import type { PoolClient } from 'pg';
+import type { BudgetEvent } from '../domain/budget/events.js';
+import type { EventStore, RecordedEvent } from '../eventstore/event-store.js';
+
+// The live-balance read model. Each org stream is applied in stream order from its own
+// checkpoint, stored in the same transaction as the rows it changed. Stream versions have
+// no gaps, so a reader never skips an event, and a request can catch its own org up before
+// reading (read-your-writes) without waiting for a background loop.
+
+const PAGE_SIZE = 500;
+
+export class BalanceProjection {
+  constructor(private readonly store: EventStore) {}
+
+  /** Applies every committed event of one stream not yet in the read model. */
+  async catchUpStream(streamId: string): Promise<number> {
+    let applied = 0;
+    for (;;) {
+      const count = await this.store.transaction(async (client) => {
+        await client.query('INSERT INTO projection_checkpoints (stream_id, version) VALUES ($1, 0) ON CONFLICT DO NOTHING', [streamId]);
+        const checkpoint = await client.query<{ version: string }>('SELECT version FROM projection_checkpoints WHERE stream_id = $1 FOR UPDATE', [
+          streamId,
+        ]);
+        const from = Number(checkpoint.rows[0]?.version ?? 0);
+        const page = await this.store.readStream(client, streamId, from, PAGE_SIZE);
+        for (const event of page) await applyEvent(client, event as RecordedEvent<BudgetEvent['data']>);
+        const last = page.at(-1);
+        if (last !== undefined) {
+          await client.query('UPDATE projection_checkpoints SET version = $2 WHERE stream_id = $1', [streamId, last.streamVersion]);
+        }
+        return page.length;
+      });
+      applied += count;
+      if (count < PAGE_SIZE) return applied;
+    }
+  }
+
+  /** Catches up every stream that has moved past its checkpoint. */
+  async catchUpAll(): Promise<number> {
+    const behind = await this.store.pool.query<{ stream_id: string }>(
+      `SELECT s.stream_id FROM streams s LEFT JOIN projection_checkpoints p USING (stream_id)
+       WHERE s.version > COALESCE(p.version, 0) AND s.stream_id LIKE 'org-%' LIMIT 1000`,
+    );
+    let applied = 0;
+    for (const row of behind.rows) applied += await this.catchUpStream(row.stream_id);
+    return applied;
+  }
+
+  /** Empties the read model and replays the whole log into it. */
+  async rebuild(): Promise<number> {
+    await this.store.transaction(async (client) => {
+      await client.query('TRUNCATE projection_checkpoints, budget_balances, sessions_view, payments_view');
+    });
+    let applied = 0;
+    for (;;) {
+      const count = await this.catchUpAll();
+      applied += count;
+      if (count === 0) return applied;
+    }
+  }
+}
+
+async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['data']>): Promise<void> {
+  const typed = { type: event.type, data: event.data } as BudgetEvent;
+  const at = event.occurredAt;
+  switch (typed.type) {
+    case 'OrgCreated':
+      await upsertBudget(client, typed.data.orgId, 'org', typed.data.orgId, typed.data.name, typed.data.limitMicros);
+      return;
+    case 'TeamCreated':
+      await upsertBudget(client, typed.data.orgId, 'team', typed.data.teamId, typed.data.name, typed.data.limitMicros);
+      return;
+    case 'AgentRegistered':
+      await upsertBudget(client, typed.data.orgId, 'agent', typed.data.agentId, typed.data.name, typed.data.limitMicros);
+      return;
+    case 'BudgetChanged':
+      await client.query('UPDATE budget_balances SET limit_micros = $4 WHERE org_id = $1 AND level = $2 AND level_id = $3', [
+        typed.data.orgId,
+        typed.data.level,
+        typed.data.levelId,
+        typed.data.after.limitMicros?.toString() ?? null,
+      ]);
+      return;
+    case 'SessionOpened': {
+      const d = typed.data;
+      await client.query(
+        `INSERT INTO sessions_view (session_id, org_id, agent_id, team_id, limit_micros, max_payments, status, expires_at, metadata, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $9) ON CONFLICT (session_id) DO NOTHING`,
+        [d.sessionId, d.orgId, d.agentId, d.teamId, d.limitMicros.toString(), d.maxPayments, d.expiresAt, JSON.stringify(d.metadata), at],
+      );
+      return;
+    }
+    case 'Reserved': {
+      const d = typed.data;
+      await client.query(
+        `INSERT INTO payments_view (intent_id, org_id, session_id, agent_id, status, amount_micros, amount_atomic, asset, network, pay_to, resource, valid_before, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+        [d.intentId, d.orgId, d.sessionId, d.agentId, d.amountMicros.toString(), d.amountAtomic.toString(), d.asset, d.network, d.payTo, d.resource, d.validBefore, at],
+      );
+      await moveMoney(client, d.orgId, d.sessionId, d.agentId, d.teamId, d.amountMicros, 0n, at, 1);
+      return;
+    }
+    case 'LimitExceeded': {
+      const d = typed.data;
+      const refusal = { level: d.level, code: d.code, limitMicros: d.limitMicros?.toString() ?? null, requestedMicros: d.requestedMicros.toString(), remainingMicros: d.remainingMicros?.toString() ?? null };
+      await client.query(
+        `INSERT INTO payments_view (intent_id, org_id, session_id, agent_id, status, amount_micros, resource, reason, refusal, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'rejected', $5, $6, $7, $8, $9, $9)`,
+        [d.intentId, d.orgId, d.sessionId, d.agentId, d.requestedMicros.toString(), d.resource, d.code, JSON.stringify(refusal), at],
+      );
+      return;
+    }
+    case 'Settled': {
+      const d = typed.data;
+      const payment = await client.query<{ team_id: string | null }>(
+        `UPDATE payments_view p SET status = 'settled', transaction = $2, payer = $3, updated_at = $4
+         FROM sessions_view s WHERE p.intent_id = $1 AND s.session_id = p.session_id RETURNING s.team_id`,
+        [d.intentId, d.transaction, d.payer, at],
+      );
+      await moveMoney(client, d.orgId, d.sessionId, d.agentId, payment.rows[0]?.team_id ?? null, -d.amountMicros, d.amountMicros, at, 0);
+      return;
+    }
+    case 'Refunded': {
+      const d = typed.data;
+      const payment = await client.query<{ team_id: string | null }>(
+        `UPDATE payments_view p SET status = CASE WHEN p.status = 'settled' THEN p.status ELSE 'refunded' END,
+           reason = COALESCE(p.reason, $2), updated_at = $3
+         FROM sessions_view s WHERE p.intent_id = $1 AND s.session_id = p.session_id RETURNING s.team_id`,
+        [d.intentId, d.reason, at],
+      );
+      await moveMoney(client, d.orgId, d.sessionId, d.agentId, payment.rows[0]?.team_id ?? null, -d.amountMicros, 0n, at, 0);
+      return;
+    }
+    default: {
+      const _never: never = typed;
+      return;
+    }
+  }
+}
+
+async function upsertBudget(client: PoolClient, orgId: string, level: string, levelId: string, name: string, limitMicros: bigint | null): Promise<void> {
+  await client.query(
+    `INSERT INTO budget_balances (org_id, level, level_id, name, limit_micros) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (org_id, level, level_id) DO UPDATE SET name = EXCLUDED.name, limit_micros = EXCLUDED.limit_micros`,
+    [orgId, level, levelId, name, limitMicros?.toString() ?? null],
+  );
+}
+
+/** Adds to reserved and spent on the session and every budget level above it. */
+async function moveMoney(
+  client: PoolClient,
+  orgId: string,
+  sessionId: string,
+  agentId: string,
+  teamId: string | null,
+  reservedDeltaMicros: bigint,
+  spentDeltaMicros: bigint,
+  at: string,
+  paymentsDelta: number,
+): Promise<void> {
+  await client.query(
+    `UPDATE sessions_view SET reserved_micros = reserved_micros + $2, spent_micros = spent_micros + $3,
+       payments_count = payments_count + $4, updated_at = $5 WHERE session_id = $1`,
+    [sessionId, reservedDeltaMicros.toString(), spentDeltaMicros.toString(), paymentsDelta, at],
+  );
+  await client.query(
+    `UPDATE budget_balances SET reserved_micros = reserved_micros + $4, spent_micros = spent_micros + $5
+     WHERE org_id = $1 AND ((level = 'org' AND level_id = $1) OR (level = 'agent' AND level_id = $2) OR (level = 'team' AND level_id = $3))`,
+    [orgId, agentId, teamId, reservedDeltaMicros.toString(), spentDeltaMicros.toString()],
+  );
+}
