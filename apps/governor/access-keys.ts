@@ -1,0 +1,49 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import pg from 'pg';
+
+export interface AgentPrincipal {
+  agentId: string;
+  orgId: string;
+}
+
+const AGENT_KEY_PREFIX = 'pb_agent_';
+
+/** SHA-256 is enough for keys of 256 random bits: there is nothing to brute-force. */
+export function hashKey(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
+}
+
+@Injectable()
+export class AccessKeys {
+  constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {}
+
+  /** Issues a new agent key; only its hash is stored, so it can be shown once. */
+  async issueAgentKey(agentId: string, orgId: string): Promise<string> {
+    const key = `${AGENT_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
+    await this.pool.query('INSERT INTO agent_keys (key_hash, agent_id, org_id) VALUES ($1, $2, $3)', [hashKey(key), agentId, orgId]);
+    return key;
+  }
+
+  /** The agent a key belongs to; revocation takes effect on the next request (no cache). */
+  async agentForKey(key: string): Promise<AgentPrincipal | undefined> {
+    if (!key.startsWith(AGENT_KEY_PREFIX) || key.length > 128) return undefined;
+    const result = await this.pool.query<{ agent_id: string; org_id: string }>(
+      'SELECT agent_id, org_id FROM agent_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+      [hashKey(key)],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : { agentId: row.agent_id, orgId: row.org_id };
+  }
+
+  async revokeAgentKeys(agentId: string): Promise<number> {
+    const result = await this.pool.query('UPDATE agent_keys SET revoked_at = now() WHERE agent_id = $1 AND revoked_at IS NULL', [agentId]);
+    return result.rowCount ?? 0;
+  }
+}
+
+export function sameSecret(given: string, expected: string): boolean {
+  const a = hashKey(given);
+  const b = hashKey(expected);
+  return timingSafeEqual(a, b);
+}

@@ -1,0 +1,54 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { ApiProblem } from '../../libs/platform/problem.js';
+import { AccessKeys, sameSecret, type AgentPrincipal } from './access-keys.js';
+import { GOVERNOR_CONFIG } from './tokens.js';
+import type { GovernorConfig } from './config.js';
+
+export type Audience = 'agent' | 'admin' | 'public';
+export const AUDIENCE = 'paybound:audience';
+/** Marks a controller or route with who may call it; agent is the default. */
+export const Audience = (audience: Audience) => SetMetadata(AUDIENCE, audience);
+
+export interface AuthenticatedRequest extends Request {
+  agent?: AgentPrincipal;
+}
+
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(AccessKeys) private readonly keys: AccessKeys,
+    @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const audience = this.reflector.getAllAndOverride<Audience | undefined>(AUDIENCE, [context.getHandler(), context.getClass()]) ?? 'agent';
+    if (audience === 'public') return true;
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const token = bearerToken(request);
+    if (token === undefined) throw new ApiProblem(401, 'unauthenticated', 'send "Authorization: Bearer <key>"');
+    if (audience === 'admin') {
+      if (this.config.adminToken === undefined) throw new ApiProblem(403, 'admin_api_disabled', 'set PAYBOUND_ADMIN_TOKEN to enable the admin API');
+      if (!sameSecret(token, this.config.adminToken)) throw new ApiProblem(403, 'forbidden', 'this key cannot use the admin API');
+      return true;
+    }
+    const agent = await this.keys.agentForKey(token);
+    if (agent === undefined) throw new ApiProblem(401, 'invalid_api_key', 'the API key is unknown or revoked');
+    request.agent = agent;
+    return true;
+  }
+}
+
+function bearerToken(request: Request): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer ([\x21-\x7e]{1,256})$/.exec(header);
+  return match?.[1];
+}
+
+export function principalOf(request: AuthenticatedRequest): AgentPrincipal {
+  if (request.agent === undefined) throw new ApiProblem(401, 'unauthenticated', 'no agent key on this request');
+  return request.agent;
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+// Configuration comes from the environment and is checked once at start, with a message
+// that says what is wrong and how to fix it.
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const assetSchema = z.object({
+  network: z.string().regex(/^[a-z0-9-]{3,8}:[a-zA-Z0-9_-]{1,32}$/),
+  address: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+  decimals: z.number().int().min(0).max(36),
+  symbol: z.string().min(1).max(16),
+});
+export type KnownAsset = z.infer<typeof assetSchema>;
+
+const governorSchema = z.object({
+  DATABASE_URL: z.string().url({ message: 'DATABASE_URL must be a postgres:// URL, e.g. postgres://postgres@127.0.0.1:5432/paybound' }),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('127.0.0.1'),
+  KAFKA_BROKERS: optionalString,
+  KAFKA_TOPIC: z.string().default('paybound.events.v1'),
+  PAYBOUND_ADMIN_TOKEN: optionalString,
+  PAYBOUND_ASSETS: optionalString,
+  PAYBOUND_SIGN_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
+  PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
+  PAYBOUND_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
+});
+
+export interface GovernorConfig {
+  databaseUrl: string;
+  port: number;
+  host: string;
+  kafkaBrokers: string[] | undefined;
+  kafkaTopic: string;
+  adminToken: string | undefined;
+  assets: KnownAsset[];
+  signWaitMs: number;
+  dbPoolSize: number;
+  batchMax: number;
+}
+
+export class ConfigError extends Error {}
+
+export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): GovernorConfig {
+  const parsed = governorSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  let assets: KnownAsset[] = [];
+  if (c.PAYBOUND_ASSETS !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(c.PAYBOUND_ASSETS);
+    } catch {
+      throw new ConfigError('invalid configuration:\n  PAYBOUND_ASSETS: must be JSON, e.g. [{"network":"eip155:84532","address":"0x…","decimals":6,"symbol":"USDC"}]');
+    }
+    const list = z.array(assetSchema).max(100).safeParse(json);
+    if (!list.success) throw new ConfigError(`invalid configuration:\n  PAYBOUND_ASSETS: ${list.error.issues[0]?.message ?? 'invalid'}`);
+    assets = list.data;
+  }
+  return {
+    databaseUrl: c.DATABASE_URL,
+    port: c.PORT,
+    host: c.HOST,
+    kafkaBrokers: c.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter((b) => b !== ''),
+    kafkaTopic: c.KAFKA_TOPIC,
+    adminToken: c.PAYBOUND_ADMIN_TOKEN,
+    assets: [...DEFAULT_ASSETS, ...assets],
+    signWaitMs: c.PAYBOUND_SIGN_WAIT_MS,
+    dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,
+    batchMax: c.PAYBOUND_BATCH_MAX,
+  };
+}
+
+/** Circle's USDC on the public Base networks; local chains add theirs with PAYBOUND_ASSETS. */
+const DEFAULT_ASSETS: KnownAsset[] = [
+  { network: 'eip155:8453', address: '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913', decimals: 6, symbol: 'USDC' },
+  { network: 'eip155:84532', address: '0x036CbD53842c5426634e7929541eC2318f3dCF7e', decimals: 6, symbol: 'USDC' },
+];

@@ -1,0 +1,65 @@
+import 'reflect-metadata';
+import type { INestApplication, LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import express from 'express';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
+import type { GovernorConfig } from './config.js';
+import { GovernorModule } from './governor.module.js';
+import { openApiDocument } from './openapi.js';
+
+export interface RunningGovernor {
+  app: INestApplication;
+  url: string;
+  pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+/** Nest's own log lines go through the same structured logger as everything else. */
+function nestLogger(logger: Logger): LoggerService {
+  return {
+    log: (message: unknown, context?: string) => logger.debug({ context }, String(message)),
+    error: (message: unknown, trace?: string, context?: string) => logger.error({ context, trace }, String(message)),
+    warn: (message: unknown, context?: string) => logger.warn({ context }, String(message)),
+    debug: (message: unknown, context?: string) => logger.debug({ context }, String(message)),
+    verbose: (message: unknown, context?: string) => logger.trace({ context }, String(message)),
+  };
+}
+
+/** Migrates the database, then starts the governor's HTTP API and background loops. */
+export async function createGovernor(config: GovernorConfig, logger: Logger): Promise<RunningGovernor> {
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: config.dbPoolSize });
+  pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
+  const applied = await migrate(pool, defaultMigrationsDirectory());
+  if (applied.length > 0) logger.info({ applied }, 'database migrated');
+
+  const app = await NestFactory.create(GovernorModule.create(config, logger, pool), { logger: nestLogger(logger), bodyParser: false });
+  // Bounded bodies: the largest legitimate request is a v1 402 body inside a payment request.
+  app.use(express.json({ limit: '128kb' }));
+  app.use((request: express.Request, response: express.Response, next: express.NextFunction) => {
+    const started = process.hrtime.bigint();
+    response.on('finish', () => {
+      logger.info(
+        { method: request.method, path: request.path, status: response.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
+        'request',
+      );
+    });
+    next();
+  });
+  SwaggerModule.setup('docs', app, openApiDocument as unknown as OpenAPIObject, { jsonDocumentUrl: 'docs/openapi.json' });
+  await app.listen(config.port, config.host);
+  const address = app.getHttpServer().address() as { port: number };
+  const url = `http://${config.host}:${address.port}`;
+  return {
+    app,
+    url,
+    pool,
+    close: async () => {
+      await app.close();
+      await pool.end();
+    },
+  };
+}
+

@@ -1,0 +1,49 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { CqrsModule } from '@nestjs/cqrs';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { EventStore } from '../../libs/eventstore/event-store.js';
+import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
+import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
+import { AccessKeys } from './access-keys.js';
+import { AdminController } from './admin.controller.js';
+import { AuthGuard } from './auth.guard.js';
+import { Background } from './background.js';
+import type { GovernorConfig } from './config.js';
+import { DecideBudgetHandler } from './decide-budget.handler.js';
+import { HealthController } from './health.controller.js';
+import { PaymentsController } from './payments.controller.js';
+import { ProblemFilter } from './problem.filter.js';
+import { ReadModels } from './read-models.js';
+import { SessionsController } from './sessions.controller.js';
+import { GOVERNOR_CONFIG, LOGGER } from './tokens.js';
+
+@Module({})
+export class GovernorModule {
+  static create(config: GovernorConfig, logger: Logger, pool: pg.Pool): DynamicModule {
+    return {
+      module: GovernorModule,
+      imports: [CqrsModule.forRoot()],
+      controllers: [SessionsController, PaymentsController, AdminController, HealthController],
+      providers: [
+        { provide: GOVERNOR_CONFIG, useValue: config },
+        { provide: LOGGER, useValue: logger },
+        { provide: pg.Pool, useValue: pool },
+        { provide: EventStore, useFactory: (p: pg.Pool) => new EventStore(p), inject: [pg.Pool] },
+        {
+          provide: OrgCommandProcessor,
+          useFactory: (store: EventStore) => new OrgCommandProcessor(store, { maxBatchSize: config.batchMax }),
+          inject: [EventStore],
+        },
+        { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store), inject: [EventStore] },
+        AccessKeys,
+        ReadModels,
+        DecideBudgetHandler,
+        Background,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ProblemFilter },
+      ],
+    };
+  }
+}

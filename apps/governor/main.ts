@@ -1,0 +1,22 @@
+import { createLogger, redactUrl } from '../../libs/platform/logger.js';
+import { ConfigError, loadGovernorConfig } from './config.js';
+import { createGovernor } from './create-governor.js';
+
+const logger = createLogger('governor');
+try {
+  const config = loadGovernorConfig();
+  const governor = await createGovernor(config, logger);
+  logger.info({ url: governor.url, docs: `${governor.url}/docs`, database: redactUrl(config.databaseUrl), kafka: config.kafkaBrokers ?? 'off' }, 'governor ready');
+  const stop = (): void => {
+    void governor.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(2);
+  }
+  logger.fatal({ err: { message: (error as Error).message } }, 'governor failed to start');
+  process.exit(1);
+}

@@ -1,0 +1,214 @@
+// The public contract as OpenAPI 3.1, written by hand so that it says exactly what API.md
+// promises; served at /docs (Swagger UI) and /docs/openapi.json.
+
+const problem = { $ref: '#/components/schemas/Problem' };
+const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
+const usd = { type: 'string', pattern: '^\\d+\\.\\d{2,6}$', examples: ['2.00', '0.005'] };
+const idempotencyKey = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: 'A retry with the same key and body gets the first answer and never a second reservation; the same key with another body is 422.',
+  schema: { type: 'string', maxLength: 255 },
+};
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Paybound',
+    version: '0.1.0',
+    description:
+      'A governor between AI agents and x402 paywalls. Agents open sessions with hard limits and ask Paybound to pay; every decision is an event. Money is a USD decimal string; asset amounts are decimal strings of atomic units. Errors are RFC 9457 problem+json with a stable `code`.',
+  },
+  servers: [{ url: '/' }],
+  security: [{ bearer: [] }],
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Agent keys for /v1, the admin token for /admin/v1.' } },
+    schemas: {
+      Problem: {
+        type: 'object',
+        required: ['type', 'title', 'status', 'code', 'detail'],
+        properties: {
+          type: { type: 'string' },
+          title: { type: 'string' },
+          status: { type: 'integer' },
+          code: {
+            type: 'string',
+            description:
+              'Stable machine-readable code: invalid_request, invalid_amount, invalid_json, invalid_idempotency_key, idempotency_key_reused, unauthenticated, invalid_api_key, forbidden, session_not_found, payment_not_found, session_limit_exceeded, agent_limit_exceeded, team_limit_exceeded, org_limit_exceeded, price_above_max, payee_not_allowed, asset_not_allowed, network_not_allowed, session_expired, session_closed, bad_payment_offer, internal_error, …',
+          },
+          detail: { type: 'string' },
+          field: { type: 'string', description: 'The input field that is wrong (400).' },
+          level: { type: 'string', enum: ['session', 'agent', 'team', 'org', 'policy'] },
+          limit: { ...usd, description: 'The limit of the refusing level (403).' },
+          requested: { ...usd, description: 'The amount asked for (403).' },
+          remaining: { ...usd, description: 'What was left at that level (403).' },
+          paymentId: { type: 'string' },
+        },
+      },
+      OpenSession: {
+        type: 'object',
+        required: ['limit'],
+        additionalProperties: false,
+        properties: {
+          limit: usd,
+          expiresInMinutes: { type: 'integer', minimum: 1, maximum: 10080, default: 60 },
+          maxPayments: { type: 'integer', minimum: 1, maximum: 1000000 },
+          metadata: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 }, maxProperties: 20 },
+        },
+      },
+      Session: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          agentId: { type: 'string' },
+          limit: usd,
+          reserved: usd,
+          spent: usd,
+          remaining: usd,
+          status: { type: 'string', enum: ['open', 'expired', 'closed'] },
+          expiresAt: { type: 'string', format: 'date-time' },
+          payments: { type: 'integer' },
+          maxPayments: { type: ['integer', 'null'] },
+          metadata: { type: 'object', additionalProperties: { type: 'string' } },
+          createdAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      RequestPayment: {
+        type: 'object',
+        required: ['paymentRequired', 'url'],
+        additionalProperties: false,
+        properties: {
+          paymentRequired: {
+            oneOf: [{ type: 'string', description: 'The raw PAYMENT-REQUIRED header value (v2).' }, { type: 'object', description: 'The v1 402 JSON body.' }],
+          },
+          url: { type: 'string', format: 'uri' },
+          method: { type: 'string', default: 'GET' },
+        },
+      },
+      Payment: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          sessionId: { type: 'string' },
+          status: { type: 'string', enum: ['reserved', 'signed', 'settled', 'refunded', 'rejected', 'unknown'] },
+          amount: usd,
+          amountAtomic: { type: ['string', 'null'] },
+          asset: { type: ['string', 'null'] },
+          network: { type: ['string', 'null'], description: 'CAIP-2' },
+          payTo: { type: ['string', 'null'] },
+          resource: { type: ['string', 'null'] },
+          validBefore: { type: ['string', 'null'], format: 'date-time' },
+          transaction: { type: ['string', 'null'] },
+          reason: { type: ['string', 'null'] },
+          createdAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      SignedPayment: {
+        allOf: [
+          { $ref: '#/components/schemas/Payment' },
+          {
+            type: 'object',
+            properties: {
+              header: {
+                type: ['object', 'null'],
+                properties: { name: { type: 'string', examples: ['PAYMENT-SIGNATURE', 'X-PAYMENT'] }, value: { type: 'string' } },
+              },
+            },
+          },
+        ],
+      },
+      ReportResult: {
+        type: 'object',
+        required: ['status'],
+        additionalProperties: false,
+        properties: { status: { type: 'integer' }, paymentResponse: { type: 'string', description: 'PAYMENT-RESPONSE or X-PAYMENT-RESPONSE value.' } },
+      },
+    },
+  },
+  paths: {
+    '/v1/sessions': {
+      post: {
+        summary: 'Open an execution session with a hard limit',
+        parameters: [idempotencyKey],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/OpenSession' } } } },
+        responses: {
+          '201': { description: 'Opened', content: { 'application/json': { schema: { $ref: '#/components/schemas/Session' } } } },
+          '400': problemResponse('Invalid input; `field` names it'),
+          '401': problemResponse('Missing or unknown key'),
+          '422': problemResponse('Idempotency-Key reused with another body'),
+        },
+      },
+    },
+    '/v1/sessions/{id}': {
+      get: {
+        summary: "A session's live balance",
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'The session', content: { 'application/json': { schema: { $ref: '#/components/schemas/Session' } } } },
+          '404': problemResponse('Unknown, or not this agent’s'),
+        },
+      },
+    },
+    '/v1/sessions/{id}/payments': {
+      post: {
+        summary: 'Sign-only: decide and sign a payment for an x402 offer the runtime received',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }, idempotencyKey],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RequestPayment' } } } },
+        responses: {
+          '201': { description: 'Reserved and signed; send `header`', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
+          '202': { description: 'Reserved; not signed yet (poll GET /v1/payments/{id})', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
+          '403': problemResponse('Refused by a budget or policy; a LimitExceeded event records it'),
+          '404': problemResponse('Unknown session'),
+          '502': problemResponse('bad_payment_offer: the seller’s 402 is malformed or hostile; nothing was signed'),
+        },
+      },
+    },
+    '/v1/payments/{id}': {
+      get: {
+        summary: 'A payment and its status',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'The payment', content: { 'application/json': { schema: { $ref: '#/components/schemas/Payment' } } } },
+          '404': problemResponse('Unknown, or not this agent’s'),
+        },
+      },
+    },
+    '/v1/payments/{id}/result': {
+      post: {
+        summary: 'Report the seller’s answer to a sign-only payment',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ReportResult' } } } },
+        responses: { '200': { description: 'The payment after the report', content: { 'application/json': { schema: { $ref: '#/components/schemas/Payment' } } } } },
+      },
+    },
+    '/admin/v1/orgs': {
+      post: {
+        summary: 'Create an org with an optional limit',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { id: { type: 'string' }, name: { type: 'string' }, limit: usd } } } } },
+        responses: { '201': { description: 'Created' }, '409': problemResponse('Exists') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/teams': {
+      post: {
+        summary: 'Create a team in an org',
+        parameters: [{ name: 'orgId', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { id: { type: 'string' }, name: { type: 'string' }, limit: usd } } } } },
+        responses: { '201': { description: 'Created' }, '404': problemResponse('Unknown org') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/agents': {
+      post: {
+        summary: 'Create an agent; its API key is returned once',
+        parameters: [{ name: 'orgId', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { id: { type: 'string' }, name: { type: 'string' }, teamId: { type: 'string' }, limit: usd } } } },
+        },
+        responses: { '201': { description: 'Created; `apiKey` is shown only now' }, '404': problemResponse('Unknown org or team') },
+      },
+    },
+    '/health': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },
+    '/ready': { get: { summary: 'Readiness: database reachable and migrated', security: [], responses: { '200': { description: 'Ready' }, '503': problemResponse('Not ready') } } },
+  },
+} as const;

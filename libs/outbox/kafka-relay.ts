@@ -1,0 +1,174 @@
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { PoolClient } from 'pg';
+import { positionOf, type EventStore, type LogPosition } from '../eventstore/event-store.js';
+import { toCloudEvent } from './cloud-event.js';
+
+export interface KafkaRelayOptions {
+  brokers: string[];
+  topic: string;
+  pageSize?: number;
+  idleWaitMs?: number;
+  clientId?: string;
+}
+
+const CHECKPOINT = 'kafka-relay';
+// Only one process relays at a time, so that pages go out in commit order exactly once.
+const RELAY_LOCK_KEY = 0x6b61_666b; // "kafk"
+const BACKOFF_MS_MAX = 5_000;
+
+/**
+ * The outbox relay: reads the committed log from its checkpoint in pages and publishes each
+ * page to Kafka as CloudEvents keyed by org, then stores the checkpoint. Decisions never
+ * wait for it: when Kafka is down the events wait in the log, and the relay resumes from
+ * the checkpoint when Kafka is back. The producer is idempotent, so its own retries cannot
+ * duplicate a message.
+ */
+export class KafkaOutboxRelay {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private lockClient: PoolClient | undefined;
+  private producer: Producer | undefined;
+  private wake: (() => void) | undefined;
+  private readonly kafka: Kafka;
+  private topicReady = false;
+  publishedTotal = 0;
+  publishErrorsTotal = 0;
+  lastPublishedAt: Date | undefined;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly options: KafkaRelayOptions,
+    private readonly logger: Logger,
+  ) {
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? 'paybound-relay',
+      brokers: options.brokers,
+      connectionTimeout: 2_000,
+      requestTimeout: 10_000,
+      retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
+      logLevel: logLevel.NOTHING,
+    });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let backoffMs = 100;
+    while (this.running) {
+      try {
+        if (!(await this.holdLeadership())) {
+          await this.sleep(1_000);
+          continue;
+        }
+        const published = await this.publishNextPage();
+        backoffMs = 100;
+        if (published === 0) await this.sleep(this.options.idleWaitMs ?? 100);
+      } catch (error) {
+        this.publishErrorsTotal += 1;
+        this.logger.warn({ err: { message: (error as Error).message }, backoffMs }, 'kafka relay: publish failed, retrying');
+        await this.resetProducer();
+        await this.sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, BACKOFF_MS_MAX);
+      }
+    }
+    await this.resetProducer();
+    await this.releaseLeadership();
+  }
+
+  /** Publishes one page; the checkpoint moves only after Kafka acknowledged all of it. */
+  private async publishNextPage(): Promise<number> {
+    const checkpoint: LogPosition = await this.store.loadCheckpoint(this.store.pool, CHECKPOINT);
+    const page = await this.store.readAll(this.store.pool, checkpoint, this.options.pageSize ?? 500);
+    const last = page.at(-1);
+    if (last === undefined) return 0;
+    const producer = await this.connectedProducer();
+    await producer.send({
+      topic: this.options.topic,
+      acks: -1,
+      messages: page.map((event) => ({
+        key: event.metadata.orgId,
+        value: JSON.stringify(toCloudEvent(event)),
+        headers: {
+          'content-type': 'application/cloudevents+json',
+          ce_id: event.eventId,
+          ...(event.metadata.traceparent === undefined ? {} : { traceparent: event.metadata.traceparent }),
+        },
+      })),
+    });
+    await this.store.saveCheckpoint(this.store.pool, CHECKPOINT, positionOf(last));
+    this.publishedTotal += page.length;
+    this.lastPublishedAt = new Date();
+    return page.length;
+  }
+
+  private async connectedProducer(): Promise<Producer> {
+    if (this.producer !== undefined) return this.producer;
+    if (!this.topicReady) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try {
+        // Three partitions keyed by org: one org's events stay ordered in one partition.
+        await admin.createTopics({ topics: [{ topic: this.options.topic, numPartitions: 3 }], waitForLeaders: true });
+      } finally {
+        await admin.disconnect();
+      }
+      this.topicReady = true;
+    }
+    const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await producer.connect();
+    this.producer = producer;
+    return producer;
+  }
+
+  private async resetProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  /** A session-level advisory lock on a dedicated connection: held until released or the connection dies. */
+  private async holdLeadership(): Promise<boolean> {
+    if (this.lockClient !== undefined) return true;
+    const client = await this.store.pool.connect();
+    const result = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RELAY_LOCK_KEY]);
+    if (result.rows[0]?.locked === true) {
+      client.on('error', () => {
+        this.lockClient = undefined;
+      });
+      this.lockClient = client;
+      this.logger.info('kafka relay: this process relays the outbox');
+      return true;
+    }
+    client.release();
+    return false;
+  }
+
+  private async releaseLeadership(): Promise<void> {
+    const client = this.lockClient;
+    this.lockClient = undefined;
+    if (client === undefined) return;
+    await client.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,32 @@
+import { pino, type Logger } from 'pino';
+
+// Structured JSON logs. Anything that could carry a credential is redacted by path, so a
+// key cannot reach a log line even when a whole request or config object is logged.
+export const REDACTED_PATHS = [
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'apiKey',
+  '*.apiKey',
+  'privateKey',
+  '*.privateKey',
+  'password',
+  '*.password',
+  'DATABASE_URL',
+];
+
+export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
+  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { service: name, pid: process.pid } });
+}
+
+/** Removes the password from a connection URL before it is shown anywhere. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = 'redacted';
+    return parsed.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}
