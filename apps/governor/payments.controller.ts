@@ -4,7 +4,8 @@ import { CommandBus } from '@nestjs/cqrs';
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { Release, Reserve } from '../../libs/domain/budget/commands.js';
-import type { LimitExceeded } from '../../libs/domain/budget/events.js';
+import type { LimitExceeded, Reserved } from '../../libs/domain/budget/events.js';
+import type { RecordedEvent } from '../../libs/eventstore/event-store.js';
 import { idempotencyIndex } from '../../libs/domain/budget/state.js';
 import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../libs/domain/money.js';
 import { ApiProblem } from '../../libs/platform/problem.js';
@@ -15,7 +16,7 @@ import { principalOf, type AuthenticatedRequest } from './auth.guard.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudget } from './decide-budget.handler.js';
 import { idempotencyClaim, parseBody, traceparentOf } from './http-input.js';
-import { ReadModels, type PaymentView } from './read-models.js';
+import { paymentFromReserved, ReadModels, type PaymentView } from './read-models.js';
 import { GOVERNOR_CONFIG } from './tokens.js';
 
 const requestPaymentBody = z
@@ -103,7 +104,9 @@ export class PaymentsController {
     );
     const refusal = events.find((e) => e.type === 'LimitExceeded') as { data: LimitExceeded['data'] } | undefined;
     if (refusal !== undefined) throw refusalProblem(refusal.data);
-    const payment = await this.reads.payment(agent.orgId, agent.agentId, intentId);
+    const reserved = events.find((e) => e.type === 'Reserved') as RecordedEvent<Reserved['data']> | undefined;
+    // A new decision is answered from its own event; only a retry reads the projection.
+    const payment = reserved !== undefined ? paymentFromReserved(reserved) : await this.reads.payment(agent.orgId, agent.agentId, intentId);
     if (payment === undefined) throw new ApiProblem(404, 'payment_not_found', `payment ${intentId} does not exist`);
     if (payment.refusal !== null) {
       const { code, level, ...figures } = payment.refusal;

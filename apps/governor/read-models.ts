@@ -1,6 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import pg from 'pg';
+import type { Reserved } from '../../libs/domain/budget/events.js';
 import { formatUsdMicros } from '../../libs/domain/money.js';
+import type { RecordedEvent } from '../../libs/eventstore/event-store.js';
 import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { orgStreamId } from '../../libs/ledger/org-command-processor.js';
 
@@ -144,4 +146,25 @@ function toPaymentView(row: PaymentRow): PaymentView {
 
 function usdOrNull(micros: string | null): string | null {
   return micros === null ? null : formatUsdMicros(BigInt(micros));
+}
+
+/** The payment as its Reserved event created it: what the projection will show next. */
+export function paymentFromReserved(event: RecordedEvent<Reserved['data']>): PaymentView {
+  const d = event.data;
+  return {
+    id: d.intentId,
+    sessionId: d.sessionId,
+    status: 'reserved',
+    amount: formatUsdMicros(d.amountMicros),
+    amountAtomic: d.amountAtomic.toString(),
+    asset: d.asset,
+    network: d.network,
+    payTo: d.payTo,
+    resource: d.resource,
+    validBefore: new Date(d.validBefore).toISOString(),
+    transaction: null,
+    reason: null,
+    refusal: null,
+    createdAt: event.occurredAt,
+  };
 }
