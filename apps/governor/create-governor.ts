@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
@@ -50,7 +52,7 @@ export async function createGovernor(config: GovernorConfig, logger: Logger): Pr
   });
   SwaggerModule.setup('docs', app, openApiDocument as unknown as OpenAPIObject, { jsonDocumentUrl: 'docs/openapi.json' });
   await app.listen(config.port, config.host);
-  const address = app.getHttpServer().address() as { port: number };
+  const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const url = `http://${config.host}:${address.port}`;
   return {
     app,

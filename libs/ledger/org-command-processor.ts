@@ -10,17 +10,18 @@ export function orgStreamId(orgId: string): string {
   return `org-${orgId}`;
 }
 
-export interface DecisionOutcome {
+export interface DecisionOutcome<View> {
   /** The events this command appended; empty when it was a retry of one already decided. */
   events: RecordedEvent<BudgetEvent['data']>[];
-  /** The org state right after this command, for answering without another read. */
-  state: OrgState;
+  /** What the caller read from the state right after this command was decided. */
+  view: View;
 }
 
 interface Pending {
   command: BudgetCommand;
+  view: (state: OrgState) => unknown;
   traceparent: string | undefined;
-  resolve: (outcome: DecisionOutcome) => void;
+  resolve: (outcome: DecisionOutcome<unknown>) => void;
   reject: (error: unknown) => void;
 }
 
@@ -56,15 +57,20 @@ export class OrgCommandProcessor {
     private readonly options: OrgCommandProcessorOptions = { maxBatchSize: 500 },
   ) {}
 
-  submit(command: BudgetCommand, traceparent?: string): Promise<DecisionOutcome> {
+  /**
+   * Decides a command in its org's next batch. `view` runs synchronously right after the
+   * decision, on the state as this command left it, so the answer cannot see later commands.
+   */
+  submit<View>(command: BudgetCommand, view: (state: OrgState) => View, traceparent?: string): Promise<DecisionOutcome<View>> {
     let writer = this.writers.get(command.orgId);
     if (writer === undefined) {
       writer = { orgId: command.orgId, state: undefined, version: 0, pending: [], draining: false };
       this.writers.set(command.orgId, writer);
     }
     const target = writer;
-    return new Promise<DecisionOutcome>((resolve, reject) => {
-      target.pending.push({ command, traceparent, resolve, reject });
+    return new Promise<DecisionOutcome<View>>((resolve, reject) => {
+      const pending: Pending = { command, view, traceparent, resolve: resolve as (o: DecisionOutcome<unknown>) => void, reject };
+      target.pending.push(pending);
       if (!target.draining) void this.drain(target);
     });
   }
@@ -82,7 +88,7 @@ export class OrgCommandProcessor {
   }
 
   private async decideBatch(writer: OrgWriter, batch: Pending[]): Promise<void> {
-    const results: ({ ok: true; events: BudgetEvent[]; firstIndex: number } | { ok: false; error: unknown })[] = [];
+    const results: ({ ok: true; events: BudgetEvent[]; firstIndex: number; view: unknown } | { ok: false; error: unknown })[] = [];
     let recorded: RecordedEvent[] = [];
     try {
       recorded = await this.store.transaction(async (client) => {
@@ -91,11 +97,21 @@ export class OrgCommandProcessor {
         const state = writer.state ?? initialOrgState(writer.orgId);
         const toAppend: NewEvent[] = [];
         for (const item of batch) {
+          let events: BudgetEvent[];
           try {
-            const events = decide(item.command, state);
-            for (const event of events) evolve(state, event);
-            results.push({ ok: true, events, firstIndex: toAppend.length });
-            for (const event of events) toAppend.push(toNewEvent(item.command, event, item.traceparent));
+            events = decide(item.command, state);
+          } catch (error) {
+            results.push({ ok: false, error });
+            continue;
+          }
+          const firstIndex = toAppend.length;
+          for (const event of events) {
+            evolve(state, event);
+            toAppend.push(toNewEvent(item.command, event, item.traceparent));
+          }
+          // A failing view is a bug in the caller; the decision stands and is still committed.
+          try {
+            results.push({ ok: true, events, firstIndex, view: item.view(state) });
           } catch (error) {
             results.push({ ok: false, error });
           }
@@ -112,14 +128,13 @@ export class OrgCommandProcessor {
       for (const item of batch) item.reject(error);
       return;
     }
-    const state = writer.state ?? initialOrgState(writer.orgId);
     batch.forEach((item, index) => {
       const result = results[index];
       if (result === undefined) {
         item.reject(new Error('decision result missing'));
       } else if (result.ok) {
         const events = recorded.slice(result.firstIndex, result.firstIndex + result.events.length) as RecordedEvent<BudgetEvent['data']>[];
-        item.resolve({ events, state });
+        item.resolve({ events, view: result.view });
       } else {
         item.reject(result.error);
       }

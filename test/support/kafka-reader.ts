@@ -28,7 +28,7 @@ export async function readTopic(
       const timer = setTimeout(() => resolve(), timeoutMs);
       consumer
         .run({
-          eachMessage: async ({ message, partition }) => {
+          eachMessage: ({ message, partition }) => {
             const headers: Record<string, string> = {};
             for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
             messages.push({
@@ -42,6 +42,7 @@ export async function readTopic(
               clearTimeout(timer);
               resolve();
             }
+            return Promise.resolve();
           },
         })
         .catch(reject);

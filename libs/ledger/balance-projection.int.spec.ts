@@ -1,0 +1,81 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BudgetCommand, Reserve } from '../domain/budget/commands.js';
+import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
+import { BalanceProjection } from './balance-projection.js';
+import { OrgCommandProcessor } from './org-command-processor.js';
+
+const run = promisify(execFile);
+const at = '2026-11-25T10:00:00.000Z';
+const base = { orgId: 'org-p', actor: 'system', at };
+
+function reserve(intentId: string, amountMicros: bigint): Reserve {
+  return {
+    ...base,
+    type: 'Reserve',
+    intentId,
+    sessionId: 's-1',
+    agentId: 'a-1',
+    amountMicros,
+    amountAtomic: amountMicros,
+    asset: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+    network: 'eip155:31337',
+    payTo: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+    resource: 'http://127.0.0.1/data',
+    validBefore: '2026-11-25T10:05:00.000Z',
+    policyVersion: 0,
+    idempotency: null,
+  };
+}
+
+async function snapshot(db: TestDatabase): Promise<unknown[]> {
+  const sessions = await db.pool.query('SELECT session_id, limit_micros, reserved_micros, spent_micros, payments_count FROM sessions_view ORDER BY session_id');
+  const budgets = await db.pool.query('SELECT level, level_id, limit_micros, reserved_micros, spent_micros FROM budget_balances ORDER BY level, level_id');
+  const payments = await db.pool.query('SELECT intent_id, status, amount_micros, transaction, reason FROM payments_view ORDER BY intent_id');
+  return [sessions.rows, budgets.rows, payments.rows];
+}
+
+describe('balance projection', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase('projection');
+    const processor = new OrgCommandProcessor(db.store);
+    const commands: BudgetCommand[] = [
+      { ...base, type: 'CreateOrg', name: 'P', limitMicros: 10_000_000n },
+      { ...base, type: 'CreateTeam', teamId: 't-1', name: 'T', limitMicros: null },
+      { ...base, type: 'RegisterAgent', agentId: 'a-1', teamId: 't-1', name: 'A', limitMicros: 5_000_000n },
+      { ...base, type: 'OpenSession', sessionId: 's-1', agentId: 'a-1', limitMicros: 1_000_000n, expiresAt: '2026-11-25T11:00:00.000Z', maxPayments: null, metadata: {}, idempotency: null },
+      reserve('i-1', 300_000n),
+      reserve('i-2', 200_000n),
+      reserve('i-3', 900_000n),
+      { ...base, type: 'Settle', intentId: 'i-1', amountAtomic: 250_000n, network: 'eip155:31337', transaction: '0xabc', payer: '0x1' },
+      { ...base, type: 'Release', intentId: 'i-2', reason: 'seller_answered_500' },
+    ];
+    for (const command of commands) await processor.submit(command, () => undefined);
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('shows held, spent and released money per level and per payment', async () => {
+    await new BalanceProjection(db.store).catchUpAll();
+    const [sessions, budgets, payments] = (await snapshot(db)) as [Record<string, string>[], Record<string, string>[], Record<string, string>[]];
+    expect(sessions).toEqual([{ session_id: 's-1', limit_micros: '1000000', reserved_micros: '0', spent_micros: '250000', payments_count: 2 }]);
+    expect(budgets.find((b) => b.level === 'org')).toMatchObject({ reserved_micros: '0', spent_micros: '250000' });
+    expect(budgets.find((b) => b.level === 'team')).toMatchObject({ reserved_micros: '0', spent_micros: '250000' });
+    expect(payments.map((p) => [p.intent_id, p.status, p.reason])).toEqual([
+      ['i-1', 'settled', 'paid_less'],
+      ['i-2', 'refunded', 'seller_answered_500'],
+      ['i-3', 'rejected', 'session_limit_exceeded'],
+    ]);
+  });
+
+  it('is rebuilt identically from the events by `npm run projections:rebuild`', async () => {
+    const before = await snapshot(db);
+    await db.pool.query("UPDATE sessions_view SET spent_micros = 999 WHERE session_id = 's-1'");
+    const { stdout } = await run(process.execPath, ['dist/apps/governor/rebuild-projections.js'], { env: { ...process.env, DATABASE_URL: db.url } });
+    expect(stdout).toMatch(/rebuilt balances from 10 events/);
+    expect(await snapshot(db)).toEqual(before);
+  });
+});
