@@ -143,6 +143,7 @@ export class PaymentsController {
         at: new Date().toISOString(),
         intentId: id,
         reason: `seller_answered_${body.status}`,
+        proof: { kind: 'never_signed' },
       };
       await this.commands.execute(new DecideBudget(command, () => undefined, traceparentOf(request)));
     }

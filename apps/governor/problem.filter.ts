@@ -22,6 +22,9 @@ const DOMAIN_STATUS: Record<DomainErrorCode, number> = {
   intent_already_settled: 409,
   intent_already_refunded: 409,
   settle_exceeds_reserved: 422,
+  payment_not_signed: 409,
+  payment_already_signed: 409,
+  release_not_proven: 409,
   invalid_command: 400,
 };
 

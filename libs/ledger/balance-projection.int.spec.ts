@@ -49,8 +49,9 @@ describe('balance projection', () => {
       reserve('i-1', 300_000n),
       reserve('i-2', 200_000n),
       reserve('i-3', 900_000n),
+      { ...base, type: 'RecordSignature', intentId: 'i-1', scheme: 'exact', payer: '0x1', nonce: '0xn1', validAfter: '1970-01-01T00:00:00.000Z', validBefore: '2026-11-25T10:05:00.000Z' },
       { ...base, type: 'Settle', intentId: 'i-1', amountAtomic: 250_000n, network: 'eip155:31337', transaction: '0xabc', payer: '0x1' },
-      { ...base, type: 'Release', intentId: 'i-2', reason: 'seller_answered_500' },
+      { ...base, type: 'Release', intentId: 'i-2', reason: 'seller_answered_500', proof: { kind: 'never_signed' } },
     ];
     for (const command of commands) await processor.submit(command, () => undefined);
   });
@@ -75,7 +76,7 @@ describe('balance projection', () => {
     const before = await snapshot(db);
     await db.pool.query("UPDATE sessions_view SET spent_micros = 999 WHERE session_id = 's-1'");
     const { stdout } = await run(process.execPath, ['dist/apps/governor/rebuild-projections.js'], { env: { ...process.env, DATABASE_URL: db.url } });
-    expect(stdout).toMatch(/rebuilt balances from 10 events/);
+    expect(stdout).toMatch(/rebuilt balances from 11 events/);
     expect(await snapshot(db)).toEqual(before);
   });
 });

@@ -110,12 +110,30 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       );
       return;
     }
+    case 'PaymentSigned': {
+      const d = typed.data;
+      await client.query(
+        `UPDATE payments_view SET status = 'signed', payer = $2, nonce = $3, valid_before = $4, updated_at = $5 WHERE intent_id = $1 AND status = 'reserved'`,
+        [d.intentId, d.payer, d.nonce, d.validBefore, at],
+      );
+      return;
+    }
+    case 'SettlementReported': {
+      const d = typed.data;
+      await client.query(
+        `UPDATE payments_view SET status = CASE WHEN status = 'signed' AND $2 <> 'paid' THEN 'unknown' ELSE status END,
+           reported_transaction = COALESCE($3, reported_transaction), reason = CASE WHEN $2 <> 'paid' THEN $4 ELSE reason END, updated_at = $5
+         WHERE intent_id = $1`,
+        [d.intentId, d.outcome, d.transaction, d.detail, at],
+      );
+      return;
+    }
     case 'Settled': {
       const d = typed.data;
       const payment = await client.query<{ team_id: string | null }>(
-        `UPDATE payments_view p SET status = 'settled', transaction = $2, payer = $3, updated_at = $4
+        `UPDATE payments_view p SET status = 'settled', transaction = $2, payer = $3, amount_micros = $5, amount_atomic = $6, reason = NULL, updated_at = $4
          FROM sessions_view s WHERE p.intent_id = $1 AND s.session_id = p.session_id RETURNING s.team_id`,
-        [d.intentId, d.transaction, d.payer, at],
+        [d.intentId, d.transaction, d.payer, at, d.amountMicros.toString(), d.amountAtomic.toString()],
       );
       await moveMoney(client, d.orgId, d.sessionId, d.agentId, payment.rows[0]?.team_id ?? null, -d.amountMicros, d.amountMicros, at, 0);
       return;
@@ -124,7 +142,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       const d = typed.data;
       const payment = await client.query<{ team_id: string | null }>(
         `UPDATE payments_view p SET status = CASE WHEN p.status = 'settled' THEN p.status ELSE 'refunded' END,
-           reason = COALESCE(p.reason, $2), updated_at = $3
+           reason = $2, updated_at = $3
          FROM sessions_view s WHERE p.intent_id = $1 AND s.session_id = p.session_id RETURNING s.team_id`,
         [d.intentId, d.reason, at],
       );

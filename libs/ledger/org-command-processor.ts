@@ -187,6 +187,8 @@ function correlationIdOf(event: BudgetEvent): string {
       return event.data.sessionId;
     case 'Reserved':
     case 'LimitExceeded':
+    case 'PaymentSigned':
+    case 'SettlementReported':
     case 'Settled':
     case 'Refunded':
       return event.data.intentId;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BudgetCommand, OpenSession, Reserve } from './commands.js';
+import type { BudgetCommand, OpenSession, RecordSignature, Release, Reserve } from './commands.js';
 import { decide } from './decide.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent } from './events.js';
@@ -179,6 +179,7 @@ describe('reserving', () => {
 
   it('counts held and spent money against the limit', () => {
     const state = run([reserve('i-1', 400_000n), reserve('i-2', 400_000n)], world()).state;
+    run([{ ...base, type: 'RecordSignature', intentId: 'i-1', scheme: 'exact', payer: '0x1', nonce: '0xn', validAfter: '1970-01-01T00:00:00.000Z', validBefore: '2026-11-25T10:05:00.000Z' }], state);
     run([{ ...base, type: 'Settle', intentId: 'i-1', amountAtomic: 400_000n, network: 'eip155:31337', transaction: '0xabc', payer: '0x1' }], state);
     const { events } = run([reserve('i-3', 300_000n)], state);
     expect(events[0]).toMatchObject({ type: 'LimitExceeded', data: { code: 'session_limit_exceeded', remainingMicros: 200_000n } });
@@ -225,6 +226,55 @@ describe('reserving', () => {
   });
 });
 
+const sign = (intentId: string, overrides: Partial<RecordSignature> = {}): RecordSignature => ({
+  ...base,
+  type: 'RecordSignature',
+  intentId,
+  scheme: 'exact',
+  payer: '0xpayer',
+  nonce: `0xnonce-${intentId}`,
+  validAfter: '1970-01-01T00:00:00.000Z',
+  validBefore: '2026-11-25T10:05:00.000Z',
+  ...overrides,
+});
+
+describe('signing and reporting', () => {
+  it('records a signature once; the same authorization again is a retry, another is refused', () => {
+    const state = run([reserve('i-1', 100n)], world()).state;
+    const { events } = run([sign('i-1')], state);
+    expect(events).toEqual([expect.objectContaining({ type: 'PaymentSigned', data: expect.objectContaining({ payer: '0xpayer', nonce: '0xnonce-i-1' }) as unknown })]);
+    expect(state.intents.get('i-1')?.status).toBe('signed');
+    expect(decide(sign('i-1'), state)).toEqual([]);
+    expect(domainErrorCode(() => decide(sign('i-1', { nonce: '0xother' }), state))).toBe('payment_already_signed');
+  });
+
+  it('refuses an authorization that outlives the reservation, and signing a refunded payment', () => {
+    const state = run([reserve('i-1', 100n), reserve('i-2', 100n)], world()).state;
+    expect(domainErrorCode(() => decide(sign('i-1', { validBefore: '2026-11-25T10:05:01.000Z' }), state))).toBe('invalid_command');
+    run([{ ...base, type: 'Release', intentId: 'i-2', reason: 'x', proof: { kind: 'never_signed' } }], state);
+    expect(domainErrorCode(() => decide(sign('i-2'), state))).toBe('intent_already_refunded');
+  });
+
+  it('makes a signed payment unknown when the seller fails after the header was sent', () => {
+    const state = run([reserve('i-1', 100n), sign('i-1')], world()).state;
+    const report = (intentId: string) => ({ ...base, type: 'ReportOutcome' as const, intentId, outcome: 'unknown' as const, transaction: null, detail: 'seller 502' });
+    expect(domainErrorCode(() => decide(report('i-9'), run([reserve('i-9', 1n)], world()).state))).toBe('payment_not_signed');
+    run([report('i-1')], state);
+    expect(state.intents.get('i-1')?.status).toBe('unknown');
+    expect(state.budget.reservedMicros).toBe(100n);
+  });
+
+  it('releases a signed payment only with proof that its authorization expired unused', () => {
+    const state = run([reserve('i-1', 100n), sign('i-1')], world()).state;
+    const release = (proof: Release['proof']): Release => ({ ...base, type: 'Release', intentId: 'i-1', reason: 'expired', proof });
+    expect(domainErrorCode(() => decide(release({ kind: 'never_signed' }), state))).toBe('release_not_proven');
+    expect(domainErrorCode(() => decide(release({ kind: 'expired_unused', chainTime: '2026-11-25T10:04:59.000Z' }), state))).toBe('release_not_proven');
+    const { events } = run([release({ kind: 'expired_unused', chainTime: '2026-11-25T10:05:00.000Z' })], state);
+    expect(events[0]).toMatchObject({ type: 'Refunded', data: { amountMicros: 100n } });
+    expect(state.budget.reservedMicros).toBe(0n);
+  });
+});
+
 describe('settling and releasing', () => {
   const settle = (intentId: string, amountAtomic: bigint): BudgetCommand => ({
     ...base,
@@ -237,8 +287,8 @@ describe('settling and releasing', () => {
   });
 
   it('moves a full settlement from reserved to spent on every level', () => {
-    const { state, events } = run([reserve('i-1', 250_000n), settle('i-1', 250_000n)], world());
-    expect(events.map((e) => e.type)).toEqual(['Reserved', 'Settled']);
+    const { state, events } = run([reserve('i-1', 250_000n), sign('i-1'), settle('i-1', 250_000n)], world());
+    expect(events.map((e) => e.type)).toEqual(['Reserved', 'PaymentSigned', 'Settled']);
     for (const budget of [state.sessions.get('s-1')?.budget, state.agents.get('a-1')?.budget, state.teams.get('t-1')?.budget, state.budget]) {
       expect(budget).toMatchObject({ reservedMicros: 0n, spentMicros: 250_000n });
     }
@@ -246,8 +296,8 @@ describe('settling and releasing', () => {
   });
 
   it('releases the rest when less was paid than was held', () => {
-    const { state, events } = run([reserve('i-1', 300_000n), settle('i-1', 100_000n)], world());
-    expect(events.slice(1)).toEqual([
+    const { state, events } = run([reserve('i-1', 300_000n), sign('i-1'), settle('i-1', 100_000n)], world());
+    expect(events.slice(2)).toEqual([
       expect.objectContaining({ type: 'Settled', data: expect.objectContaining({ amountMicros: 100_000n, amountAtomic: 100_000n }) as unknown }),
       expect.objectContaining({ type: 'Refunded', data: expect.objectContaining({ amountMicros: 200_000n, reason: 'paid_less' }) as unknown }),
     ]);
@@ -257,20 +307,22 @@ describe('settling and releasing', () => {
 
   it('refuses to settle more than was held, and settles once', () => {
     const state = run([reserve('i-1', 100n)], world()).state;
+    expect(domainErrorCode(() => decide(settle('i-1', 100n), state))).toBe('payment_not_signed');
+    run([sign('i-1')], state);
     expect(domainErrorCode(() => decide(settle('i-1', 101n), state))).toBe('settle_exceeds_reserved');
     expect(domainErrorCode(() => decide(settle('nope', 1n), state))).toBe('payment_not_found');
     run([settle('i-1', 100n)], state);
     expect(decide(settle('i-1', 100n), state)).toEqual([]);
-    expect(domainErrorCode(() => decide({ ...base, type: 'Release', intentId: 'i-1', reason: 'x' }, state))).toBe('intent_already_settled');
+    expect(domainErrorCode(() => decide({ ...base, type: 'Release', intentId: 'i-1', reason: 'x', proof: { kind: 'never_signed' } }, state))).toBe('intent_already_settled');
   });
 
   it('releases a hold in full, once, and never settles it afterwards', () => {
-    const { state, events } = run([reserve('i-1', 100n), { ...base, type: 'Release', intentId: 'i-1', reason: 'seller_refused' }], world());
+    const { state, events } = run([reserve('i-1', 100n), { ...base, type: 'Release', intentId: 'i-1', reason: 'seller_refused', proof: { kind: 'never_signed' } }], world());
     expect(events[1]).toMatchObject({ type: 'Refunded', data: { amountMicros: 100n, reason: 'seller_refused' } });
     expect(state.budget.reservedMicros).toBe(0n);
-    expect(decide({ ...base, type: 'Release', intentId: 'i-1', reason: 'again' }, state)).toEqual([]);
+    expect(decide({ ...base, type: 'Release', intentId: 'i-1', reason: 'again', proof: { kind: 'never_signed' } }, state)).toEqual([]);
     expect(domainErrorCode(() => decide(settle('i-1', 100n), state))).toBe('intent_already_refunded');
-    expect(domainErrorCode(() => decide({ ...base, type: 'Release', intentId: 'nope', reason: 'x' }, state))).toBe('payment_not_found');
+    expect(domainErrorCode(() => decide({ ...base, type: 'Release', intentId: 'nope', reason: 'x', proof: { kind: 'never_signed' } }, state))).toBe('payment_not_found');
   });
 });
 

@@ -73,6 +73,29 @@ export interface Reserve extends CommandBase {
   idempotency: IdempotencyClaim | null;
 }
 
+/** The settlement worker signed the payment's authorization; from now on it may execute. */
+export interface RecordSignature extends CommandBase {
+  type: 'RecordSignature';
+  intentId: string;
+  scheme: string;
+  payer: string;
+  nonce: string;
+  validAfter: string;
+  validBefore: string;
+}
+
+/**
+ * What the seller answered after the payment header was sent. `paid` names a transaction to
+ * verify; `unknown` (timeout, 5xx) and `refused` (402 again) leave the outcome to the chain.
+ */
+export interface ReportOutcome extends CommandBase {
+  type: 'ReportOutcome';
+  intentId: string;
+  outcome: 'paid' | 'unknown' | 'refused';
+  transaction: string | null;
+  detail: string;
+}
+
 export interface Settle extends CommandBase {
   type: 'Settle';
   intentId: string;
@@ -83,10 +106,27 @@ export interface Settle extends CommandBase {
   payer: string;
 }
 
+/**
+ * Why held money may be released. A payment that was never signed cannot execute; a signed
+ * one only when its authorization expired unused, as the chain shows at `chainTime`.
+ */
+export type ReleaseProof = { kind: 'never_signed' } | { kind: 'expired_unused'; chainTime: string };
+
 export interface Release extends CommandBase {
   type: 'Release';
   intentId: string;
   reason: string;
+  proof: ReleaseProof;
 }
 
-export type BudgetCommand = CreateOrg | CreateTeam | RegisterAgent | ChangeBudget | OpenSession | Reserve | Settle | Release;
+export type BudgetCommand =
+  | CreateOrg
+  | CreateTeam
+  | RegisterAgent
+  | ChangeBudget
+  | OpenSession
+  | Reserve
+  | RecordSignature
+  | ReportOutcome
+  | Settle
+  | Release;

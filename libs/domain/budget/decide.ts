@@ -1,7 +1,19 @@
-import type { BudgetCommand, ChangeBudget, CreateOrg, CreateTeam, OpenSession, RegisterAgent, Release, Reserve, Settle } from './commands.js';
+import type {
+  BudgetCommand,
+  ChangeBudget,
+  CreateOrg,
+  CreateTeam,
+  OpenSession,
+  RecordSignature,
+  RegisterAgent,
+  Release,
+  ReportOutcome,
+  Reserve,
+  Settle,
+} from './commands.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent, LimitExceeded, RefusalCode } from './events.js';
-import { hierarchyLevels } from './evolve.js';
+import { hierarchyLevels, isOpen } from './evolve.js';
 import { idempotencyIndex, remainingMicros, type OrgState } from './state.js';
 
 /**
@@ -23,6 +35,10 @@ export function decide(command: BudgetCommand, state: OrgState): BudgetEvent[] {
       return openSession(command, state);
     case 'Reserve':
       return reserve(command, state);
+    case 'RecordSignature':
+      return recordSignature(command, state);
+    case 'ReportOutcome':
+      return reportOutcome(command, state);
     case 'Settle':
       return settle(command, state);
     case 'Release':
@@ -197,11 +213,64 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   ];
 }
 
+function recordSignature(command: RecordSignature, state: OrgState): BudgetEvent[] {
+  const intent = state.intents.get(command.intentId);
+  if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
+  if (intent.status === 'refunded') throw new DomainError('intent_already_refunded', `payment ${command.intentId} was already refunded`);
+  if (intent.status !== 'reserved') {
+    // The worker re-signs after a crash and gets the same authorization: same nonce, same answer.
+    if (intent.nonce === command.nonce && intent.payer === command.payer) return [];
+    throw new DomainError('payment_already_signed', `payment ${command.intentId} already has an authorization`);
+  }
+  if (Date.parse(command.validBefore) > Date.parse(intent.validBefore)) {
+    throw new DomainError('invalid_command', 'an authorization may not outlive the validBefore that was reserved');
+  }
+  return [
+    {
+      type: 'PaymentSigned',
+      data: {
+        intentId: command.intentId,
+        sessionId: intent.sessionId,
+        agentId: intent.agentId,
+        orgId: command.orgId,
+        scheme: command.scheme,
+        network: intent.network,
+        payer: command.payer,
+        nonce: command.nonce,
+        validAfter: command.validAfter,
+        validBefore: command.validBefore,
+      },
+    },
+  ];
+}
+
+function reportOutcome(command: ReportOutcome, state: OrgState): BudgetEvent[] {
+  const intent = state.intents.get(command.intentId);
+  if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
+  if (intent.status === 'reserved') throw new DomainError('payment_not_signed', `payment ${command.intentId} was not signed`);
+  if (!isOpen(intent.status)) return [];
+  return [
+    {
+      type: 'SettlementReported',
+      data: {
+        intentId: command.intentId,
+        sessionId: intent.sessionId,
+        agentId: intent.agentId,
+        orgId: command.orgId,
+        outcome: command.outcome,
+        transaction: command.transaction,
+        detail: command.detail,
+      },
+    },
+  ];
+}
+
 function settle(command: Settle, state: OrgState): BudgetEvent[] {
   const intent = state.intents.get(command.intentId);
   if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
   if (intent.status === 'settled') return [];
   if (intent.status === 'refunded') throw new DomainError('intent_already_refunded', `payment ${command.intentId} was already refunded`);
+  if (intent.status === 'reserved') throw new DomainError('payment_not_signed', `payment ${command.intentId} was never signed, so it cannot have been paid`);
   if (command.amountAtomic <= 0n || command.amountAtomic > intent.amountAtomic) {
     throw new DomainError('settle_exceeds_reserved', `payment ${command.intentId} may settle 1..${intent.amountAtomic} atomic units`);
   }
@@ -228,6 +297,12 @@ function release(command: Release, state: OrgState): BudgetEvent[] {
   if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
   if (intent.status === 'refunded') return [];
   if (intent.status === 'settled') throw new DomainError('intent_already_settled', `payment ${command.intentId} was already settled`);
+  // No premature release: a signed authorization may still execute until it expires.
+  if (intent.status !== 'reserved') {
+    if (command.proof.kind !== 'expired_unused' || Date.parse(command.proof.chainTime) < Date.parse(intent.validBefore)) {
+      throw new DomainError('release_not_proven', `payment ${command.intentId} is signed; it is released only once its authorization expired unused`);
+    }
+  }
   return [
     {
       type: 'Refunded',

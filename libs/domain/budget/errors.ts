@@ -16,6 +16,9 @@ export type DomainErrorCode =
   | 'intent_already_settled'
   | 'intent_already_refunded'
   | 'settle_exceeds_reserved'
+  | 'payment_not_signed'
+  | 'payment_already_signed'
+  | 'release_not_proven'
   | 'invalid_command';
 
 export class DomainError extends Error {

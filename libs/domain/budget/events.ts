@@ -92,6 +92,35 @@ export interface LimitExceeded {
   };
 }
 
+export interface PaymentSigned {
+  type: 'PaymentSigned';
+  data: {
+    intentId: string;
+    sessionId: string;
+    agentId: string;
+    orgId: string;
+    scheme: string;
+    network: string;
+    payer: string;
+    nonce: string;
+    validAfter: string;
+    validBefore: string;
+  };
+}
+
+export interface SettlementReported {
+  type: 'SettlementReported';
+  data: {
+    intentId: string;
+    sessionId: string;
+    agentId: string;
+    orgId: string;
+    outcome: 'paid' | 'unknown' | 'refused';
+    transaction: string | null;
+    detail: string;
+  };
+}
+
 export interface Settled {
   type: 'Settled';
   data: {
@@ -128,6 +157,8 @@ export type BudgetEvent =
   | SessionOpened
   | Reserved
   | LimitExceeded
+  | PaymentSigned
+  | SettlementReported
   | Settled
   | Refunded;
 

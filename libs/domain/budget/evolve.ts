@@ -1,6 +1,6 @@
 import type { BudgetLevel } from './commands.js';
 import type { BudgetEvent } from './events.js';
-import { emptyBudget, idempotencyIndex, type Budget, type OrgState } from './state.js';
+import { emptyBudget, idempotencyIndex, type Budget, type IntentStatus, type OrgState } from './state.js';
 
 /**
  * Applies one event to the org state. Total: it never throws, and an event that refers to
@@ -59,6 +59,10 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
         amountMicros: data.amountMicros,
         amountAtomic: data.amountAtomic,
         status: 'reserved',
+        network: data.network,
+        validBefore: data.validBefore,
+        payer: null,
+        nonce: null,
         requestHash: data.requestHash,
       });
       for (const budget of hierarchy(state, data.sessionId)) budget.reservedMicros += data.amountMicros;
@@ -78,9 +82,23 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
       return state;
     }
-    case 'Settled': {
+    case 'PaymentSigned': {
       const intent = state.intents.get(event.data.intentId);
       if (intent === undefined || intent.status !== 'reserved') return state;
+      intent.status = 'signed';
+      intent.payer = event.data.payer;
+      intent.nonce = event.data.nonce;
+      intent.validBefore = event.data.validBefore;
+      return state;
+    }
+    case 'SettlementReported': {
+      const intent = state.intents.get(event.data.intentId);
+      if (intent !== undefined && intent.status === 'signed' && event.data.outcome !== 'paid') intent.status = 'unknown';
+      return state;
+    }
+    case 'Settled': {
+      const intent = state.intents.get(event.data.intentId);
+      if (intent === undefined || !isOpen(intent.status)) return state;
       // The whole hold leaves `reserved`; what was paid moves to `spent`, and the rest is
       // given back by the Refunded event that accompanies a partial settlement.
       for (const budget of hierarchy(state, intent.sessionId)) {
@@ -98,7 +116,7 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       for (const budget of hierarchy(state, intent.sessionId)) budget.reservedMicros -= event.data.amountMicros;
       intent.amountMicros -= event.data.amountMicros;
       intent.amountAtomic -= event.data.amountAtomic;
-      if (intent.status === 'reserved') intent.status = 'refunded';
+      if (isOpen(intent.status)) intent.status = 'refunded';
       return state;
     }
     default: {
@@ -106,6 +124,11 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       return state;
     }
   }
+}
+
+/** A payment whose money is still held: not yet settled or refunded. */
+export function isOpen(status: IntentStatus): boolean {
+  return status === 'reserved' || status === 'signed' || status === 'unknown';
 }
 
 function rememberIntentKey(state: OrgState, agentId: string, key: string | null, requestHash: string | null, intentId: string): void {

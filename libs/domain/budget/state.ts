@@ -32,7 +32,8 @@ export interface SessionState {
   closed: boolean;
 }
 
-export type IntentStatus = 'reserved' | 'settled' | 'refunded';
+/** reserved → signed → (unknown) → settled | refunded; a reserved payment may be refunded directly. */
+export type IntentStatus = 'reserved' | 'signed' | 'unknown' | 'settled' | 'refunded';
 
 export interface IntentState {
   sessionId: string;
@@ -41,6 +42,10 @@ export interface IntentState {
   amountMicros: bigint;
   amountAtomic: bigint;
   status: IntentStatus;
+  network: string;
+  validBefore: string;
+  payer: string | null;
+  nonce: string | null;
   requestHash: string | null;
 }
 
