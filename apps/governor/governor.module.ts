@@ -13,6 +13,7 @@ import { Background } from './background.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudgetHandler } from './decide-budget.handler.js';
 import { HealthController } from './health.controller.js';
+import { PaymentRequests } from './payment-requests.js';
 import { PaymentsController } from './payments.controller.js';
 import { ProblemFilter } from './problem.filter.js';
 import { ReadModels } from './read-models.js';
@@ -39,6 +40,7 @@ export class GovernorModule {
         { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store), inject: [EventStore] },
         AccessKeys,
         ReadModels,
+        PaymentRequests,
         DecideBudgetHandler,
         Background,
         { provide: APP_GUARD, useClass: AuthGuard },
