@@ -78,7 +78,7 @@ export class PaymentRequests {
       payTo: requirement.payTo,
       resource: input.url,
       validBefore: new Date(now.getTime() + requirement.maxTimeoutSeconds * 1000).toISOString(),
-      policyVersion: 0,
+      method: 'GET',
       idempotency: input.idempotency,
     };
     const { events, view: intentId } = await this.commands.execute(

@@ -25,6 +25,7 @@ const DOMAIN_STATUS: Record<DomainErrorCode, number> = {
   payment_not_signed: 409,
   payment_already_signed: 409,
   release_not_proven: 409,
+  policy_version_mismatch: 412,
   invalid_command: 400,
 };
 

@@ -24,7 +24,7 @@ function reserve(intentId: string, amountMicros: bigint): Reserve {
     payTo: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
     resource: 'http://127.0.0.1/data',
     validBefore: '2026-11-25T10:05:00.000Z',
-    policyVersion: 0,
+    method: 'GET',
     idempotency: null,
   };
 }

@@ -81,6 +81,9 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
         typed.data.after.limitMicros?.toString() ?? null,
       ]);
       return;
+    case 'PolicyChanged':
+      // Policies are read from the decision state and the audit log, not from this model.
+      return;
     case 'SessionOpened': {
       const d = typed.data;
       await client.query(

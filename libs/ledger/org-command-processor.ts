@@ -182,6 +182,7 @@ function correlationIdOf(event: BudgetEvent): string {
     case 'AgentRegistered':
       return event.data.agentId;
     case 'BudgetChanged':
+    case 'PolicyChanged':
       return event.data.levelId;
     case 'SessionOpened':
       return event.data.sessionId;

@@ -4,6 +4,7 @@ import { decide } from './decide.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent } from './events.js';
 import { evolve } from './evolve.js';
+import { EMPTY_POLICY, type Policy } from './policy.js';
 import { initialOrgState, remainingMicros, type OrgState } from './state.js';
 
 const AT = '2026-11-25T10:00:00.000Z';
@@ -50,7 +51,7 @@ function reserve(intentId: string, amountMicros: bigint, overrides: Partial<Rese
     payTo: '0x0000000000000000000000000000000000000002',
     resource: 'http://127.0.0.1/data',
     validBefore: '2026-11-25T10:05:00.000Z',
-    policyVersion: 0,
+    method: 'GET',
     idempotency: null,
     ...overrides,
   };
@@ -106,13 +107,13 @@ describe('org, team and agent setup', () => {
 
   it('changes a budget with before and after, and does nothing when unchanged', () => {
     const state = world();
-    const events = decide({ ...base, type: 'ChangeBudget', level: 'agent', levelId: 'a-1', limitMicros: 7n }, state);
+    const events = decide({ ...base, type: 'ChangeBudget', level: 'agent', levelId: 'a-1', limitMicros: 7n, period: 'none' }, state);
     expect(events).toEqual([
-      { type: 'BudgetChanged', data: { orgId: 'org-1', level: 'agent', levelId: 'a-1', before: { limitMicros: 2_000_000n }, after: { limitMicros: 7n } } },
+      { type: 'BudgetChanged', data: { orgId: 'org-1', level: 'agent', levelId: 'a-1', before: { limitMicros: 2_000_000n, period: 'none' }, after: { limitMicros: 7n, period: 'none' } } },
     ]);
-    expect(decide({ ...base, type: 'ChangeBudget', level: 'agent', levelId: 'a-1', limitMicros: 2_000_000n }, state)).toEqual([]);
-    expect(domainErrorCode(() => decide({ ...base, type: 'ChangeBudget', level: 'team', levelId: 'nope', limitMicros: 1n }, state))).toBe('team_not_found');
-    expect(domainErrorCode(() => decide({ ...base, type: 'ChangeBudget', level: 'org', levelId: 'org-1', limitMicros: -1n }, state))).toBe('invalid_command');
+    expect(decide({ ...base, type: 'ChangeBudget', level: 'agent', levelId: 'a-1', limitMicros: 2_000_000n, period: 'none' }, state)).toEqual([]);
+    expect(domainErrorCode(() => decide({ ...base, type: 'ChangeBudget', level: 'team', levelId: 'nope', limitMicros: 1n, period: 'none' }, state))).toBe('team_not_found');
+    expect(domainErrorCode(() => decide({ ...base, type: 'ChangeBudget', level: 'org', levelId: 'org-1', limitMicros: -1n, period: 'none' }, state))).toBe('invalid_command');
   });
 });
 
@@ -121,7 +122,7 @@ describe('opening a session', () => {
     const state = world();
     const session = state.sessions.get('s-1');
     expect(session?.teamId).toBe('t-1');
-    expect(session?.budget).toEqual({ limitMicros: 1_000_000n, reservedMicros: 0n, spentMicros: 0n });
+    expect(session?.budget).toMatchObject({ limitMicros: 1_000_000n, reservedMicros: 0n, spentMicros: 0n });
   });
 
   it('refuses an unknown agent, a duplicate id and a non-positive limit', () => {
@@ -331,8 +332,61 @@ describe('evolve', () => {
     const state = initialOrgState('org-1');
     const after = evolve(state, {
       type: 'Settled',
-      data: { intentId: 'x', sessionId: 'y', agentId: 'z', orgId: 'org-1', amountMicros: 1n, amountAtomic: 1n, network: 'n', transaction: 't', payer: 'p' },
+      data: { intentId: 'x', sessionId: 'y', agentId: 'z', orgId: 'org-1', amountMicros: 1n, amountAtomic: 1n, network: 'n', transaction: 't', payer: 'p', settledAt: AT },
     });
-    expect(after.budget).toEqual({ limitMicros: null, reservedMicros: 0n, spentMicros: 0n });
+    expect(after.budget).toEqual({ limitMicros: null, reservedMicros: 0n, spentMicros: 0n, period: 'none', periodKey: '' });
+  });
+});
+
+describe('policies and periods in decisions', () => {
+  const changePolicy = (level: 'org' | 'team' | 'agent', levelId: string, rules: Partial<Policy>, expectedVersion: number | null = null): BudgetCommand => ({
+    ...base,
+    type: 'ChangePolicy',
+    level,
+    levelId,
+    policy: { ...EMPTY_POLICY, ...rules },
+    expectedVersion,
+  });
+
+  it('versions a policy and refuses an edit based on a stale version', () => {
+    const state = world();
+    const { events } = run([changePolicy('agent', 'a-1', { maxPerPaymentMicros: 5n }, 0)], state);
+    expect(events[0]).toMatchObject({ type: 'PolicyChanged', data: { version: 1, before: EMPTY_POLICY, after: { maxPerPaymentMicros: 5n } } });
+    expect(domainErrorCode(() => decide(changePolicy('agent', 'a-1', { maxPerPaymentMicros: 6n }, 0), state))).toBe('policy_version_mismatch');
+    expect(decide(changePolicy('agent', 'a-1', { maxPerPaymentMicros: 6n }, 1), state)[0]).toMatchObject({ data: { version: 2 } });
+    expect(domainErrorCode(() => decide(changePolicy('team', 'nope', {}), state))).toBe('team_not_found');
+  });
+
+  it('refuses with a policy LimitExceeded naming the level, and records the policy version on Reserved', () => {
+    const state = run([changePolicy('team', 't-1', { maxPerPaymentMicros: 50_000n }), changePolicy('org', 'org-1', { deniedDomains: ['evil.example'] })], world()).state;
+    const refused = decide(reserve('i-1', 60_000n), state);
+    expect(refused[0]).toMatchObject({ type: 'LimitExceeded', data: { level: 'policy', code: 'price_above_max', policySource: 'team:t-1', limitMicros: 50_000n } });
+    const accepted = decide(reserve('i-2', 50_000n), state);
+    expect(accepted[0]).toMatchObject({ type: 'Reserved', data: { policyVersion: 2 } });
+  });
+
+  it('stops a loop after N payments for the same URL, and lets other URLs through', () => {
+    const state = run([changePolicy('agent', 'a-1', { loopGuard: { maxPayments: 2, windowSeconds: 60 } })], world()).state;
+    const { events } = run([reserve('i-1', 1n), reserve('i-2', 1n), reserve('i-3', 1n), reserve('i-4', 1n, { resource: 'http://127.0.0.1/other' })], state);
+    expect(events.map((e) => (e.type === 'LimitExceeded' ? e.data.code : e.type))).toEqual(['Reserved', 'Reserved', 'loop_detected', 'Reserved']);
+    // A minute later the window has passed.
+    expect(decide(reserve('i-5', 1n, { at: '2026-11-25T10:01:01.000Z' }), state)[0]?.type).toBe('Reserved');
+  });
+
+  it('starts a daily budget afresh each UTC day, keeping money still held', () => {
+    const state = run(
+      [
+        { ...base, type: 'ChangeBudget', level: 'agent', levelId: 'a-1', limitMicros: 100n, period: 'day' },
+        openSession({ sessionId: 's-long', limitMicros: 9_000_000n, expiresAt: '2026-11-28T00:00:00.000Z' }),
+      ],
+      world(),
+    ).state;
+    const reserveLong = (intentId: string, amount: bigint, overrides: Partial<Reserve> = {}) => reserve(intentId, amount, { sessionId: 's-long', ...overrides });
+    run([reserveLong('i-1', 60n), sign('i-1'), { ...base, type: 'Settle', intentId: 'i-1', amountAtomic: 60n, network: 'n', transaction: '0x', payer: '0x' }], state);
+    expect(decide(reserveLong('i-2', 41n), state)[0]).toMatchObject({ type: 'LimitExceeded', data: { code: 'agent_limit_exceeded', remainingMicros: 40n } });
+    const nextDay = '2026-11-26T00:00:00.000Z';
+    expect(decide(reserveLong('i-2', 100n, { at: nextDay, validBefore: '2026-11-26T00:05:00.000Z' }), state)[0]?.type).toBe('Reserved');
+    // The org's lifetime budget does not reset.
+    expect(state.budget.spentMicros).toBe(60n);
   });
 });

@@ -1,3 +1,5 @@
+import type { Policy } from './policy.js';
+
 // Commands carry everything the decision needs, time and ids included, so that decide()
 // stays pure and a replayed command decides the same way.
 
@@ -38,12 +40,25 @@ export interface RegisterAgent extends CommandBase {
   limitMicros: bigint | null;
 }
 
+export type BudgetPeriod = 'none' | 'day' | 'month';
+
 export interface ChangeBudget extends CommandBase {
   type: 'ChangeBudget';
   level: Exclude<BudgetLevel, 'session'>;
   /** The id of the org, team or agent whose budget changes. */
   levelId: string;
   limitMicros: bigint | null;
+  /** `day` and `month` budgets start again at each UTC day or month. */
+  period: BudgetPeriod;
+}
+
+export interface ChangePolicy extends CommandBase {
+  type: 'ChangePolicy';
+  level: Exclude<BudgetLevel, 'session'>;
+  levelId: string;
+  policy: Policy;
+  /** The version the editor saw (its ETag); null skips the check. */
+  expectedVersion: number | null;
 }
 
 export interface OpenSession extends CommandBase {
@@ -68,8 +83,8 @@ export interface Reserve extends CommandBase {
   network: string;
   payTo: string;
   resource: string;
+  method: string;
   validBefore: string;
-  policyVersion: number;
   idempotency: IdempotencyClaim | null;
 }
 
@@ -124,6 +139,7 @@ export type BudgetCommand =
   | CreateTeam
   | RegisterAgent
   | ChangeBudget
+  | ChangePolicy
   | OpenSession
   | Reserve
   | RecordSignature

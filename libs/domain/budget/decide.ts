@@ -3,6 +3,7 @@ import type {
   ChangeBudget,
   CreateOrg,
   CreateTeam,
+  ChangePolicy,
   OpenSession,
   RecordSignature,
   RegisterAgent,
@@ -13,8 +14,9 @@ import type {
 } from './commands.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent, LimitExceeded, RefusalCode } from './events.js';
-import { hierarchyLevels, isOpen } from './evolve.js';
-import { idempotencyIndex, remainingMicros, type OrgState } from './state.js';
+import { hierarchyLevels, isOpen, loopKeyOf } from './evolve.js';
+import { EMPTY_POLICY, evaluatePolicies } from './policy.js';
+import { idempotencyIndex, policyKey, remainingMicros, type OrgState } from './state.js';
 
 /**
  * Decides one command against the org state. Returns the events that record the decision
@@ -31,6 +33,8 @@ export function decide(command: BudgetCommand, state: OrgState): BudgetEvent[] {
       return registerAgent(command, state);
     case 'ChangeBudget':
       return changeBudget(command, state);
+    case 'ChangePolicy':
+      return changePolicy(command, state);
     case 'OpenSession':
       return openSession(command, state);
     case 'Reserve':
@@ -90,7 +94,7 @@ function changeBudget(command: ChangeBudget, state: OrgState): BudgetEvent[] {
         ? state.teams.get(command.levelId)?.budget
         : state.agents.get(command.levelId)?.budget;
   if (budget === undefined) throw new DomainError(`${command.level}_not_found`, `${command.level} ${command.levelId} does not exist`);
-  if (budget.limitMicros === command.limitMicros) return [];
+  if (budget.limitMicros === command.limitMicros && budget.period === command.period) return [];
   return [
     {
       type: 'BudgetChanged',
@@ -98,9 +102,25 @@ function changeBudget(command: ChangeBudget, state: OrgState): BudgetEvent[] {
         orgId: command.orgId,
         level: command.level,
         levelId: command.levelId,
-        before: { limitMicros: budget.limitMicros },
-        after: { limitMicros: command.limitMicros },
+        before: { limitMicros: budget.limitMicros, period: budget.period },
+        after: { limitMicros: command.limitMicros, period: command.period },
       },
+    },
+  ];
+}
+
+function changePolicy(command: ChangePolicy, state: OrgState): BudgetEvent[] {
+  requireOrg(state);
+  if (command.level === 'team' && !state.teams.has(command.levelId)) throw new DomainError('team_not_found', `team ${command.levelId} does not exist`);
+  if (command.level === 'agent' && !state.agents.has(command.levelId)) throw new DomainError('agent_not_found', `agent ${command.levelId} does not exist`);
+  const current = state.policies.get(policyKey(command.level, command.levelId)) ?? { policy: EMPTY_POLICY, version: 0 };
+  if (command.expectedVersion !== null && command.expectedVersion !== current.version) {
+    throw new DomainError('policy_version_mismatch', `the policy is at version ${current.version}, not ${command.expectedVersion}`);
+  }
+  return [
+    {
+      type: 'PolicyChanged',
+      data: { orgId: command.orgId, level: command.level, levelId: command.levelId, version: current.version + 1, before: current.policy, after: command.policy },
     },
   ];
 }
@@ -156,7 +176,13 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   }
   if (command.amountMicros <= 0n || command.amountAtomic <= 0n) throw new DomainError('invalid_command', 'a payment amount must be positive');
 
-  const refuse = (level: LimitExceeded['data']['level'], code: RefusalCode, limitMicros: bigint | null, left: bigint | null): BudgetEvent[] => [
+  const refuse = (
+    level: LimitExceeded['data']['level'],
+    code: RefusalCode,
+    limitMicros: bigint | null,
+    left: bigint | null,
+    extra: { limitCount?: number; policySource?: string } = {},
+  ): BudgetEvent[] => [
     {
       type: 'LimitExceeded',
       data: {
@@ -169,6 +195,8 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
         limitMicros,
         requestedMicros: command.amountMicros,
         remainingMicros: left,
+        limitCount: extra.limitCount ?? null,
+        policySource: extra.policySource ?? null,
         resource: command.resource,
         idempotencyKey: command.idempotency?.key ?? null,
         requestHash: command.idempotency?.requestHash ?? null,
@@ -176,17 +204,45 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     },
   ];
 
-  const sessionLeft = remainingMicros(session.budget);
+  const sessionLeft = remainingMicros(session.budget, command.at);
   if (session.closed) return refuse('session', 'session_closed', session.budget.limitMicros, sessionLeft);
   if (Date.parse(command.at) >= Date.parse(session.expiresAt)) {
     return refuse('session', 'session_expired', session.budget.limitMicros, sessionLeft);
   }
   if (session.maxPayments !== null && session.paymentsCount >= session.maxPayments) {
-    return refuse('session', 'session_limit_exceeded', session.budget.limitMicros, sessionLeft);
+    return refuse('session', 'session_limit_exceeded', session.budget.limitMicros, sessionLeft, { limitCount: session.maxPayments });
   }
+  const policies = [
+    { source: 'org', entry: state.policies.get('org') },
+    { source: `team:${session.teamId ?? ''}`, entry: session.teamId === null ? undefined : state.policies.get(policyKey('team', session.teamId)) },
+    { source: `agent:${command.agentId}`, entry: state.policies.get(policyKey('agent', command.agentId)) },
+  ];
+  const policyRefusal = evaluatePolicies(
+    policies.flatMap(({ source, entry }) => (entry === undefined ? [] : [{ source, policy: entry.policy }])),
+    {
+      host: hostOf(command.resource),
+      loopKey: loopKeyOf(command.method, command.resource),
+      payTo: command.payTo,
+      asset: command.asset,
+      network: command.network,
+      amountMicros: command.amountMicros,
+      atMs: Date.parse(command.at),
+      agentId: command.agentId,
+      sessionId: command.sessionId,
+    },
+    state.recentPayments.get(command.agentId) ?? [],
+  );
+  if (policyRefusal !== null) {
+    const countLimit = policyRefusal.code === 'loop_detected' || policyRefusal.code === 'rate_limited';
+    return refuse('policy', policyRefusal.code, countLimit ? null : policyRefusal.limit, sessionLeft, {
+      policySource: policyRefusal.source,
+      ...(countLimit && policyRefusal.limit !== null ? { limitCount: Number(policyRefusal.limit) } : {}),
+    });
+  }
+  const policyVersion = policies.reduce((sum, { entry }) => sum + (entry?.version ?? 0), 0);
   // Every level is checked before anything is held, so a reservation is all or nothing.
   for (const { level, budget } of hierarchyLevels(state, command.sessionId)) {
-    const left = remainingMicros(budget);
+    const left = remainingMicros(budget, command.at);
     if (left !== null && command.amountMicros > left) return refuse(level, `${level}_limit_exceeded`, budget.limitMicros, left);
   }
   return [
@@ -204,8 +260,10 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
         network: command.network,
         payTo: command.payTo,
         resource: command.resource,
+        method: command.method,
+        reservedAt: command.at,
         validBefore: command.validBefore,
-        policyVersion: command.policyVersion,
+        policyVersion,
         idempotencyKey: command.idempotency?.key ?? null,
         requestHash: command.idempotency?.requestHash ?? null,
       },
@@ -280,7 +338,15 @@ function settle(command: Settle, state: OrgState): BudgetEvent[] {
   const events: BudgetEvent[] = [
     {
       type: 'Settled',
-      data: { ...ids, amountMicros: paidMicros, amountAtomic: command.amountAtomic, network: command.network, transaction: command.transaction, payer: command.payer },
+      data: {
+        ...ids,
+        amountMicros: paidMicros,
+        amountAtomic: command.amountAtomic,
+        network: command.network,
+        transaction: command.transaction,
+        payer: command.payer,
+        settledAt: command.at,
+      },
     },
   ];
   if (command.amountAtomic < intent.amountAtomic) {
@@ -330,5 +396,14 @@ function assertLimit(limitMicros: bigint | null): void {
 function assertSameRequest(storedHash: string, requestHash: string): void {
   if (storedHash !== requestHash) {
     throw new DomainError('idempotency_key_reused', 'this Idempotency-Key was already used with a different request');
+  }
+}
+
+/** The host a payment is for; an unparseable resource matches no allowed domain. */
+function hostOf(resource: string): string {
+  try {
+    return new URL(resource).hostname;
+  } catch {
+    return '';
   }
 }

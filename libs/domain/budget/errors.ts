@@ -19,6 +19,7 @@ export type DomainErrorCode =
   | 'payment_not_signed'
   | 'payment_already_signed'
   | 'release_not_proven'
+  | 'policy_version_mismatch'
   | 'invalid_command';
 
 export class DomainError extends Error {

@@ -1,9 +1,11 @@
-import type { BudgetLevel } from './commands.js';
+import type { BudgetLevel, BudgetPeriod } from './commands.js';
+import type { Policy, PolicyRefusalCode } from './policy.js';
 
 // Event names and fields are part of the public contract (ARCHITECTURE.md, API.md).
 // Field names end with their unit: *Micros are USD micro-dollars, *Atomic asset units.
 
 export type RefusalCode =
+  | PolicyRefusalCode
   | 'session_limit_exceeded'
   | 'agent_limit_exceeded'
   | 'team_limit_exceeded'
@@ -32,8 +34,21 @@ export interface BudgetChanged {
     orgId: string;
     level: Exclude<BudgetLevel, 'session'>;
     levelId: string;
-    before: { limitMicros: bigint | null };
-    after: { limitMicros: bigint | null };
+    before: { limitMicros: bigint | null; period: BudgetPeriod };
+    after: { limitMicros: bigint | null; period: BudgetPeriod };
+  };
+}
+
+export interface PolicyChanged {
+  type: 'PolicyChanged';
+  data: {
+    orgId: string;
+    level: Exclude<BudgetLevel, 'session'>;
+    levelId: string;
+    /** The policy's own version, its ETag. */
+    version: number;
+    before: Policy;
+    after: Policy;
   };
 }
 
@@ -67,7 +82,10 @@ export interface Reserved {
     network: string;
     payTo: string;
     resource: string;
+    method: string;
+    reservedAt: string;
     validBefore: string;
+    /** Sum of the policy versions in force at org, team and agent: which rules decided. */
     policyVersion: number;
     idempotencyKey: string | null;
     requestHash: string | null;
@@ -86,6 +104,10 @@ export interface LimitExceeded {
     limitMicros: bigint | null;
     requestedMicros: bigint;
     remainingMicros: bigint | null;
+    /** For count limits (loop and rate guards): the number allowed. */
+    limitCount: number | null;
+    /** Which policy refused (`org`, `team:<id>`, `agent:<id>`), for policy refusals. */
+    policySource: string | null;
     resource: string;
     idempotencyKey: string | null;
     requestHash: string | null;
@@ -133,6 +155,7 @@ export interface Settled {
     network: string;
     transaction: string;
     payer: string;
+    settledAt: string;
   };
 }
 
@@ -154,6 +177,7 @@ export type BudgetEvent =
   | TeamCreated
   | AgentRegistered
   | BudgetChanged
+  | PolicyChanged
   | SessionOpened
   | Reserved
   | LimitExceeded

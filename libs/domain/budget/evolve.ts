@@ -1,6 +1,7 @@
 import type { BudgetLevel } from './commands.js';
 import type { BudgetEvent } from './events.js';
-import { emptyBudget, idempotencyIndex, type Budget, type IntentStatus, type OrgState } from './state.js';
+import { HISTORY_PER_AGENT_MAX, HISTORY_WINDOW_MS_MAX, type RecentPayment } from './policy.js';
+import { emptyBudget, idempotencyIndex, periodKeyAt, policyKey, type Budget, type IntentStatus, type OrgState } from './state.js';
 
 /**
  * Applies one event to the org state. Total: it never throws, and an event that refers to
@@ -27,15 +28,25 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       return state;
     case 'BudgetChanged': {
       const budget = levelBudget(state, event.data.level, event.data.levelId);
-      if (budget !== undefined) budget.limitMicros = event.data.after.limitMicros;
+      if (budget === undefined) return state;
+      budget.limitMicros = event.data.after.limitMicros;
+      if (budget.period !== event.data.after.period) {
+        // A new kind of period starts counting afresh; the history stays in the events.
+        budget.period = event.data.after.period;
+        budget.periodKey = '';
+        budget.spentMicros = 0n;
+      }
       return state;
     }
+    case 'PolicyChanged':
+      state.policies.set(policyKey(event.data.level, event.data.levelId), { policy: event.data.after, version: event.data.version });
+      return state;
     case 'SessionOpened': {
       const { data } = event;
       state.sessions.set(data.sessionId, {
         agentId: data.agentId,
         teamId: data.teamId,
-        budget: { limitMicros: data.limitMicros, reservedMicros: 0n, spentMicros: 0n },
+        budget: { ...emptyBudget(data.limitMicros), limitMicros: data.limitMicros },
         expiresAt: data.expiresAt,
         maxPayments: data.maxPayments,
         paymentsCount: 0,
@@ -68,6 +79,7 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       for (const budget of hierarchy(state, data.sessionId)) budget.reservedMicros += data.amountMicros;
       const session = state.sessions.get(data.sessionId);
       if (session !== undefined) session.paymentsCount += 1;
+      rememberRecentPayment(state, data.agentId, { atMs: Date.parse(data.reservedAt), sessionId: data.sessionId, loopKey: loopKeyOf(data.method, data.resource) });
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
       return state;
     }
@@ -103,6 +115,11 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       // given back by the Refunded event that accompanies a partial settlement.
       for (const budget of hierarchy(state, intent.sessionId)) {
         budget.reservedMicros -= event.data.amountMicros;
+        const key = periodKeyAt(budget.period, event.data.settledAt);
+        if (key !== budget.periodKey) {
+          budget.periodKey = key;
+          budget.spentMicros = 0n;
+        }
         budget.spentMicros += event.data.amountMicros;
       }
       intent.amountMicros -= event.data.amountMicros;
@@ -124,6 +141,21 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       return state;
     }
   }
+}
+
+/** The loop guard's notion of "the same request": method and URL without the fragment. */
+export function loopKeyOf(method: string, resource: string): string {
+  return `${method.toUpperCase()} ${resource.split('#')[0] ?? resource}`;
+}
+
+function rememberRecentPayment(state: OrgState, agentId: string, payment: RecentPayment): void {
+  const list = state.recentPayments.get(agentId) ?? [];
+  list.push(payment);
+  // Forget what no guard can look at any more, so the state stays bounded.
+  const horizonMs = payment.atMs - HISTORY_WINDOW_MS_MAX;
+  let drop = 0;
+  while (drop < list.length && (list[drop]!.atMs < horizonMs || list.length - drop > HISTORY_PER_AGENT_MAX)) drop += 1;
+  state.recentPayments.set(agentId, drop === 0 ? list : list.slice(drop));
 }
 
 /** A payment whose money is still held: not yet settled or refunded. */

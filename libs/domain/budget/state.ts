@@ -1,4 +1,5 @@
-import type { BudgetLevel } from './commands.js';
+import type { BudgetLevel, BudgetPeriod } from './commands.js';
+import type { Policy, RecentPayment } from './policy.js';
 import type { RefusalCode } from './events.js';
 
 // The decision state of one org: every budget level under it, its sessions and the
@@ -8,7 +9,11 @@ export interface Budget {
   /** null means no limit at this level. */
   limitMicros: bigint | null;
   reservedMicros: bigint;
+  /** Spent in the current period (`periodKey`); all time for `none`. */
   spentMicros: bigint;
+  period: BudgetPeriod;
+  /** The UTC day (YYYY-MM-DD) or month (YYYY-MM) that spentMicros counts; '' for none. */
+  periodKey: string;
 }
 
 export interface TeamState {
@@ -75,10 +80,39 @@ export interface OrgState {
   refusals: Map<string, RefusalState>;
   /** Keyed by `${agentId}\u0000${idempotencyKey}`: keys are scoped to the agent that sent them. */
   idempotency: Map<string, IdempotencyRecord>;
+  /** Keyed by `org`, `team:<id>` or `agent:<id>`. */
+  policies: Map<string, { policy: Policy; version: number }>;
+  /** Each agent's recent payments, for the loop and rate guards; bounded in age and count. */
+  recentPayments: Map<string, RecentPayment[]>;
 }
 
-export function emptyBudget(limitMicros: bigint | null): Budget {
-  return { limitMicros, reservedMicros: 0n, spentMicros: 0n };
+export function emptyBudget(limitMicros: bigint | null, period: BudgetPeriod = 'none'): Budget {
+  return { limitMicros, reservedMicros: 0n, spentMicros: 0n, period, periodKey: '' };
+}
+
+/** The period an instant falls in, from its ISO-8601 UTC form. */
+export function periodKeyAt(period: BudgetPeriod, atIso: string): string {
+  switch (period) {
+    case 'none':
+      return '';
+    case 'day':
+      return atIso.slice(0, 10);
+    case 'month':
+      return atIso.slice(0, 7);
+    default: {
+      const _never: never = period;
+      return '';
+    }
+  }
+}
+
+/** What was spent in the period that `atIso` falls in: nothing yet when a new period began. */
+export function spentInPeriodMicros(budget: Budget, atIso: string): bigint {
+  return budget.periodKey === periodKeyAt(budget.period, atIso) ? budget.spentMicros : 0n;
+}
+
+export function policyKey(level: 'org' | 'team' | 'agent', levelId: string): string {
+  return level === 'org' ? 'org' : `${level}:${levelId}`;
 }
 
 export function initialOrgState(orgId: string): OrgState {
@@ -93,6 +127,8 @@ export function initialOrgState(orgId: string): OrgState {
     intents: new Map(),
     refusals: new Map(),
     idempotency: new Map(),
+    policies: new Map(),
+    recentPayments: new Map(),
   };
 }
 
@@ -100,8 +136,12 @@ export function idempotencyIndex(agentId: string, key: string): string {
   return `${agentId}\u0000${key}`;
 }
 
-/** What is left at a level: limit − reserved − spent, or null when the level has no limit. */
-export function remainingMicros(budget: Budget): bigint | null {
+/**
+ * What is left at a level at an instant: limit − reserved − spent in the period, or null when
+ * the level has no limit. Held money counts in whatever period it is finally spent.
+ */
+export function remainingMicros(budget: Budget, atIso = ''): bigint | null {
   if (budget.limitMicros === null) return null;
-  return budget.limitMicros - budget.reservedMicros - budget.spentMicros;
+  const spent = budget.period === 'none' ? budget.spentMicros : spentInPeriodMicros(budget, atIso);
+  return budget.limitMicros - budget.reservedMicros - spent;
 }

@@ -1,0 +1,153 @@
+// Spending policies, evaluated at decision time. Each level (org, team, agent) may have one;
+// every rule of every level applies, so the most restrictive level wins by construction.
+
+export interface LoopGuard {
+  /** At most this many payments for the same method and URL… */
+  maxPayments: number;
+  /** …within this many seconds. */
+  windowSeconds: number;
+}
+
+export interface Policy {
+  maxPerPaymentMicros: bigint | null;
+  /** Host patterns such as `api.example.com` or `*.example.com`; null allows any. */
+  allowedDomains: string[] | null;
+  deniedDomains: string[];
+  allowedPayees: string[] | null;
+  deniedPayees: string[];
+  /** CAIP-2 networks; null allows any. */
+  allowedNetworks: string[] | null;
+  allowedAssets: string[] | null;
+  loopGuard: LoopGuard | null;
+  maxPaymentsPerMinutePerAgent: number | null;
+  maxPaymentsPerMinutePerSession: number | null;
+  /** Payments above this wait for an admin's approval. */
+  approvalAboveMicros: bigint | null;
+}
+
+export const EMPTY_POLICY: Policy = {
+  maxPerPaymentMicros: null,
+  allowedDomains: null,
+  deniedDomains: [],
+  allowedPayees: null,
+  deniedPayees: [],
+  allowedNetworks: null,
+  allowedAssets: null,
+  loopGuard: null,
+  maxPaymentsPerMinutePerAgent: null,
+  maxPaymentsPerMinutePerSession: null,
+  approvalAboveMicros: null,
+};
+
+export type PolicyRefusalCode =
+  | 'domain_not_allowed'
+  | 'network_not_allowed'
+  | 'asset_not_allowed'
+  | 'payee_not_allowed'
+  | 'price_above_max'
+  | 'loop_detected'
+  | 'rate_limited'
+  | 'approval_required';
+
+export interface PaymentFacts {
+  host: string;
+  loopKey: string;
+  payTo: string;
+  asset: string;
+  network: string;
+  amountMicros: bigint;
+  atMs: number;
+  agentId: string;
+  sessionId: string;
+}
+
+/** A past payment, as the loop and rate guards need it. */
+export interface RecentPayment {
+  atMs: number;
+  sessionId: string;
+  loopKey: string;
+}
+
+export interface PolicyRefusal {
+  code: PolicyRefusalCode;
+  /** The level whose policy refused, e.g. `org` or `agent:bot-1`. */
+  source: string;
+  detail: string;
+  limit: bigint | null;
+}
+
+/** `*.example.com` matches sub-domains of example.com (not example.com itself); other patterns match exactly. */
+export function hostMatches(pattern: string, host: string): boolean {
+  const p = pattern.toLowerCase();
+  const h = host.toLowerCase();
+  if (p.startsWith('*.')) return h.endsWith(p.slice(1)) && h.length > p.length - 1;
+  return p === h;
+}
+
+const sameAddress = (list: readonly string[], value: string): boolean => list.some((v) => v.toLowerCase() === value.toLowerCase());
+
+/**
+ * The first rule that refuses, in a fixed precedence order (where, to whom, in what, how
+ * much, how often, who must agree), or null when every level's policy allows the payment.
+ */
+export function evaluatePolicies(
+  policies: readonly { source: string; policy: Policy }[],
+  facts: PaymentFacts,
+  recentForAgent: readonly RecentPayment[],
+): PolicyRefusal | null {
+  const refusal = (code: PolicyRefusalCode, source: string, detail: string, limit: bigint | null = null): PolicyRefusal => ({ code, source, detail, limit });
+  for (const { source, policy } of policies) {
+    if (policy.deniedDomains.some((p) => hostMatches(p, facts.host))) return refusal('domain_not_allowed', source, `${facts.host} is denied`);
+    if (policy.allowedDomains !== null && !policy.allowedDomains.some((p) => hostMatches(p, facts.host))) {
+      return refusal('domain_not_allowed', source, `${facts.host} is not in the allowed domains`);
+    }
+  }
+  for (const { source, policy } of policies) {
+    if (policy.allowedNetworks !== null && !policy.allowedNetworks.includes(facts.network)) {
+      return refusal('network_not_allowed', source, `network ${facts.network} is not allowed`);
+    }
+  }
+  for (const { source, policy } of policies) {
+    if (policy.allowedAssets !== null && !sameAddress(policy.allowedAssets, facts.asset)) return refusal('asset_not_allowed', source, `asset ${facts.asset} is not allowed`);
+  }
+  for (const { source, policy } of policies) {
+    if (sameAddress(policy.deniedPayees, facts.payTo)) return refusal('payee_not_allowed', source, `payee ${facts.payTo} is denied`);
+    if (policy.allowedPayees !== null && !sameAddress(policy.allowedPayees, facts.payTo)) {
+      return refusal('payee_not_allowed', source, `payee ${facts.payTo} is not allowed`);
+    }
+  }
+  for (const { source, policy } of policies) {
+    if (policy.maxPerPaymentMicros !== null && facts.amountMicros > policy.maxPerPaymentMicros) {
+      return refusal('price_above_max', source, 'the price is above the maximum per payment', policy.maxPerPaymentMicros);
+    }
+  }
+  for (const { source, policy } of policies) {
+    const guard = policy.loopGuard;
+    if (guard === null) continue;
+    const since = facts.atMs - guard.windowSeconds * 1000;
+    const repeats = recentForAgent.filter((p) => p.loopKey === facts.loopKey && p.atMs > since).length;
+    if (repeats >= guard.maxPayments) {
+      return refusal('loop_detected', source, `${repeats} payments for ${facts.loopKey} within ${guard.windowSeconds} s`, BigInt(guard.maxPayments));
+    }
+  }
+  const lastMinute = recentForAgent.filter((p) => p.atMs > facts.atMs - 60_000);
+  for (const { source, policy } of policies) {
+    if (policy.maxPaymentsPerMinutePerAgent !== null && lastMinute.length >= policy.maxPaymentsPerMinutePerAgent) {
+      return refusal('rate_limited', source, `the agent made ${lastMinute.length} payments in the last minute`, BigInt(policy.maxPaymentsPerMinutePerAgent));
+    }
+    const inSession = lastMinute.filter((p) => p.sessionId === facts.sessionId).length;
+    if (policy.maxPaymentsPerMinutePerSession !== null && inSession >= policy.maxPaymentsPerMinutePerSession) {
+      return refusal('rate_limited', source, `the session made ${inSession} payments in the last minute`, BigInt(policy.maxPaymentsPerMinutePerSession));
+    }
+  }
+  for (const { source, policy } of policies) {
+    if (policy.approvalAboveMicros !== null && facts.amountMicros > policy.approvalAboveMicros) {
+      return refusal('approval_required', source, 'payments above the approval threshold need an admin’s approval', policy.approvalAboveMicros);
+    }
+  }
+  return null;
+}
+
+/** The longest window any guard looks back over; older history can be forgotten. */
+export const HISTORY_WINDOW_MS_MAX = 24 * 60 * 60 * 1000;
+export const HISTORY_PER_AGENT_MAX = 10_000;
