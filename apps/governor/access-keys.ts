@@ -8,6 +8,7 @@ export interface AgentPrincipal {
 }
 
 const AGENT_KEY_PREFIX = 'pb_agent_';
+const ADMIN_KEY_PREFIX = 'pb_admin_';
 
 /** SHA-256 is enough for keys of 256 random bits: there is nothing to brute-force. */
 export function hashKey(key: string): Buffer {
@@ -34,6 +35,19 @@ export class AccessKeys {
     );
     const row = result.rows[0];
     return row === undefined ? undefined : { agentId: row.agent_id, orgId: row.org_id };
+  }
+
+  async issueAdminKey(name: string): Promise<string> {
+    const key = `${ADMIN_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
+    await this.pool.query('INSERT INTO admin_keys (key_hash, name) VALUES ($1, $2)', [hashKey(key), name]);
+    return key;
+  }
+
+  /** The admin a key names, or undefined. Agent keys never match: the prefixes differ and so do the tables. */
+  async adminForKey(key: string): Promise<string | undefined> {
+    if (!key.startsWith(ADMIN_KEY_PREFIX) || key.length > 128) return undefined;
+    const result = await this.pool.query<{ name: string }>('SELECT name FROM admin_keys WHERE key_hash = $1 AND revoked_at IS NULL', [hashKey(key)]);
+    return result.rows[0]?.name;
   }
 
   async revokeAgentKeys(agentId: string): Promise<number> {

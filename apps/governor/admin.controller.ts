@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Body, Controller, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { z } from 'zod';
 import type { BudgetCommand } from '../../libs/domain/budget/commands.js';
 import { formatUsdMicros, parseUsdMicros } from '../../libs/domain/money.js';
 import { AccessKeys } from './access-keys.js';
-import { Audience } from './auth.guard.js';
+import { adminActorOf, Audience, type AuthenticatedRequest } from './auth.guard.js';
+import { Clock } from './clock.js';
 import { DecideBudget } from './decide-budget.handler.js';
 import { parseBody } from './http-input.js';
 
@@ -24,25 +25,26 @@ export class AdminController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(AccessKeys) private readonly keys: AccessKeys,
+    @Inject(Clock) private readonly clock: Clock,
   ) {}
 
   @Post()
   @HttpCode(201)
-  async createOrg(@Body() raw: unknown): Promise<{ id: string; name: string; limit: string | null }> {
+  async createOrg(@Req() request: AuthenticatedRequest, @Body() raw: unknown): Promise<{ id: string; name: string; limit: string | null }> {
     const body = parseBody(createOrgBody, raw);
     const orgId = body.id ?? `org_${randomUUID()}`;
     const limitMicros = body.limit === null ? null : parseUsdMicros(body.limit);
-    await this.decide({ type: 'CreateOrg', orgId, actor: 'admin', at: new Date().toISOString(), name: body.name, limitMicros });
+    await this.decide({ type: 'CreateOrg', orgId, actor: adminActorOf(request), at: this.clock.now().toISOString(), name: body.name, limitMicros });
     return { id: orgId, name: body.name, limit: limitMicros === null ? null : formatUsdMicros(limitMicros) };
   }
 
   @Post(':orgId/teams')
   @HttpCode(201)
-  async createTeam(@Param('orgId') orgId: string, @Body() raw: unknown): Promise<{ id: string; orgId: string; name: string; limit: string | null }> {
+  async createTeam(@Req() request: AuthenticatedRequest, @Param('orgId') orgId: string, @Body() raw: unknown): Promise<{ id: string; orgId: string; name: string; limit: string | null }> {
     const body = parseBody(createTeamBody, raw);
     const teamId = body.id ?? `team_${randomUUID()}`;
     const limitMicros = body.limit === null ? null : parseUsdMicros(body.limit);
-    await this.decide({ type: 'CreateTeam', orgId, teamId, actor: 'admin', at: new Date().toISOString(), name: body.name, limitMicros });
+    await this.decide({ type: 'CreateTeam', orgId, teamId, actor: adminActorOf(request), at: this.clock.now().toISOString(), name: body.name, limitMicros });
     return { id: teamId, orgId, name: body.name, limit: limitMicros === null ? null : formatUsdMicros(limitMicros) };
   }
 
@@ -50,18 +52,53 @@ export class AdminController {
   @Post(':orgId/agents')
   @HttpCode(201)
   async createAgent(
+    @Req() request: AuthenticatedRequest,
     @Param('orgId') orgId: string,
     @Body() raw: unknown,
   ): Promise<{ id: string; orgId: string; teamId: string | null; name: string; limit: string | null; apiKey: string }> {
     const body = parseBody(createAgentBody, raw);
     const agentId = body.id ?? `agt_${randomUUID()}`;
     const limitMicros = body.limit === null ? null : parseUsdMicros(body.limit);
-    await this.decide({ type: 'RegisterAgent', orgId, agentId, teamId: body.teamId, actor: 'admin', at: new Date().toISOString(), name: body.name, limitMicros });
+    await this.decide({ type: 'RegisterAgent', orgId, agentId, teamId: body.teamId, actor: adminActorOf(request), at: this.clock.now().toISOString(), name: body.name, limitMicros });
     const apiKey = await this.keys.issueAgentKey(agentId, orgId);
+    await this.decide({ type: 'ChangeAgentKey', orgId, agentId, change: 'issued', actor: adminActorOf(request), at: this.clock.now().toISOString() });
     return { id: agentId, orgId, teamId: body.teamId, name: body.name, limit: limitMicros === null ? null : formatUsdMicros(limitMicros), apiKey };
+  }
+
+  /** Rotates an agent's key: every older key stops working now, and the new one is shown once. */
+  @Post(':orgId/agents/:agentId/keys')
+  @HttpCode(201)
+  async rotateKey(@Req() request: AuthenticatedRequest, @Param('orgId') orgId: string, @Param('agentId') agentId: string): Promise<{ agentId: string; apiKey: string }> {
+    await this.decide({ type: 'ChangeAgentKey', orgId, agentId, change: 'rotated', actor: adminActorOf(request), at: this.clock.now().toISOString() });
+    await this.keys.revokeAgentKeys(agentId);
+    return { agentId, apiKey: await this.keys.issueAgentKey(agentId, orgId) };
+  }
+
+  /** Revokes every key of an agent; the next request with any of them is refused. */
+  @Delete(':orgId/agents/:agentId/keys')
+  @HttpCode(200)
+  async revokeKeys(@Req() request: AuthenticatedRequest, @Param('orgId') orgId: string, @Param('agentId') agentId: string): Promise<{ agentId: string; revoked: number }> {
+    await this.decide({ type: 'ChangeAgentKey', orgId, agentId, change: 'revoked', actor: adminActorOf(request), at: this.clock.now().toISOString() });
+    return { agentId, revoked: await this.keys.revokeAgentKeys(agentId) };
   }
 
   private async decide(command: BudgetCommand): Promise<void> {
     await this.commands.execute(new DecideBudget(command, () => undefined));
+  }
+}
+
+const adminKeyBody = z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a lower-case name such as alice or finance-bot') }).strict();
+
+/** Named admin keys: each admin acts under their own name in the audit trail. */
+@Controller('admin/v1/admin-keys')
+@Audience('admin')
+export class AdminKeysController {
+  constructor(@Inject(AccessKeys) private readonly keys: AccessKeys) {}
+
+  @Post()
+  @HttpCode(201)
+  async create(@Body() raw: unknown): Promise<{ name: string; apiKey: string }> {
+    const { name } = parseBody(adminKeyBody, raw);
+    return { name, apiKey: await this.keys.issueAdminKey(name) };
   }
 }

@@ -13,6 +13,8 @@ export const Audience = (audience: Audience) => SetMetadata(AUDIENCE, audience);
 
 export interface AuthenticatedRequest extends Request {
   agent?: AgentPrincipal;
+  /** `admin:<name>`: who an admin request acts as, recorded on the events it causes. */
+  adminActor?: string;
 }
 
 @Injectable()
@@ -30,8 +32,13 @@ export class AuthGuard implements CanActivate {
     const token = bearerToken(request);
     if (token === undefined) throw new ApiProblem(401, 'unauthenticated', 'send "Authorization: Bearer <key>"');
     if (audience === 'admin') {
-      if (this.config.adminToken === undefined) throw new ApiProblem(403, 'admin_api_disabled', 'set PAYBOUND_ADMIN_TOKEN to enable the admin API');
-      if (!sameSecret(token, this.config.adminToken)) throw new ApiProblem(403, 'forbidden', 'this key cannot use the admin API');
+      if (this.config.adminToken !== undefined && sameSecret(token, this.config.adminToken)) {
+        request.adminActor = 'admin:root';
+        return true;
+      }
+      const name = await this.keys.adminForKey(token);
+      if (name === undefined) throw new ApiProblem(403, 'forbidden', 'this key cannot use the admin API');
+      request.adminActor = `admin:${name}`;
       return true;
     }
     const agent = await this.keys.agentForKey(token);
@@ -51,4 +58,9 @@ function bearerToken(request: Request): string | undefined {
 export function principalOf(request: AuthenticatedRequest): AgentPrincipal {
   if (request.agent === undefined) throw new ApiProblem(401, 'unauthenticated', 'no agent key on this request');
   return request.agent;
+}
+
+export function adminActorOf(request: AuthenticatedRequest): string {
+  if (request.adminActor === undefined) throw new ApiProblem(401, 'unauthenticated', 'no admin key on this request');
+  return request.adminActor;
 }

@@ -8,6 +8,7 @@ import express from 'express';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
+import type { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { GovernorModule } from './governor.module.js';
 import { openApiDocument } from './openapi.js';
@@ -31,13 +32,13 @@ function nestLogger(logger: Logger): LoggerService {
 }
 
 /** Migrates the database, then starts the governor's HTTP API and background loops. */
-export async function createGovernor(config: GovernorConfig, logger: Logger): Promise<RunningGovernor> {
+export async function createGovernor(config: GovernorConfig, logger: Logger, options: { clock?: Clock } = {}): Promise<RunningGovernor> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: config.dbPoolSize });
   pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
   const applied = await migrate(pool, defaultMigrationsDirectory());
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
-  const app = await NestFactory.create(GovernorModule.create(config, logger, pool), { logger: nestLogger(logger), bodyParser: false });
+  const app = await NestFactory.create(GovernorModule.create(config, logger, pool, options.clock), { logger: nestLogger(logger), bodyParser: false });
   // Bounded bodies: the largest legitimate request is a v1 402 body inside a payment request.
   app.use(express.json({ limit: '128kb' }));
   app.use((request: express.Request, response: express.Response, next: express.NextFunction) => {

@@ -7,7 +7,10 @@ import { EventStore } from '../../libs/eventstore/event-store.js';
 import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { AccessKeys } from './access-keys.js';
-import { AdminController } from './admin.controller.js';
+import { AdminController, AdminKeysController } from './admin.controller.js';
+import { AdminPoliciesController } from './admin-policies.controller.js';
+import { AuditController } from './audit.controller.js';
+import { Clock, SystemClock } from './clock.js';
 import { AuthGuard } from './auth.guard.js';
 import { Background } from './background.js';
 import type { GovernorConfig } from './config.js';
@@ -22,14 +25,15 @@ import { GOVERNOR_CONFIG, LOGGER } from './tokens.js';
 
 @Module({})
 export class GovernorModule {
-  static create(config: GovernorConfig, logger: Logger, pool: pg.Pool): DynamicModule {
+  static create(config: GovernorConfig, logger: Logger, pool: pg.Pool, clock: Clock = new SystemClock()): DynamicModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, HealthController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, HealthController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
+        { provide: Clock, useValue: clock },
         { provide: pg.Pool, useValue: pool },
         { provide: EventStore, useFactory: (p: pg.Pool) => new EventStore(p), inject: [pg.Pool] },
         {

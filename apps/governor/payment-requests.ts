@@ -11,6 +11,7 @@ import { X402OfferError } from '../../libs/x402/errors.js';
 import { parsePaymentRequired, type PaymentOffer, type PaymentRequiredInput, type PaymentRequirement } from '../../libs/x402/offer.js';
 import { selectRequirement } from '../../libs/x402/select.js';
 import type { AgentPrincipal } from './access-keys.js';
+import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudget } from './decide-budget.handler.js';
 import { paymentFromReserved, ReadModels, type PaymentView } from './read-models.js';
@@ -45,6 +46,7 @@ export class PaymentRequests {
     @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(ReadModels) private readonly reads: ReadModels,
     @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
+    @Inject(Clock) private readonly clock: Clock,
   ) {}
 
   async reserve(agent: AgentPrincipal, input: PaymentRequestInput): Promise<ReservedPayment> {
@@ -62,7 +64,7 @@ export class PaymentRequests {
     const requirement = selection.requirement;
     const asset = assets.find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
     if (asset === undefined) throw new ApiProblem(403, 'asset_not_allowed', `asset ${requirement.asset} is not configured`);
-    const now = new Date();
+    const now = this.clock.now();
     const command: Reserve = {
       type: 'Reserve',
       orgId: agent.orgId,
@@ -78,7 +80,7 @@ export class PaymentRequests {
       payTo: requirement.payTo,
       resource: input.url,
       validBefore: new Date(now.getTime() + requirement.maxTimeoutSeconds * 1000).toISOString(),
-      method: 'GET',
+      method: input.method,
       idempotency: input.idempotency,
     };
     const { events, view: intentId } = await this.commands.execute(

@@ -7,6 +7,7 @@ import { idempotencyIndex } from '../../libs/domain/budget/state.js';
 import { formatUsdMicros, parseUsdMicros } from '../../libs/domain/money.js';
 import { ApiProblem } from '../../libs/platform/problem.js';
 import { principalOf, type AuthenticatedRequest } from './auth.guard.js';
+import { Clock } from './clock.js';
 import { DecideBudget } from './decide-budget.handler.js';
 import { idempotencyClaim, parseBody, traceparentOf } from './http-input.js';
 import { ReadModels, type SessionView } from './read-models.js';
@@ -30,6 +31,7 @@ export class SessionsController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(ReadModels) private readonly reads: ReadModels,
+    @Inject(Clock) private readonly clock: Clock,
   ) {}
 
   @Post()
@@ -39,7 +41,7 @@ export class SessionsController {
     const body = parseBody(openSessionBody, rawBody);
     const limitMicros = parseUsdMicros(body.limit);
     if (limitMicros === 0n) throw new ApiProblem(400, 'invalid_request', 'limit: must be greater than zero', { field: 'limit' });
-    const now = new Date();
+    const now = this.clock.now();
     const command: OpenSession = {
       type: 'OpenSession',
       orgId: agent.orgId,
@@ -80,7 +82,7 @@ export class SessionsController {
   @Get(':id')
   async get(@Req() request: AuthenticatedRequest, @Param('id') id: string): Promise<SessionView> {
     const agent = principalOf(request);
-    const view = await this.reads.session(agent.orgId, agent.agentId, id, new Date());
+    const view = await this.reads.session(agent.orgId, agent.agentId, id, this.clock.now());
     if (view === undefined) throw new ApiProblem(404, 'session_not_found', `session ${id.slice(0, 80)} does not exist`);
     return view;
   }

@@ -82,7 +82,8 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       ]);
       return;
     case 'PolicyChanged':
-      // Policies are read from the decision state and the audit log, not from this model.
+    case 'AgentKeyChanged':
+      // Policies and keys are read from the decision state and the audit log, not from this model.
       return;
     case 'SessionOpened': {
       const d = typed.data;

@@ -180,6 +180,7 @@ function correlationIdOf(event: BudgetEvent): string {
     case 'TeamCreated':
       return event.data.teamId;
     case 'AgentRegistered':
+    case 'AgentKeyChanged':
       return event.data.agentId;
     case 'BudgetChanged':
     case 'PolicyChanged':

@@ -15,6 +15,8 @@ export interface TestDatabase {
 export async function freshDatabase(prefix: string, poolSize = 10): Promise<TestDatabase> {
   const database = await createTestDatabase(inject('pgAdminUrl'), prefix);
   const pool = new pg.Pool({ connectionString: database.url, max: poolSize });
+  // Dropping the database terminates any connection still closing; that is expected here.
+  pool.on('error', () => undefined);
   await migrate(pool, defaultMigrationsDirectory());
   return {
     url: database.url,

@@ -61,6 +61,13 @@ export interface ChangePolicy extends CommandBase {
   expectedVersion: number | null;
 }
 
+/** An agent's API key was issued, rotated or revoked; the key itself never enters the log. */
+export interface ChangeAgentKey extends CommandBase {
+  type: 'ChangeAgentKey';
+  agentId: string;
+  change: 'issued' | 'rotated' | 'revoked';
+}
+
 export interface OpenSession extends CommandBase {
   type: 'OpenSession';
   sessionId: string;
@@ -140,6 +147,7 @@ export type BudgetCommand =
   | RegisterAgent
   | ChangeBudget
   | ChangePolicy
+  | ChangeAgentKey
   | OpenSession
   | Reserve
   | RecordSignature

@@ -35,6 +35,10 @@ export function decide(command: BudgetCommand, state: OrgState): BudgetEvent[] {
       return changeBudget(command, state);
     case 'ChangePolicy':
       return changePolicy(command, state);
+    case 'ChangeAgentKey':
+      requireOrg(state);
+      if (!state.agents.has(command.agentId)) throw new DomainError('agent_not_found', `agent ${command.agentId} does not exist`);
+      return [{ type: 'AgentKeyChanged', data: { orgId: command.orgId, agentId: command.agentId, change: command.change } }];
     case 'OpenSession':
       return openSession(command, state);
     case 'Reserve':
@@ -262,7 +266,8 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
         resource: command.resource,
         method: command.method,
         reservedAt: command.at,
-        validBefore: command.validBefore,
+        // The authorization may live as long as the offer allows, but never beyond the session.
+        validBefore: Date.parse(command.validBefore) <= Date.parse(session.expiresAt) ? command.validBefore : session.expiresAt,
         policyVersion,
         idempotencyKey: command.idempotency?.key ?? null,
         requestHash: command.idempotency?.requestHash ?? null,

@@ -52,6 +52,11 @@ export interface PolicyChanged {
   };
 }
 
+export interface AgentKeyChanged {
+  type: 'AgentKeyChanged';
+  data: { orgId: string; agentId: string; change: 'issued' | 'rotated' | 'revoked' };
+}
+
 export interface SessionOpened {
   type: 'SessionOpened';
   data: {
@@ -178,6 +183,7 @@ export type BudgetEvent =
   | AgentRegistered
   | BudgetChanged
   | PolicyChanged
+  | AgentKeyChanged
   | SessionOpened
   | Reserved
   | LimitExceeded

@@ -38,6 +38,9 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       }
       return state;
     }
+    case 'AgentKeyChanged':
+      // Keys are checked outside the domain; the event is the audit record.
+      return state;
     case 'PolicyChanged':
       state.policies.set(policyKey(event.data.level, event.data.levelId), { policy: event.data.after, version: event.data.version });
       return state;

@@ -1,0 +1,239 @@
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { EventStore } from '../libs/eventstore/event-store.js';
+import { defaultMigrationsDirectory, migrate } from '../libs/eventstore/migrate.js';
+import { OrgCommandProcessor } from '../libs/ledger/org-command-processor.js';
+import { auditBaseline, baselineDecider, setUpBaseline } from './baseline.js';
+import { assertDurableCommits, createBenchDatabase, DEFAULT_ADMIN_URL, dropAllBenchDatabases, type ServerFacts } from './database.js';
+import { runClosedLoop, runOpenLoop, type DecideIntent, type LoadResult } from './load.js';
+import { auditPaybound, benchClock, payboundDecider, setUpPaybound } from './paybound.js';
+import { formatTable, summarizeLatencies } from './stats.js';
+import { hotSpotWorkload, spreadWorkload, type Workload, type WorkloadName } from './workload.js';
+
+// `npm run bench`: the obvious row-locking design against Paybound's batching processor,
+// on a hot-spot org and on load spread over 1,000 orgs, closed loop at several
+// concurrencies, then Paybound open loop at half its peak. See docs/benchmarks.md.
+
+type Implementation = 'baseline' | 'paybound';
+
+interface BenchConfig {
+  adminUrl: string;
+  intentsPerRun: number;
+  concurrencies: number[];
+  poolSize: number;
+  openLoopSeconds: number;
+}
+
+interface LoadShape {
+  mode: 'closed' | 'open';
+  /** Requests in flight (closed loop) or requests per second (open loop). */
+  level: number;
+}
+
+interface RunRow {
+  implementation: Implementation;
+  workload: WorkloadName;
+  load: LoadShape;
+  intentCount: number;
+  decisionsPerSec: number;
+  latencyMsP50: number;
+  latencyMsP99: number;
+  acceptedCount: number;
+  refusedCount: number;
+  decisionsPerCommit: number;
+}
+
+const MAX_INTENTS_PER_RUN = 100_000;
+const MAX_OPEN_LOOP_INTENTS = 50_000;
+const MAX_IN_FLIGHT_OPEN_LOOP = 10_000;
+
+function readConfig(): BenchConfig {
+  const positiveInt = (name: string, fallback: number, max: number): number => {
+    const raw = process.env[name];
+    const value = raw === undefined || raw === '' ? fallback : Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be an integer in 1..${max}, got ${raw}`);
+    return value;
+  };
+  const concurrencies = (process.env.BENCH_CONCURRENCIES ?? '8,64,256').split(',').map((part) => Number(part.trim()));
+  if (concurrencies.length === 0 || concurrencies.length > 10 || concurrencies.some((c) => !Number.isInteger(c) || c < 1 || c > 4_096)) {
+    throw new Error('BENCH_CONCURRENCIES must be 1 to 10 integers in 1..4096, comma-separated');
+  }
+  return {
+    adminUrl: process.env.BENCH_DATABASE_URL ?? DEFAULT_ADMIN_URL,
+    intentsPerRun: positiveInt('BENCH_INTENTS_PER_RUN', 10_000, MAX_INTENTS_PER_RUN),
+    concurrencies,
+    poolSize: positiveInt('BENCH_POOL_SIZE', 20, 90),
+    openLoopSeconds: positiveInt('BENCH_OPEN_LOOP_SECONDS', 5, 60),
+  };
+}
+
+const failures: string[] = [];
+let serverFacts: ServerFacts | undefined;
+let runCount = 0;
+
+function expect(condition: boolean, label: string, message: string): void {
+  if (!condition) {
+    failures.push(`${label}: ${message}`);
+    console.error(`FAILED ${label}: ${message}`);
+  }
+}
+
+/** Runs one measured scenario on its own fresh, migrated database and checks its outcome. */
+async function measure(config: BenchConfig, implementation: Implementation, workload: Workload, load: LoadShape): Promise<RunRow> {
+  runCount += 1;
+  const runTag = `r${runCount}`;
+  const label = `${implementation} ${workload.name} ${load.mode} ${load.level}`;
+  const database = await createBenchDatabase(config.adminUrl, config.poolSize);
+  try {
+    serverFacts = await assertDurableCommits(database.pool);
+    await migrate(database.pool, defaultMigrationsDirectory());
+    const clock = benchClock(Date.now());
+    let decideIntent: DecideIntent;
+    let store: EventStore | undefined;
+    if (implementation === 'baseline') {
+      await setUpBaseline(database.pool, workload);
+      decideIntent = baselineDecider(database.pool, workload, runTag);
+    } else {
+      store = new EventStore(database.pool);
+      const processor = new OrgCommandProcessor(store);
+      await setUpPaybound(processor, workload, clock);
+      decideIntent = payboundDecider(processor, workload, clock, runTag);
+    }
+
+    const result: LoadResult =
+      load.mode === 'closed'
+        ? await runClosedLoop(decideIntent, workload.intentCount, load.level)
+        : await runOpenLoop(decideIntent, workload.intentCount, load.level, MAX_IN_FLIGHT_OPEN_LOOP);
+
+    expect(result.failed === 0, label, `${result.failed} decisions failed, e.g. ${result.failureSamples.join('; ')}`);
+    expect(result.issued === workload.intentCount, label, `issued ${result.issued} of ${workload.intentCount}`);
+    expect(result.accepted + result.refused === result.issued, label, `accepted ${result.accepted} + refused ${result.refused} != issued ${result.issued}`);
+    expect(result.accepted === workload.expectedAcceptedCount, label, `accepted ${result.accepted}, the limits allow exactly ${workload.expectedAcceptedCount}`);
+
+    let decisionCommitCount: number;
+    if (store === undefined) {
+      const audit = await auditBaseline(database.pool);
+      for (const violation of audit.violations) expect(false, label, violation);
+      expect(audit.reservedCount === result.accepted && audit.refusedCount === result.refused, label,
+        `recorded ${audit.reservedCount} reserved / ${audit.refusedCount} refused, answered ${result.accepted} / ${result.refused}`);
+      decisionCommitCount = audit.reservedCount + audit.refusedCount;
+    } else {
+      const setupEventCount = workload.orgCount * (1 + 2 * workload.agentsPerOrg);
+      const audit = await auditPaybound(store, setupEventCount + workload.intentCount);
+      for (const violation of audit.report.violations.slice(0, 10)) expect(false, label, violation);
+      expect(audit.report.violations.length === 0, label, `${audit.report.violations.length} invariant violations`);
+      expect(audit.report.unaccounted === 0, label, `${audit.report.unaccounted} unaccounted reservations`);
+      expect(audit.report.reserved === result.accepted && audit.report.refused === result.refused, label,
+        `recorded ${audit.report.reserved} Reserved / ${audit.report.refused} LimitExceeded, answered ${result.accepted} / ${result.refused}`);
+      expect(audit.eventCount === setupEventCount + workload.intentCount, label, `log holds ${audit.eventCount} events, expected ${setupEventCount + workload.intentCount}`);
+      decisionCommitCount = audit.decisionCommitCount;
+    }
+
+    const latency = summarizeLatencies(result.latenciesMs);
+    const row: RunRow = {
+      implementation,
+      workload: workload.name,
+      load,
+      intentCount: result.issued,
+      decisionsPerSec: (result.accepted + result.refused) / (result.elapsedMs / 1_000),
+      latencyMsP50: latency.latencyMsP50,
+      latencyMsP99: latency.latencyMsP99,
+      acceptedCount: result.accepted,
+      refusedCount: result.refused,
+      decisionsPerCommit: (result.accepted + result.refused) / Math.max(1, decisionCommitCount),
+    };
+    console.log(`  ${formatRow(row, undefined).join('  ')}`);
+    return row;
+  } finally {
+    await database.drop();
+  }
+}
+
+function loadLabel(load: LoadShape): string {
+  return load.mode === 'closed' ? `closed c=${load.level}` : `open ${load.level}/s`;
+}
+
+function formatRow(row: RunRow, baseline: RunRow | undefined): string[] {
+  return [
+    row.implementation,
+    row.workload,
+    loadLabel(row.load),
+    String(row.intentCount),
+    row.decisionsPerSec.toFixed(0),
+    row.latencyMsP50.toFixed(2),
+    row.latencyMsP99.toFixed(2),
+    String(row.refusedCount),
+    row.decisionsPerCommit.toFixed(1),
+    baseline === undefined ? '' : `${(row.decisionsPerSec / baseline.decisionsPerSec).toFixed(2)}x`,
+  ];
+}
+
+const TABLE_HEADER = ['implementation', 'workload', 'load', 'intents', 'decisions/s', 'p50 ms', 'p99 ms', 'refused', 'decisions/commit', 'paybound/baseline'];
+
+function printTable(rows: readonly RunRow[]): void {
+  const baselineFor = (row: RunRow): RunRow | undefined =>
+    row.implementation === 'paybound' && row.load.mode === 'closed'
+      ? rows.find((other) => other.implementation === 'baseline' && other.workload === row.workload && other.load.mode === 'closed' && other.load.level === row.load.level)
+      : undefined;
+  const cells = rows.map((row) => formatRow(row, baselineFor(row)));
+  console.log(`\n${formatTable(TABLE_HEADER, cells, false)}\n`);
+  console.log(`Markdown:\n\n${formatTable(TABLE_HEADER, cells, true)}\n`);
+}
+
+async function main(): Promise<void> {
+  const startedAtMs = performance.now();
+  const config = readConfig();
+  console.log(
+    `paybound bench: ${os.cpus().length} cpus, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ` +
+      `${config.intentsPerRun} intents per closed-loop run, concurrencies ${config.concurrencies.join('/')}, pool ${config.poolSize} connections`,
+  );
+  const rows: RunRow[] = [];
+  const workloadsByName: Record<WorkloadName, (intentCount: number) => Workload> = { 'hot-spot': hotSpotWorkload, spread: spreadWorkload };
+  for (const workloadName of ['hot-spot', 'spread'] as const) {
+    const workload = workloadsByName[workloadName](config.intentsPerRun);
+    for (const concurrency of config.concurrencies) {
+      for (const implementation of ['baseline', 'paybound'] as const) {
+        rows.push(await measure(config, implementation, workload, { mode: 'closed', level: concurrency }));
+      }
+    }
+  }
+  // Latency under a steady load, below saturation: each implementation at half of its own
+  // best closed-loop throughput on that workload.
+  for (const workloadName of ['hot-spot', 'spread'] as const) {
+    for (const implementation of ['paybound', 'baseline'] as const) {
+      const peakDecisionsPerSec = Math.max(
+        ...rows.filter((r) => r.implementation === implementation && r.workload === workloadName && r.load.mode === 'closed').map((r) => r.decisionsPerSec),
+      );
+      const ratePerSec = Math.max(1, Math.round(peakDecisionsPerSec / 2));
+      const intentCount = Math.min(MAX_OPEN_LOOP_INTENTS, Math.max(1_000, ratePerSec * config.openLoopSeconds));
+      rows.push(await measure(config, implementation, workloadsByName[workloadName](intentCount), { mode: 'open', level: ratePerSec }));
+    }
+  }
+
+  console.log(`\nPostgreSQL ${serverFacts?.postgresVersion ?? '?'}, synchronous_commit=${serverFacts?.synchronousCommit ?? '?'}, fsync=${serverFacts?.fsync ?? '?'}`);
+  printTable(rows);
+  for (const row of rows.filter((r) => r.implementation === 'paybound' && r.load.mode === 'open')) {
+    const verdict = row.latencyMsP99 < 10 ? 'meets' : 'MISSES';
+    console.log(`paybound ${row.workload} at ${row.load.level}/s (half its peak): p50 ${row.latencyMsP50.toFixed(2)} ms, p99 ${row.latencyMsP99.toFixed(2)} ms, ${verdict} the p99 < 10 ms target`);
+  }
+  console.log(`total run time ${((performance.now() - startedAtMs) / 1_000).toFixed(1)} s`);
+  if (failures.length > 0) {
+    console.error(`\nBENCH FAILED: ${failures.length} check(s) failed:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
+    process.exitCode = 1;
+  } else {
+    console.log('all checks passed: no budget over its limit, every intent accepted or refused exactly once, and the log agrees with the answers');
+  }
+}
+
+process.once('SIGINT', () => {
+  void dropAllBenchDatabases().finally(() => process.exit(130));
+});
+
+try {
+  await main();
+} catch (error) {
+  console.error('BENCH FAILED:', error);
+  process.exitCode = 1;
+} finally {
+  await dropAllBenchDatabases();
+}
