@@ -3,6 +3,8 @@
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
+const orgParam = { name: 'orgId', in: 'path', required: true, schema: { type: 'string' } };
+const agentParam = { name: 'agentId', in: 'path', required: true, schema: { type: 'string' } };
 const usd = { type: 'string', pattern: '^\\d+\\.\\d{2,6}$', examples: ['2.00', '0.005'] };
 const idempotencyKey = {
   name: 'Idempotency-Key',
@@ -118,6 +120,56 @@ export const openApiDocument = {
           },
         ],
       },
+      Policy: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Every rule of every level (org, team, agent) applies; the most restrictive wins. PUT replaces the whole policy; omitted rules are off.',
+        properties: {
+          maxPerPayment: { ...usd, type: ['string', 'null'] },
+          allowedDomains: { type: ['array', 'null'], items: { type: 'string', examples: ['api.example.com', '*.example.com'] } },
+          deniedDomains: { type: 'array', items: { type: 'string' } },
+          allowedPayees: { type: ['array', 'null'], items: { type: 'string' } },
+          deniedPayees: { type: 'array', items: { type: 'string' } },
+          allowedNetworks: { type: ['array', 'null'], items: { type: 'string', description: 'CAIP-2' } },
+          allowedAssets: { type: ['array', 'null'], items: { type: 'string' } },
+          loopGuard: {
+            type: ['object', 'null'],
+            description: 'At most maxPayments for the same method and URL within windowSeconds.',
+            properties: { maxPayments: { type: 'integer', minimum: 1 }, windowSeconds: { type: 'integer', minimum: 1, maximum: 86400 } },
+          },
+          maxPaymentsPerMinutePerAgent: { type: ['integer', 'null'], minimum: 1 },
+          maxPaymentsPerMinutePerSession: { type: ['integer', 'null'], minimum: 1 },
+          approvalAbove: { ...usd, type: ['string', 'null'], description: 'Payments above this are refused with approval_required.' },
+        },
+      },
+      Budget: {
+        type: 'object',
+        required: ['limit'],
+        additionalProperties: false,
+        properties: { limit: { ...usd, type: ['string', 'null'] }, period: { type: 'string', enum: ['none', 'day', 'month'], default: 'none', description: 'day and month reset at UTC boundaries' } },
+      },
+      AuditPage: {
+        type: 'object',
+        properties: {
+          items: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                id: { type: 'string' },
+                position: { type: 'string' },
+                type: { type: 'string' },
+                orgId: { type: 'string' },
+                actor: { type: 'string', examples: ['admin:alice', 'agent:bot-1'] },
+                correlationId: { type: 'string' },
+                occurredAt: { type: 'string', format: 'date-time' },
+                data: { type: 'object' },
+              },
+            },
+          },
+          next: { type: ['string', 'null'], description: 'Pass as `after` for the next page.' },
+        },
+      },
       ReportResult: {
         type: 'object',
         required: ['status'],
@@ -206,6 +258,87 @@ export const openApiDocument = {
           content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { id: { type: 'string' }, name: { type: 'string' }, teamId: { type: 'string' }, limit: usd } } } },
         },
         responses: { '201': { description: 'Created; `apiKey` is shown only now' }, '404': problemResponse('Unknown org or team') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/budget': {
+      put: {
+        summary: 'Set the budget of the org (a BudgetChanged event with before/after)',
+        parameters: [orgParam],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Budget' } } } },
+        responses: { '200': { description: 'Changed' }, '400': problemResponse('Invalid input'), '404': problemResponse('Unknown level') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/policy': {
+      get: {
+        summary: 'The policy of the org, with its version as ETag',
+        parameters: [orgParam],
+        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+      },
+      put: {
+        summary: 'Replace the policy of the org (a PolicyChanged event with before/after); takes effect for the next decision',
+        parameters: [...[orgParam], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
+        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/teams/{teamId}/budget': {
+      put: {
+        summary: 'Set the budget of a team (a BudgetChanged event with before/after)',
+        parameters: [orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Budget' } } } },
+        responses: { '200': { description: 'Changed' }, '400': problemResponse('Invalid input'), '404': problemResponse('Unknown level') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/teams/{teamId}/policy': {
+      get: {
+        summary: 'The policy of a team, with its version as ETag',
+        parameters: [orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+      },
+      put: {
+        summary: 'Replace the policy of a team (a PolicyChanged event with before/after); takes effect for the next decision',
+        parameters: [...[orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
+        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/agents/{agentId}/budget': {
+      put: {
+        summary: 'Set the budget of an agent (a BudgetChanged event with before/after)',
+        parameters: [orgParam, agentParam],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Budget' } } } },
+        responses: { '200': { description: 'Changed' }, '400': problemResponse('Invalid input'), '404': problemResponse('Unknown level') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/agents/{agentId}/policy': {
+      get: {
+        summary: 'The policy of an agent, with its version as ETag',
+        parameters: [orgParam, agentParam],
+        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+      },
+      put: {
+        summary: 'Replace the policy of an agent (a PolicyChanged event with before/after); takes effect for the next decision',
+        parameters: [...[orgParam, agentParam], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
+        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+      },
+    },
+    '/admin/v1/orgs/{orgId}/agents/{agentId}/keys': {
+      post: { summary: 'Rotate the agent key: older keys stop working now; the new key is shown once', parameters: [orgParam, agentParam], responses: { '201': { description: 'New key' } } },
+      delete: { summary: 'Revoke every key of the agent, effective on the next request', parameters: [orgParam, agentParam], responses: { '200': { description: 'Revoked' } } },
+    },
+    '/admin/v1/admin-keys': {
+      post: {
+        summary: 'Create a named admin key; changes made with it are recorded as admin:<name>',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } } },
+        responses: { '201': { description: 'The key, shown once' } },
+      },
+    },
+    '/admin/v1/audit': {
+      get: {
+        summary: 'Every event with its actor, filtered and paged',
+        parameters: ['orgId', 'agentId', 'type', 'actor', 'from', 'to', 'after', 'limit'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
+        responses: { '200': { description: 'A page', content: { 'application/json': { schema: { $ref: '#/components/schemas/AuditPage' } } } } },
       },
     },
     '/health': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },
