@@ -273,4 +273,17 @@ describe('policies and the admin API over HTTP', () => {
     const policy = await call<{ version: number }>(base, 'GET', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: ROOT });
     expect(policy.body.version).toBe(0);
   });
+
+  it('documents every route it serves in the OpenAPI document at /docs', async () => {
+    const document = await call<{ paths: Record<string, Record<string, unknown>> }>(base, 'GET', '/docs/openapi.json');
+    expect(document.status).toBe(200);
+    const express = governor.app.getHttpAdapter().getInstance() as { router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] } };
+    const served = express.router.stack
+      .flatMap((layer) => (layer.route === undefined ? [] : Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} ${layer.route!.path}`)))
+      .filter((route) => !route.includes(' /docs'))
+      .map((route) => route.replace(/:(\w+)/g, '{$1}'));
+    expect(served.length).toBeGreaterThan(10);
+    const documented = new Set(Object.entries(document.body.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)));
+    expect(served.filter((route) => !documented.has(route))).toEqual([]);
+  });
 });
