@@ -32,6 +32,7 @@ export const policyBody = z
     maxPaymentsPerMinutePerAgent: z.number().int().min(1).max(1_000_000).nullable().default(null),
     maxPaymentsPerMinutePerSession: z.number().int().min(1).max(1_000_000).nullable().default(null),
     approvalAbove: usd.nullable().default(null),
+    approvalTimeoutSeconds: z.number().int().min(10).max(7 * 86_400).default(600),
   })
   .strict();
 
@@ -52,6 +53,7 @@ function toPolicy(body: z.infer<typeof policyBody>): Policy {
     maxPaymentsPerMinutePerAgent: body.maxPaymentsPerMinutePerAgent,
     maxPaymentsPerMinutePerSession: body.maxPaymentsPerMinutePerSession,
     approvalAboveMicros: body.approvalAbove === null ? null : parseUsdMicros(body.approvalAbove),
+    approvalTimeoutSeconds: body.approvalTimeoutSeconds,
   };
 }
 

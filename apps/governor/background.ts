@@ -3,12 +3,13 @@ import type { Logger } from 'pino';
 import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { KafkaOutboxRelay } from '../../libs/outbox/kafka-relay.js';
 import { EventStore } from '../../libs/eventstore/event-store.js';
+import { ApprovalTimeouts } from './approvals.js';
 import type { GovernorConfig } from './config.js';
 import { GOVERNOR_CONFIG, LOGGER } from './tokens.js';
 
 const PROJECTION_INTERVAL_MS = 250;
 
-/** The governor's background loops: the balance projection and, with Kafka, the outbox relay. */
+/** The governor's background loops: the balance projection, approval timeouts and, with Kafka, the outbox relay. */
 @Injectable()
 export class Background implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
@@ -20,6 +21,7 @@ export class Background implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(EventStore) store: EventStore,
     @Inject(GOVERNOR_CONFIG) config: GovernorConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(ApprovalTimeouts) private readonly approvals: ApprovalTimeouts,
   ) {
     this.relay = config.kafkaBrokers === undefined ? undefined : new KafkaOutboxRelay(store, { brokers: config.kafkaBrokers, topic: config.kafkaTopic }, logger);
   }
@@ -30,6 +32,7 @@ export class Background implements OnApplicationBootstrap, OnApplicationShutdown
       if (this.projecting !== undefined) return;
       this.projecting = this.projection
         .catchUpAll()
+        .then(() => this.approvals.sweep())
         .catch((error: unknown) => this.logger.warn({ err: { message: (error as Error).message } }, 'projection catch-up failed'))
         .finally(() => {
           this.projecting = undefined;

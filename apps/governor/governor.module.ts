@@ -9,6 +9,7 @@ import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js'
 import { AccessKeys } from './access-keys.js';
 import { AdminController, AdminKeysController } from './admin.controller.js';
 import { AdminPoliciesController } from './admin-policies.controller.js';
+import { ApprovalsController, ApprovalTimeouts } from './approvals.js';
 import { AuditController } from './audit.controller.js';
 import { Clock, SystemClock } from './clock.js';
 import { AuthGuard } from './auth.guard.js';
@@ -29,7 +30,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, HealthController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -47,6 +48,7 @@ export class GovernorModule {
         PaymentRequests,
         DecideBudgetHandler,
         Background,
+        ApprovalTimeouts,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
       ],

@@ -93,7 +93,7 @@ export const openApiDocument = {
         properties: {
           id: { type: 'string' },
           sessionId: { type: 'string' },
-          status: { type: 'string', enum: ['reserved', 'signed', 'settled', 'refunded', 'rejected', 'unknown'] },
+          status: { type: 'string', enum: ['awaiting_approval', 'reserved', 'signed', 'settled', 'refunded', 'rejected', 'unknown'] },
           amount: usd,
           amountAtomic: { type: ['string', 'null'] },
           asset: { type: ['string', 'null'] },
@@ -139,7 +139,8 @@ export const openApiDocument = {
           },
           maxPaymentsPerMinutePerAgent: { type: ['integer', 'null'], minimum: 1 },
           maxPaymentsPerMinutePerSession: { type: ['integer', 'null'], minimum: 1 },
-          approvalAbove: { ...usd, type: ['string', 'null'], description: 'Payments above this are refused with approval_required.' },
+          approvalAbove: { ...usd, type: ['string', 'null'], description: 'Payments above this wait for an admin (202, status awaiting_approval).' },
+          approvalTimeoutSeconds: { type: 'integer', minimum: 10, default: 600, description: 'Unanswered approvals are refused after this long.' },
         },
       },
       Budget: {
@@ -332,6 +333,27 @@ export const openApiDocument = {
         summary: 'Create a named admin key; changes made with it are recorded as admin:<name>',
         requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } } },
         responses: { '201': { description: 'The key, shown once' } },
+      },
+    },
+    '/admin/v1/approvals': {
+      get: {
+        summary: 'Payments waiting for an admin (above an approval threshold); their money is held meanwhile',
+        parameters: [{ name: 'orgId', in: 'query', required: false, schema: { type: 'string' } }],
+        responses: { '200': { description: 'The waiting payments' } },
+      },
+    },
+    '/admin/v1/approvals/{id}/approve': {
+      post: {
+        summary: 'Approve a waiting payment: it is reserved for signing (an ApprovalGranted event)',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Approved' }, '409': problemResponse('approval_already_decided') },
+      },
+    },
+    '/admin/v1/approvals/{id}/deny': {
+      post: {
+        summary: 'Deny a waiting payment: refused with approval_required and its hold released; unanswered ones are refused at their timeout',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Denied' }, '409': problemResponse('approval_already_decided') },
       },
     },
     '/admin/v1/audit': {

@@ -95,7 +95,7 @@ export class PaymentRequests {
     );
     const refusal = events.find((e) => e.type === 'LimitExceeded') as { data: LimitExceeded['data'] } | undefined;
     if (refusal !== undefined) throw refusalProblem(refusal.data);
-    const reserved = events.find((e) => e.type === 'Reserved') as RecordedEvent<Reserved['data']> | undefined;
+    const reserved = events.find((e) => e.type === 'Reserved' || e.type === 'ApprovalRequested') as RecordedEvent<Reserved['data']> | undefined;
     // A new decision is answered from its own event; only a retry reads the projection.
     const payment = reserved !== undefined ? paymentFromReserved(reserved) : await this.reads.payment(agent.orgId, agent.agentId, intentId);
     if (payment === undefined) throw new ApiProblem(404, 'payment_not_found', `payment ${intentId} does not exist`);

@@ -55,8 +55,10 @@ export class PaymentsController {
       idempotency: idempotencyClaim(request, `POST /v1/sessions/${sessionId}/payments`, body),
       traceparent: traceparentOf(request),
     });
-    response.status(payment.status === 'reserved' ? 202 : 201);
-    if (payment.status === 'reserved') response.setHeader('Location', `/v1/payments/${payment.id}`);
+    // Not signed yet (no signature in time, or waiting for an admin): poll the payment.
+    const pending = payment.status === 'reserved' || payment.status === 'awaiting_approval';
+    response.status(pending ? 202 : 201);
+    if (pending) response.setHeader('Location', `/v1/payments/${payment.id}`);
     return { ...payment, header: null };
   }
 

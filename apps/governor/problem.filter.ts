@@ -26,6 +26,7 @@ const DOMAIN_STATUS: Record<DomainErrorCode, number> = {
   payment_already_signed: 409,
   release_not_proven: 409,
   policy_version_mismatch: 412,
+  approval_already_decided: 409,
   invalid_command: 400,
 };
 

@@ -24,7 +24,7 @@ export interface SessionView {
 export interface PaymentView {
   id: string;
   sessionId: string;
-  status: 'reserved' | 'signed' | 'settled' | 'refunded' | 'rejected' | 'unknown';
+  status: 'awaiting_approval' | 'reserved' | 'signed' | 'settled' | 'refunded' | 'rejected' | 'unknown';
   amount: string;
   amountAtomic: string | null;
   asset: string | null;
@@ -148,13 +148,13 @@ function usdOrNull(micros: string | null): string | null {
   return micros === null ? null : formatUsdMicros(BigInt(micros));
 }
 
-/** The payment as its Reserved event created it: what the projection will show next. */
+/** The payment as its Reserved (or ApprovalRequested) event created it: what the projection will show next. */
 export function paymentFromReserved(event: RecordedEvent<Reserved['data']>): PaymentView {
   const d = event.data;
   return {
     id: d.intentId,
     sessionId: d.sessionId,
-    status: 'reserved',
+    status: event.type === 'ApprovalRequested' ? 'awaiting_approval' : 'reserved',
     amount: formatUsdMicros(d.amountMicros),
     amountAtomic: d.amountAtomic.toString(),
     asset: d.asset,

@@ -94,14 +94,47 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       );
       return;
     }
-    case 'Reserved': {
+    case 'Reserved':
+    case 'ApprovalRequested': {
+      const d = typed.data;
+      const expiresAt = typed.type === 'ApprovalRequested' ? typed.data.approvalExpiresAt : null;
+      // An approved payment's row exists since its request, with its money already held.
+      const row = await client.query<{ inserted: boolean }>(
+        `INSERT INTO payments_view (intent_id, org_id, session_id, agent_id, status, amount_micros, amount_atomic, asset, network, pay_to, resource, valid_before, approval_expires_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+         ON CONFLICT (intent_id) DO UPDATE SET status = 'reserved', approval_expires_at = NULL, updated_at = EXCLUDED.updated_at
+           WHERE payments_view.status = 'awaiting_approval'
+         RETURNING (xmax = 0) AS inserted`,
+        [
+          d.intentId,
+          d.orgId,
+          d.sessionId,
+          d.agentId,
+          typed.type === 'Reserved' ? 'reserved' : 'awaiting_approval',
+          d.amountMicros.toString(),
+          d.amountAtomic.toString(),
+          d.asset,
+          d.network,
+          d.payTo,
+          d.resource,
+          d.validBefore,
+          expiresAt,
+          at,
+        ],
+      );
+      if (row.rows[0]?.inserted === true) await moveMoney(client, d.orgId, d.sessionId, d.agentId, d.teamId, d.amountMicros, 0n, at, 1);
+      return;
+    }
+    case 'ApprovalGranted':
+      return;
+    case 'ApprovalDenied': {
       const d = typed.data;
       await client.query(
-        `INSERT INTO payments_view (intent_id, org_id, session_id, agent_id, status, amount_micros, amount_atomic, asset, network, pay_to, resource, valid_before, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
-        [d.intentId, d.orgId, d.sessionId, d.agentId, d.amountMicros.toString(), d.amountAtomic.toString(), d.asset, d.network, d.payTo, d.resource, d.validBefore, at],
+        `UPDATE payments_view SET status = 'rejected', reason = $2, approval_expires_at = NULL, updated_at = $4,
+           refusal = jsonb_build_object('level', 'policy', 'code', $3::text, 'limitMicros', NULL, 'requestedMicros', amount_micros::text, 'remainingMicros', NULL)
+         WHERE intent_id = $1`,
+        [d.intentId, d.reason === 'timeout' ? 'approval_timeout' : 'approval_denied', d.code, at],
       );
-      await moveMoney(client, d.orgId, d.sessionId, d.agentId, d.teamId, d.amountMicros, 0n, at, 1);
       return;
     }
     case 'LimitExceeded': {
@@ -145,8 +178,8 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
     case 'Refunded': {
       const d = typed.data;
       const payment = await client.query<{ team_id: string | null }>(
-        `UPDATE payments_view p SET status = CASE WHEN p.status = 'settled' THEN p.status ELSE 'refunded' END,
-           reason = $2, updated_at = $3
+        `UPDATE payments_view p SET status = CASE WHEN p.status IN ('settled', 'rejected') THEN p.status ELSE 'refunded' END,
+           reason = CASE WHEN p.status = 'rejected' THEN p.reason ELSE $2 END, updated_at = $3
          FROM sessions_view s WHERE p.intent_id = $1 AND s.session_id = p.session_id RETURNING s.team_id`,
         [d.intentId, d.reason, at],
       );

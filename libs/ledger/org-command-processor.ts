@@ -188,6 +188,9 @@ function correlationIdOf(event: BudgetEvent): string {
     case 'SessionOpened':
       return event.data.sessionId;
     case 'Reserved':
+    case 'ApprovalRequested':
+    case 'ApprovalGranted':
+    case 'ApprovalDenied':
     case 'LimitExceeded':
     case 'PaymentSigned':
     case 'SettlementReported':

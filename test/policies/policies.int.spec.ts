@@ -84,7 +84,6 @@ describe('policies and the admin API over HTTP', () => {
     ['deniedPayees', { deniedPayees: [PAY_TO] }, {}, { payTo: OTHER_PAYEE }, 'payee_not_allowed'],
     ['allowedNetworks', { allowedNetworks: ['eip155:31337'] }, { network: 'eip155:84532', asset: BASE_USDC }, {}, 'network_not_allowed'],
     ['allowedAssets', { allowedAssets: [OTHER_TOKEN] }, {}, { asset: OTHER_TOKEN }, 'asset_not_allowed'],
-    ['approvalAbove', { approvalAbove: '0.005' }, {}, { amount: '5000' }, 'approval_required'],
   ])('%s refuses with 403 and a LimitExceeded event, and allows what it should', async (_rule, policy, refusedOffer, allowedOffer, code) => {
     const ctx = await fresh();
     expect((await putPolicy(ctx.orgId, '', policy)).status).toBe(200);
@@ -285,5 +284,47 @@ describe('policies and the admin API over HTTP', () => {
     expect(served.length).toBeGreaterThan(10);
     const documented = new Set(Object.entries(document.body.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)));
     expect(served.filter((route) => !documented.has(route))).toEqual([]);
+  });
+
+  it('holds a payment above the approval threshold for an admin; approve, deny and timeout', async () => {
+    const ctx = await fresh();
+    await putPolicy(ctx.orgId, '', { approvalAbove: '0.005', approvalTimeoutSeconds: 60 });
+    const waiting = await pay(ctx, { url: 'http://api.example.com/1' });
+    expect(waiting.status).toBe(202);
+    expect(waiting.body).toMatchObject({ status: 'awaiting_approval' });
+    const held = await call<{ reserved: string }>(base, 'GET', `/v1/sessions/${ctx.sessionId}`, { key: ctx.key });
+    expect(held.body.reserved).toBe('0.01');
+
+    const pending = await call<{ items: { id: string }[] }>(base, 'GET', `/admin/v1/approvals?orgId=${ctx.orgId}`, { key: ROOT });
+    expect(pending.body.items.map((i) => i.id)).toEqual([waiting.body.id]);
+    expect((await call(base, 'POST', `/admin/v1/approvals/${waiting.body.id}/approve`, { key: ctx.key })).status).toBe(403);
+    const approved = await call<{ status: string }>(base, 'POST', `/admin/v1/approvals/${waiting.body.id}/approve`, { key: ROOT });
+    expect(approved.body.status).toBe('reserved');
+    expect((await call<{ status: string }>(base, 'GET', `/v1/payments/${waiting.body.id}`, { key: ctx.key })).body.status).toBe('reserved');
+    expect((await call<{ code: string }>(base, 'POST', `/admin/v1/approvals/${waiting.body.id}/deny`, { key: ROOT })).body.code).toBe('approval_already_decided');
+
+    const toDeny = await pay(ctx, { url: 'http://api.example.com/2' });
+    await call(base, 'POST', `/admin/v1/approvals/${toDeny.body.id}/deny`, { key: ROOT });
+    const denied = await call<{ status: string; reason: string; refusal: { code: string } }>(base, 'GET', `/v1/payments/${toDeny.body.id}`, { key: ctx.key });
+    expect(denied.body).toMatchObject({ status: 'rejected', reason: 'approval_denied', refusal: { code: 'approval_required' } });
+
+    const forgotten = await pay(ctx, { url: 'http://api.example.com/3' });
+    clock.advance(61_000);
+    // The governor's background loop refuses it once the timeout has passed on its clock.
+    let status = '';
+    for (let i = 0; i < 50 && status !== 'rejected'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await call<{ status: string }>(base, 'GET', `/v1/payments/${forgotten.body.id}`, { key: ctx.key })).body.status;
+    }
+    const timedOut = await call<{ status: string; reason: string }>(base, 'GET', `/v1/payments/${forgotten.body.id}`, { key: ctx.key });
+    expect(timedOut.body).toMatchObject({ status: 'rejected', reason: 'approval_timeout' });
+    const session = await call<{ reserved: string }>(base, 'GET', `/v1/sessions/${ctx.sessionId}`, { key: ctx.key });
+    expect(session.body.reserved).toBe('0.01');
+    const audit = await call<{ items: { type: string; actor: string }[] }>(base, 'GET', `/admin/v1/audit?orgId=${ctx.orgId}&type=ApprovalGranted,ApprovalDenied`, { key: ROOT });
+    expect(audit.body.items.map((i) => [i.type, i.actor])).toEqual([
+      ['ApprovalGranted', 'admin:root'],
+      ['ApprovalDenied', 'admin:root'],
+      ['ApprovalDenied', 'system'],
+    ]);
   });
 });

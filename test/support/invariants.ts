@@ -71,12 +71,18 @@ export function checkBudgetInvariants(events: readonly RecordedEvent[]): Invaria
         sessions.set(String(d.sessionId), { agentId: String(d.agentId), teamId: (d.teamId as string | null) ?? null, orgId: String(d.orgId) });
         level(`session:${String(d.sessionId)}`).limitMicros = d.limitMicros as bigint;
         break;
-      case 'Reserved': {
+      case 'Reserved':
+      case 'ApprovalRequested': {
+        // An approved payment was held from its request on: its Reserved moves no money.
+        if (event.type === 'Reserved' && intents.has(String(d.intentId))) {
+          report.reserved += 1;
+          break;
+        }
         const amount = d.amountMicros as bigint;
         intents.set(String(d.intentId), { sessionId: String(d.sessionId), amountMicros: amount, state: 'held' });
         const keys = chain(String(d.sessionId));
         for (const key of keys) level(key).reservedMicros += amount;
-        report.reserved += 1;
+        if (event.type === 'Reserved') report.reserved += 1;
         check(event, keys);
         break;
       }

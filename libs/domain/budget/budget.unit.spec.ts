@@ -389,4 +389,34 @@ describe('policies and periods in decisions', () => {
     // The org's lifetime budget does not reset.
     expect(state.budget.spentMicros).toBe(60n);
   });
+
+  it('holds a payment above the approval threshold until an admin approves it', () => {
+    const state = run([changePolicy('org', 'org-1', { approvalAboveMicros: 100n, approvalTimeoutSeconds: 60 })], world()).state;
+    const { events } = run([reserve('i-1', 500n)], state);
+    expect(events[0]).toMatchObject({ type: 'ApprovalRequested', data: { approvalExpiresAt: '2026-11-25T10:01:00.000Z', thresholdMicros: 100n, policySource: 'org' } });
+    expect(state.intents.get('i-1')?.status).toBe('awaiting_approval');
+    expect(state.budget.reservedMicros).toBe(500n);
+    expect(domainErrorCode(() => decide(sign('i-1'), state))).toBe('invalid_command');
+
+    const approved = run([{ ...base, type: 'DecideApproval', intentId: 'i-1', approve: true, reason: 'approved', actor: 'admin:alice' }], state).events;
+    expect(approved.map((e) => e.type)).toEqual(['ApprovalGranted', 'Reserved']);
+    expect(state.intents.get('i-1')?.status).toBe('reserved');
+    // Approval moves no money: it was held from the request on.
+    expect(state.budget.reservedMicros).toBe(500n);
+    expect(domainErrorCode(() => decide({ ...base, type: 'DecideApproval', intentId: 'i-1', approve: false, reason: 'denied' }, state))).toBe('approval_already_decided');
+  });
+
+  it('refuses and releases a payment that is denied, or whose approval comes too late', () => {
+    const state = run([changePolicy('org', 'org-1', { approvalAboveMicros: 100n, approvalTimeoutSeconds: 60 })], world()).state;
+    run([reserve('i-1', 500n), reserve('i-2', 500n)], state);
+    const denied = run([{ ...base, type: 'DecideApproval', intentId: 'i-1', approve: false, reason: 'denied' }], state).events;
+    expect(denied).toEqual([
+      expect.objectContaining({ type: 'ApprovalDenied', data: expect.objectContaining({ code: 'approval_required', reason: 'denied' }) as unknown }),
+      expect.objectContaining({ type: 'Refunded', data: expect.objectContaining({ amountMicros: 500n, reason: 'approval_denied' }) as unknown }),
+    ]);
+    const late = run([{ ...base, at: '2026-11-25T10:01:00.000Z', type: 'DecideApproval', intentId: 'i-2', approve: true, reason: 'approved' }], state).events;
+    expect(late.map((e) => e.type)).toEqual(['ApprovalDenied', 'Refunded']);
+    expect(late[0]).toMatchObject({ data: { reason: 'timeout' } });
+    expect(state.budget.reservedMicros).toBe(0n);
+  });
 });

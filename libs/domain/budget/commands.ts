@@ -118,6 +118,14 @@ export interface ReportOutcome extends CommandBase {
   detail: string;
 }
 
+/** An admin's answer to a payment waiting for approval, or the timeout's (`approve: false`). */
+export interface DecideApproval extends CommandBase {
+  type: 'DecideApproval';
+  intentId: string;
+  approve: boolean;
+  reason: 'approved' | 'denied' | 'timeout';
+}
+
 export interface Settle extends CommandBase {
   type: 'Settle';
   intentId: string;
@@ -152,5 +160,6 @@ export type BudgetCommand =
   | Reserve
   | RecordSignature
   | ReportOutcome
+  | DecideApproval
   | Settle
   | Release;

@@ -4,6 +4,7 @@ import type {
   CreateOrg,
   CreateTeam,
   ChangePolicy,
+  DecideApproval,
   OpenSession,
   RecordSignature,
   RegisterAgent,
@@ -13,9 +14,9 @@ import type {
   Settle,
 } from './commands.js';
 import { DomainError } from './errors.js';
-import type { BudgetEvent, LimitExceeded, RefusalCode } from './events.js';
+import type { BudgetEvent, LimitExceeded, RefusalCode, Reserved } from './events.js';
 import { hierarchyLevels, isOpen, loopKeyOf } from './evolve.js';
-import { EMPTY_POLICY, evaluatePolicies } from './policy.js';
+import { approvalNeeded, EMPTY_POLICY, evaluatePolicies } from './policy.js';
 import { idempotencyIndex, policyKey, remainingMicros, type OrgState } from './state.js';
 
 /**
@@ -47,6 +48,8 @@ export function decide(command: BudgetCommand, state: OrgState): BudgetEvent[] {
       return recordSignature(command, state);
     case 'ReportOutcome':
       return reportOutcome(command, state);
+    case 'DecideApproval':
+      return decideApproval(command, state);
     case 'Settle':
       return settle(command, state);
     case 'Release':
@@ -221,8 +224,9 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     { source: `team:${session.teamId ?? ''}`, entry: session.teamId === null ? undefined : state.policies.get(policyKey('team', session.teamId)) },
     { source: `agent:${command.agentId}`, entry: state.policies.get(policyKey('agent', command.agentId)) },
   ];
+  const activePolicies = policies.flatMap(({ source, entry }) => (entry === undefined ? [] : [{ source, policy: entry.policy }]));
   const policyRefusal = evaluatePolicies(
-    policies.flatMap(({ source, entry }) => (entry === undefined ? [] : [{ source, policy: entry.policy }])),
+    activePolicies,
     {
       host: hostOf(command.resource),
       loopKey: loopKeyOf(command.method, command.resource),
@@ -249,29 +253,57 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     const left = remainingMicros(budget, command.at);
     if (left !== null && command.amountMicros > left) return refuse(level, `${level}_limit_exceeded`, budget.limitMicros, left);
   }
+  const reservation: Reserved['data'] = {
+    intentId: command.intentId,
+    sessionId: command.sessionId,
+    agentId: command.agentId,
+    teamId: session.teamId,
+    orgId: command.orgId,
+    amountMicros: command.amountMicros,
+    amountAtomic: command.amountAtomic,
+    asset: command.asset,
+    network: command.network,
+    payTo: command.payTo,
+    resource: command.resource,
+    method: command.method,
+    reservedAt: command.at,
+    // The authorization may live as long as the offer allows, but never beyond the session.
+    validBefore: Date.parse(command.validBefore) <= Date.parse(session.expiresAt) ? command.validBefore : session.expiresAt,
+    policyVersion,
+    idempotencyKey: command.idempotency?.key ?? null,
+    requestHash: command.idempotency?.requestHash ?? null,
+  };
+  // Above an approval threshold the money is held now, so nothing else can take it while an
+  // admin decides, but the payment is not reserved for signing until approved.
+  const approval = approvalNeeded(activePolicies, command.amountMicros);
+  if (approval !== null) {
+    const expiresAt = new Date(Date.parse(command.at) + approval.timeoutSeconds * 1000).toISOString();
+    return [{ type: 'ApprovalRequested', data: { ...reservation, approvalExpiresAt: expiresAt, policySource: approval.source, thresholdMicros: approval.thresholdMicros } }];
+  }
+  return [{ type: 'Reserved', data: reservation }];
+}
+
+function decideApproval(command: DecideApproval, state: OrgState): BudgetEvent[] {
+  const intent = state.intents.get(command.intentId);
+  if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
+  const pending = intent.pendingApproval;
+  if (intent.status !== 'awaiting_approval' || pending === null) {
+    throw new DomainError('approval_already_decided', `payment ${command.intentId} is not waiting for approval`);
+  }
+  const ids = { intentId: command.intentId, sessionId: intent.sessionId, agentId: intent.agentId, orgId: command.orgId };
+  // An approval that arrives after the timeout is too late: the payment was refused.
+  const late = Date.parse(command.at) >= Date.parse(pending.expiresAt);
+  if (command.approve && !late) {
+    return [
+      { type: 'ApprovalGranted', data: ids },
+      { type: 'Reserved', data: pending.reservation },
+    ];
+  }
   return [
+    { type: 'ApprovalDenied', data: { ...ids, code: 'approval_required', reason: command.approve || command.reason === 'timeout' ? 'timeout' : 'denied' } },
     {
-      type: 'Reserved',
-      data: {
-        intentId: command.intentId,
-        sessionId: command.sessionId,
-        agentId: command.agentId,
-        teamId: session.teamId,
-        orgId: command.orgId,
-        amountMicros: command.amountMicros,
-        amountAtomic: command.amountAtomic,
-        asset: command.asset,
-        network: command.network,
-        payTo: command.payTo,
-        resource: command.resource,
-        method: command.method,
-        reservedAt: command.at,
-        // The authorization may live as long as the offer allows, but never beyond the session.
-        validBefore: Date.parse(command.validBefore) <= Date.parse(session.expiresAt) ? command.validBefore : session.expiresAt,
-        policyVersion,
-        idempotencyKey: command.idempotency?.key ?? null,
-        requestHash: command.idempotency?.requestHash ?? null,
-      },
+      type: 'Refunded',
+      data: { ...ids, amountMicros: intent.amountMicros, amountAtomic: intent.amountAtomic, reason: command.approve || command.reason === 'timeout' ? 'approval_timeout' : 'approval_denied' },
     },
   ];
 }
@@ -280,6 +312,7 @@ function recordSignature(command: RecordSignature, state: OrgState): BudgetEvent
   const intent = state.intents.get(command.intentId);
   if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
   if (intent.status === 'refunded') throw new DomainError('intent_already_refunded', `payment ${command.intentId} was already refunded`);
+  if (intent.status === 'awaiting_approval') throw new DomainError('invalid_command', `payment ${command.intentId} is waiting for approval`);
   if (intent.status !== 'reserved') {
     // The worker re-signs after a crash and gets the same authorization: same nonce, same answer.
     if (intent.nonce === command.nonce && intent.payer === command.payer) return [];
@@ -369,7 +402,7 @@ function release(command: Release, state: OrgState): BudgetEvent[] {
   if (intent.status === 'refunded') return [];
   if (intent.status === 'settled') throw new DomainError('intent_already_settled', `payment ${command.intentId} was already settled`);
   // No premature release: a signed authorization may still execute until it expires.
-  if (intent.status !== 'reserved') {
+  if (intent.status === 'signed' || intent.status === 'unknown') {
     if (command.proof.kind !== 'expired_unused' || Date.parse(command.proof.chainTime) < Date.parse(intent.validBefore)) {
       throw new DomainError('release_not_proven', `payment ${command.intentId} is signed; it is released only once its authorization expired unused`);
     }

@@ -20,6 +20,7 @@ export type DomainErrorCode =
   | 'payment_already_signed'
   | 'release_not_proven'
   | 'policy_version_mismatch'
+  | 'approval_already_decided'
   | 'invalid_command';
 
 export class DomainError extends Error {

@@ -97,6 +97,23 @@ export interface Reserved {
   };
 }
 
+/** Money is held on every level while an admin decides; nothing can be signed yet. */
+export interface ApprovalRequested {
+  type: 'ApprovalRequested';
+  data: Reserved['data'] & { approvalExpiresAt: string; policySource: string; thresholdMicros: bigint };
+}
+
+export interface ApprovalGranted {
+  type: 'ApprovalGranted';
+  data: { intentId: string; sessionId: string; agentId: string; orgId: string };
+}
+
+/** The admin said no, or nobody answered in time: the payment is refused and the hold released. */
+export interface ApprovalDenied {
+  type: 'ApprovalDenied';
+  data: { intentId: string; sessionId: string; agentId: string; orgId: string; code: 'approval_required'; reason: 'denied' | 'timeout' };
+}
+
 export interface LimitExceeded {
   type: 'LimitExceeded';
   data: {
@@ -186,6 +203,9 @@ export type BudgetEvent =
   | AgentKeyChanged
   | SessionOpened
   | Reserved
+  | ApprovalRequested
+  | ApprovalGranted
+  | ApprovalDenied
   | LimitExceeded
   | PaymentSigned
   | SettlementReported

@@ -1,5 +1,5 @@
 import type { BudgetLevel } from './commands.js';
-import type { BudgetEvent } from './events.js';
+import type { ApprovalRequested, BudgetEvent, Reserved } from './events.js';
 import { HISTORY_PER_AGENT_MAX, HISTORY_WINDOW_MS_MAX, type RecentPayment } from './policy.js';
 import { emptyBudget, idempotencyIndex, periodKeyAt, policyKey, type Budget, type IntentStatus, type OrgState } from './state.js';
 
@@ -64,20 +64,31 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       }
       return state;
     }
-    case 'Reserved': {
+    case 'Reserved':
+    case 'ApprovalRequested': {
       const { data } = event;
+      const existing = state.intents.get(data.intentId);
+      if (existing !== undefined) {
+        // An approved payment: its money has been held since it was requested.
+        if (existing.status === 'awaiting_approval' && event.type === 'Reserved') {
+          existing.status = 'reserved';
+          existing.pendingApproval = null;
+        }
+        return state;
+      }
       state.intents.set(data.intentId, {
         sessionId: data.sessionId,
         agentId: data.agentId,
         teamId: data.teamId,
         amountMicros: data.amountMicros,
         amountAtomic: data.amountAtomic,
-        status: 'reserved',
+        status: event.type === 'Reserved' ? 'reserved' : 'awaiting_approval',
         network: data.network,
         validBefore: data.validBefore,
         payer: null,
         nonce: null,
         requestHash: data.requestHash,
+        pendingApproval: event.type === 'ApprovalRequested' ? { reservation: withoutApprovalFields(event.data), expiresAt: event.data.approvalExpiresAt } : null,
       });
       for (const budget of hierarchy(state, data.sessionId)) budget.reservedMicros += data.amountMicros;
       const session = state.sessions.get(data.sessionId);
@@ -86,6 +97,10 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
       return state;
     }
+    case 'ApprovalGranted':
+    case 'ApprovalDenied':
+      // The Reserved or Refunded event that follows carries the change.
+      return state;
     case 'LimitExceeded': {
       const { data } = event;
       state.refusals.set(data.intentId, {
@@ -146,6 +161,11 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
   }
 }
 
+function withoutApprovalFields(data: ApprovalRequested['data']): Reserved['data'] {
+  const { approvalExpiresAt: _expires, policySource: _source, thresholdMicros: _threshold, ...reservation } = data;
+  return reservation;
+}
+
 /** The loop guard's notion of "the same request": method and URL without the fragment. */
 export function loopKeyOf(method: string, resource: string): string {
   return `${method.toUpperCase()} ${resource.split('#')[0] ?? resource}`;
@@ -163,7 +183,7 @@ function rememberRecentPayment(state: OrgState, agentId: string, payment: Recent
 
 /** A payment whose money is still held: not yet settled or refunded. */
 export function isOpen(status: IntentStatus): boolean {
-  return status === 'reserved' || status === 'signed' || status === 'unknown';
+  return status === 'awaiting_approval' || status === 'reserved' || status === 'signed' || status === 'unknown';
 }
 
 function rememberIntentKey(state: OrgState, agentId: string, key: string | null, requestHash: string | null, intentId: string): void {

@@ -21,8 +21,10 @@ export interface Policy {
   loopGuard: LoopGuard | null;
   maxPaymentsPerMinutePerAgent: number | null;
   maxPaymentsPerMinutePerSession: number | null;
-  /** Payments above this wait for an admin's approval. */
+  /** Payments above this wait for an admin's approval… */
   approvalAboveMicros: bigint | null;
+  /** …for at most this long, then they are refused. */
+  approvalTimeoutSeconds: number;
 }
 
 export const EMPTY_POLICY: Policy = {
@@ -37,6 +39,7 @@ export const EMPTY_POLICY: Policy = {
   maxPaymentsPerMinutePerAgent: null,
   maxPaymentsPerMinutePerSession: null,
   approvalAboveMicros: null,
+  approvalTimeoutSeconds: 600,
 };
 
 export type PolicyRefusalCode =
@@ -140,12 +143,27 @@ export function evaluatePolicies(
       return refusal('rate_limited', source, `the session made ${inSession} payments in the last minute`, BigInt(policy.maxPaymentsPerMinutePerSession));
     }
   }
+  return null;
+}
+
+export interface ApprovalNeed {
+  source: string;
+  thresholdMicros: bigint;
+  timeoutSeconds: number;
+}
+
+/** Whether a payment must wait for an admin; the strictest threshold, and its shortest timeout, apply. */
+export function approvalNeeded(policies: readonly { source: string; policy: Policy }[], amountMicros: bigint): ApprovalNeed | null {
+  let need: ApprovalNeed | null = null;
   for (const { source, policy } of policies) {
-    if (policy.approvalAboveMicros !== null && facts.amountMicros > policy.approvalAboveMicros) {
-      return refusal('approval_required', source, 'payments above the approval threshold need an admin’s approval', policy.approvalAboveMicros);
+    if (policy.approvalAboveMicros === null || amountMicros <= policy.approvalAboveMicros) continue;
+    if (need === null || policy.approvalAboveMicros < need.thresholdMicros) {
+      need = { source, thresholdMicros: policy.approvalAboveMicros, timeoutSeconds: policy.approvalTimeoutSeconds };
     }
   }
-  return null;
+  if (need === null) return null;
+  const shortest = Math.min(...policies.filter((p) => p.policy.approvalAboveMicros !== null && amountMicros > p.policy.approvalAboveMicros).map((p) => p.policy.approvalTimeoutSeconds));
+  return { ...need, timeoutSeconds: shortest };
 }
 
 /** The longest window any guard looks back over; older history can be forgotten. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_POLICY, evaluatePolicies, hostMatches, type PaymentFacts, type Policy, type RecentPayment } from './policy.js';
+import { approvalNeeded, EMPTY_POLICY, evaluatePolicies, hostMatches, type PaymentFacts, type Policy, type RecentPayment } from './policy.js';
 
 const facts: PaymentFacts = {
   host: 'api.example.com',
@@ -44,7 +44,6 @@ describe('policy evaluation', () => {
     ['loop', policy({ loopGuard: { maxPayments: 3, windowSeconds: 60 } }), recent(3, 10_000), 'loop_detected'],
     ['agent rate', policy({ maxPaymentsPerMinutePerAgent: 2 }), recent(2, 5_000, 'GET other', 's-2'), 'rate_limited'],
     ['session rate', policy({ maxPaymentsPerMinutePerSession: 2 }), recent(2, 5_000, 'GET other'), 'rate_limited'],
-    ['approval', policy({ approvalAboveMicros: 5_000n }), [], 'approval_required'],
   ] as const)('%s → %s', (_name, rules, history, code) => {
     expect(evaluatePolicies([{ source: 'org', policy: rules }], facts, history)?.code).toBe(code);
   });
@@ -79,5 +78,15 @@ describe('policy evaluation', () => {
   it('reports the rule first in precedence when several refuse', () => {
     const refusal = evaluatePolicies([{ source: 'org', policy: policy({ maxPerPaymentMicros: 1n, deniedDomains: ['api.example.com'] }) }], facts, []);
     expect(refusal?.code).toBe('domain_not_allowed');
+  });
+
+  it('asks for approval above the strictest threshold, with the shortest timeout', () => {
+    const levels = [
+      { source: 'org', policy: policy({ approvalAboveMicros: 50_000n, approvalTimeoutSeconds: 900 }) },
+      { source: 'agent:a-1', policy: policy({ approvalAboveMicros: 5_000n, approvalTimeoutSeconds: 60 }) },
+    ];
+    expect(approvalNeeded(levels, 5_000n)).toBeNull();
+    expect(approvalNeeded(levels, 10_000n)).toEqual({ source: 'agent:a-1', thresholdMicros: 5_000n, timeoutSeconds: 60 });
+    expect(approvalNeeded(levels, 60_000n)).toEqual({ source: 'agent:a-1', thresholdMicros: 5_000n, timeoutSeconds: 60 });
   });
 });

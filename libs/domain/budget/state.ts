@@ -1,6 +1,6 @@
 import type { BudgetLevel, BudgetPeriod } from './commands.js';
 import type { Policy, RecentPayment } from './policy.js';
-import type { RefusalCode } from './events.js';
+import type { RefusalCode, Reserved } from './events.js';
 
 // The decision state of one org: every budget level under it, its sessions and the
 // payment intents still needed to answer retries and settle or refund.
@@ -38,7 +38,7 @@ export interface SessionState {
 }
 
 /** reserved → signed → (unknown) → settled | refunded; a reserved payment may be refunded directly. */
-export type IntentStatus = 'reserved' | 'signed' | 'unknown' | 'settled' | 'refunded';
+export type IntentStatus = 'awaiting_approval' | 'reserved' | 'signed' | 'unknown' | 'settled' | 'refunded';
 
 export interface IntentState {
   sessionId: string;
@@ -52,6 +52,8 @@ export interface IntentState {
   payer: string | null;
   nonce: string | null;
   requestHash: string | null;
+  /** While awaiting approval: the reservation to make once approved, and until when. */
+  pendingApproval: { reservation: Reserved['data']; expiresAt: string } | null;
 }
 
 export interface RefusalState {
