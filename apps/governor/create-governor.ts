@@ -11,6 +11,7 @@ import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migra
 import type { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { GovernorModule } from './governor.module.js';
+import { AgentGrpcServer, grpcPortFromEnv } from './grpc/agent-grpc-server.js';
 import { openApiDocument } from './openapi.js';
 
 export interface RunningGovernor {
@@ -55,6 +56,12 @@ export async function createGovernor(config: GovernorConfig, logger: Logger, opt
   await app.listen(config.port, config.host);
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const url = `http://${config.host}:${address.port}`;
+
+  // The gRPC agent API (proto/paybound/v1/agent.proto) listens beside HTTP only when
+  // GRPC_PORT is set; app.close() stops it through the provider's onModuleDestroy.
+  const grpcPort = grpcPortFromEnv(process.env);
+  if (grpcPort !== undefined) await app.get(AgentGrpcServer).start(config.host, grpcPort);
+
   return {
     app,
     url,

@@ -23,6 +23,7 @@ import { ProblemFilter } from './problem.filter.js';
 import { ReadModels } from './read-models.js';
 import { SessionsController } from './sessions.controller.js';
 import { GOVERNOR_CONFIG, LOGGER } from './tokens.js';
+import { AgentGrpcServer } from './grpc/agent-grpc-server.js';
 
 @Module({})
 export class GovernorModule {
@@ -49,6 +50,7 @@ export class GovernorModule {
         DecideBudgetHandler,
         Background,
         ApprovalTimeouts,
+        AgentGrpcServer,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
       ],

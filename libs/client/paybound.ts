@@ -1,0 +1,222 @@
+// The TypeScript client an agent runtime uses to spend within a Paybound session.
+//
+// It depends on nothing but `fetch`, so it runs in Node 20+, Deno, Bun, workers and
+// browsers; it imports nothing from the governor, because the wire contract (API.md and
+// the OpenAPI document at /docs) is what it relies on, not the server's code.
+
+/** A USD amount as a decimal string, such as "2.00" or "0.005". Never a float. */
+export type Usd = string;
+
+export interface Session {
+  id: string;
+  agentId: string;
+  limit: Usd;
+  reserved: Usd;
+  spent: Usd;
+  remaining: Usd;
+  status: 'open' | 'expired' | 'closed';
+  expiresAt: string;
+  payments: number;
+  maxPayments: number | null;
+  metadata: Record<string, string>;
+  createdAt: string;
+}
+
+export type PaymentStatus = 'awaiting_approval' | 'reserved' | 'signed' | 'settled' | 'refunded' | 'rejected' | 'unknown';
+
+export interface Payment {
+  id: string;
+  sessionId: string;
+  status: PaymentStatus;
+  amount: Usd;
+  amountAtomic: string | null;
+  asset: string | null;
+  network: string | null;
+  payTo: string | null;
+  resource: string | null;
+  validBefore: string | null;
+  transaction: string | null;
+  reason: string | null;
+  createdAt: string;
+}
+
+/** A sign-only payment: `header` is set once the settlement worker has signed. */
+export interface PaymentRequest extends Payment {
+  header: { name: string; value: string } | null;
+}
+
+export interface OpenSessionInput {
+  limit: Usd;
+  expiresInMinutes?: number;
+  maxPayments?: number;
+  metadata?: Record<string, string>;
+}
+
+export interface RequestPaymentInput {
+  /** The raw `PAYMENT-REQUIRED` header value (x402 v2) or the JSON body of a v1 402 answer. */
+  paymentRequired: string | Record<string, unknown>;
+  url: string;
+  method?: string;
+}
+
+export interface ReportResultInput {
+  /** The seller's HTTP status code. */
+  status: number;
+  /** The seller's `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` header value, if any. */
+  paymentResponse?: string;
+}
+
+export interface CallOptions {
+  /** Makes a spending call safe to retry: a repeat answers the first result. */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+export interface PaidFetchInit extends Omit<RequestInit, 'body'> {
+  body?: string | URLSearchParams | null;
+  /** The most Paybound may pay for this request, in USD; a dearer offer is refused. */
+  maxPrice?: Usd;
+}
+
+/**
+ * Any answer of Paybound that is not a success: the RFC 9457 problem's stable `code`, its
+ * `detail`, and its figures (`limit`, `requested`, `remaining`, `level`, `field`, …).
+ * `status` 0 means Paybound could not be reached or did not answer in time.
+ */
+export class PayboundError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly figures: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${detail}`, options);
+    this.name = 'PayboundError';
+  }
+}
+
+export interface PayboundOptions {
+  /** The governor's base URL, such as `http://127.0.0.1:8080`. */
+  url: string;
+  /** An agent key (`pb_agent_…`). */
+  apiKey: string;
+  /** A fetch implementation; the global one by default. */
+  fetch?: typeof globalThis.fetch;
+  /** Per call, except paid fetches. */
+  timeoutMs?: number;
+  /** Paid fetches include the seller's answer and the settlement, so they get longer. */
+  fetchTimeoutMs?: number;
+}
+
+export interface Paybound {
+  openSession(input: OpenSessionInput, options?: CallOptions): Promise<Session>;
+  getSession(sessionId: string, options?: CallOptions): Promise<Session>;
+  requestPayment(sessionId: string, input: RequestPaymentInput, options?: CallOptions): Promise<PaymentRequest>;
+  reportResult(paymentId: string, input: ReportResultInput, options?: CallOptions): Promise<Payment>;
+  getPayment(paymentId: string, options?: CallOptions): Promise<Payment>;
+  /**
+   * Like `fetch`, but a 402 is paid through Paybound within the session's budget. The
+   * answer is the seller's, with `Paybound-Payment-Id`, `Paybound-Amount` and
+   * `Paybound-Remaining` headers when a payment was made. A refusal by Paybound (budget,
+   * policy, hostile offer) throws a PayboundError; the seller's own errors are answers.
+   */
+  fetch(sessionId: string, url: string | URL, init?: PaidFetchInit): Promise<Response>;
+}
+
+const TIMEOUT_MS_DEFAULT = 30_000;
+const FETCH_TIMEOUT_MS_DEFAULT = 120_000;
+/** Paybound's JSON answers are small; a larger one is a fault, not something to buffer. */
+const JSON_ANSWER_BYTES_MAX = 1024 * 1024;
+/** The governor bounds request bodies at 128 KiB; fail early and clearly instead. */
+const FETCH_BODY_CHARS_MAX = 96 * 1024;
+const FETCH_HEADERS_MAX = 50;
+/** Problems of Paybound itself are typed under this URL; a seller's problem+json is not. */
+const PROBLEM_TYPE_PREFIX = 'https://paybound.dev/problems/';
+
+export function createPaybound(options: PayboundOptions): Paybound {
+  const base = options.url.replace(/\/+$/, '');
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const timeoutMs = options.timeoutMs ?? TIMEOUT_MS_DEFAULT;
+  const fetchTimeoutMs = options.fetchTimeoutMs ?? FETCH_TIMEOUT_MS_DEFAULT;
+
+  async function send(method: string, path: string, body: unknown, call: CallOptions | undefined, limitMs: number): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${options.apiKey}`, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (call?.idempotencyKey !== undefined) headers['idempotency-key'] = call.idempotencyKey;
+    const signals = [AbortSignal.timeout(limitMs), ...(call?.signal === undefined ? [] : [call.signal])];
+    try {
+      return await doFetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.any(signals) });
+    } catch (error) {
+      if (call?.signal?.aborted === true) throw error;
+      throw new PayboundError(0, 'unreachable', `Paybound at ${base} did not answer: ${(error as Error).message}`, {}, { cause: error });
+    }
+  }
+
+  async function json<T>(method: string, path: string, body?: unknown, call?: CallOptions): Promise<T> {
+    const response = await send(method, path, body, call, timeoutMs);
+    const text = await boundedText(response, JSON_ANSWER_BYTES_MAX);
+    if (!response.ok) throw problemError(response.status, text);
+    return JSON.parse(text) as T;
+  }
+
+  const id = (value: string): string => encodeURIComponent(value);
+
+  return {
+    openSession: (input, call) => json<Session>('POST', '/v1/sessions', input, call),
+    getSession: (sessionId, call) => json<Session>('GET', `/v1/sessions/${id(sessionId)}`, undefined, call),
+    requestPayment: (sessionId, input, call) => json<PaymentRequest>('POST', `/v1/sessions/${id(sessionId)}/payments`, input, call),
+    reportResult: (paymentId, input, call) => json<Payment>('POST', `/v1/payments/${id(paymentId)}/result`, input, call),
+    getPayment: (paymentId, call) => json<Payment>('GET', `/v1/payments/${id(paymentId)}`, undefined, call),
+
+    async fetch(sessionId, url, init = {}) {
+      const headers: Record<string, string> = {};
+      let count = 0;
+      new Headers(init.headers).forEach((value, name) => {
+        count += 1;
+        headers[name] = value;
+      });
+      if (count > FETCH_HEADERS_MAX) throw new TypeError(`paybound.fetch: at most ${FETCH_HEADERS_MAX} headers`);
+      const body = init.body === undefined || init.body === null ? undefined : String(init.body);
+      if (body !== undefined && body.length > FETCH_BODY_CHARS_MAX) throw new TypeError(`paybound.fetch: the body is limited to ${FETCH_BODY_CHARS_MAX} characters`);
+      const request = {
+        url: String(url),
+        ...(init.method === undefined ? {} : { method: init.method.toUpperCase() }),
+        ...(count === 0 ? {} : { headers }),
+        ...(body === undefined ? {} : { body }),
+        ...(init.maxPrice === undefined ? {} : { maxPrice: init.maxPrice }),
+      };
+      const idempotencyKey = new Headers(init.headers).get('idempotency-key') ?? undefined;
+      const answer = await send('POST', `/v1/sessions/${id(sessionId)}/fetch`, request, { idempotencyKey, signal: init.signal ?? undefined }, fetchTimeoutMs);
+      const contentType = answer.headers.get('content-type') ?? '';
+      if (!answer.ok && contentType.startsWith('application/problem+json')) {
+        // Only Paybound's own problems are errors; a seller's problem+json is its answer.
+        const text = await boundedText(answer, JSON_ANSWER_BYTES_MAX);
+        const error = problemError(answer.status, text);
+        if (error.code !== 'unparseable_problem' && (error.figures.type as string | undefined)?.startsWith(PROBLEM_TYPE_PREFIX) === true) throw error;
+        return new Response(text, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
+      }
+      // A fresh Response so that callers get a standard object whatever fetch was injected.
+      return new Response(answer.status === 204 || answer.status === 304 ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
+    },
+  };
+}
+
+async function boundedText(response: Response, bytesMax: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > bytesMax) throw new PayboundError(response.status, 'answer_too_large', `Paybound answered ${declared} bytes; at most ${bytesMax} are read`);
+  const buffer = await response.arrayBuffer();
+  if (buffer.byteLength > bytesMax) throw new PayboundError(response.status, 'answer_too_large', `Paybound answered ${buffer.byteLength} bytes; at most ${bytesMax} are read`);
+  return new TextDecoder().decode(buffer);
+}
+
+function problemError(status: number, text: string): PayboundError {
+  let problem: Record<string, unknown>;
+  try {
+    problem = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return new PayboundError(status, 'unparseable_problem', `HTTP ${status}: ${text.slice(0, 200)}`);
+  }
+  const { code, detail, status: _status, title: _title, ...figures } = problem;
+  return new PayboundError(status, typeof code === 'string' ? code : `http_${status}`, typeof detail === 'string' ? detail : `HTTP ${status}`, figures);
+}
