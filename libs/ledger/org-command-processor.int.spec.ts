@@ -1,0 +1,263 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BudgetCommand, Reserve } from '../domain/budget/commands.js';
+import { DomainError } from '../domain/budget/errors.js';
+import { EventStore, LOG_START, MAX_PAGE_SIZE, positionOf, WrongExpectedVersionError, type RecordedEvent } from '../eventstore/event-store.js';
+import { checkBudgetInvariants } from '../../test/support/invariants.js';
+import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
+import { OrgCommandProcessor, OverloadedError, orgStreamId } from './org-command-processor.js';
+
+const at = '2026-11-25T10:00:00.000Z';
+const amountMicros = 1_000n;
+
+function setupCommands(orgId: string, orgLimitMicros: bigint | null, sessionCount: number, sessionLimitMicros: bigint): BudgetCommand[] {
+  const base = { orgId, actor: 'admin:test', at };
+  const commands: BudgetCommand[] = [{ ...base, type: 'CreateOrg', name: orgId, limitMicros: orgLimitMicros }];
+  for (let i = 0; i < sessionCount; i += 1) {
+    commands.push({ ...base, type: 'RegisterAgent', agentId: `${orgId}-a${i}`, teamId: null, name: `agent ${i}`, limitMicros: null });
+    commands.push({
+      ...base,
+      type: 'OpenSession',
+      sessionId: `${orgId}-s${i}`,
+      agentId: `${orgId}-a${i}`,
+      limitMicros: sessionLimitMicros,
+      expiresAt: '2026-11-25T11:00:00.000Z',
+      maxPayments: null,
+      metadata: {},
+      idempotency: null,
+    });
+  }
+  return commands;
+}
+
+function reserve(orgId: string, sessionIndex: number, intentId: string, amount = amountMicros): Reserve {
+  return {
+    type: 'Reserve',
+    orgId,
+    actor: `agent:${orgId}-a${sessionIndex}`,
+    at,
+    intentId,
+    sessionId: `${orgId}-s${sessionIndex}`,
+    agentId: `${orgId}-a${sessionIndex}`,
+    amountMicros: amount,
+    amountAtomic: amount,
+    asset: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+    network: 'eip155:31337',
+    payTo: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+    resource: 'http://127.0.0.1/data',
+    validBefore: '2026-11-25T10:05:00.000Z',
+    method: 'GET',
+    idempotency: null,
+  };
+}
+
+async function setUp(processor: OrgCommandProcessor, commands: readonly BudgetCommand[]): Promise<void> {
+  await Promise.all(commands.map((command) => processor.submit(command, () => undefined)));
+}
+
+async function readWholeLog(store: EventStore): Promise<RecordedEvent[]> {
+  const events: RecordedEvent[] = [];
+  let position = LOG_START;
+  for (let page = 0; page < 100; page += 1) {
+    const batch = await store.readAll(store.pool, position, MAX_PAGE_SIZE);
+    const last = batch[batch.length - 1];
+    if (last === undefined) return events;
+    events.push(...batch);
+    position = positionOf(last);
+  }
+  throw new Error('log longer than the test can have written');
+}
+
+describe('OrgCommandProcessor', () => {
+  let db: TestDatabase;
+  let otherPool: pg.Pool;
+  let otherStore: EventStore;
+
+  beforeAll(async () => {
+    db = await freshDatabase('processor', 10);
+    otherPool = new pg.Pool({ connectionString: db.url, max: 10 });
+    otherPool.on('error', () => undefined);
+    otherStore = new EventStore(otherPool);
+  });
+  afterAll(async () => {
+    await otherPool.end();
+    await db.drop();
+  });
+
+  it('two processors on two pools hammering one hot org and many spread orgs keep every budget and stream intact', async () => {
+    // Small groups on one side so that both the group path and the single-org path run.
+    const first = new OrgCommandProcessor(db.store, { maxBatchSize: 50, maxOrgsPerCommit: 8, maxConcurrentCommits: 2 });
+    const second = new OrgCommandProcessor(otherStore, { maxBatchSize: 500 });
+    const hotOrg = 'hot';
+    const hotSessions = 20;
+    const hotIntents = 1_200;
+    const hotAcceptable = 900; // the org limit lets exactly this many through
+    const spreadOrgs = Array.from({ length: 120 }, (_, i) => `spread-${i}`);
+    const spreadIntentsPerOrg = 10;
+    const spreadAcceptablePerOrg = 7; // the one session's limit
+
+    await setUp(first, setupCommands(hotOrg, BigInt(hotAcceptable) * amountMicros, hotSessions, 1_000n * amountMicros));
+    await Promise.all(spreadOrgs.map((orgId) => setUp(second, setupCommands(orgId, null, 1, BigInt(spreadAcceptablePerOrg) * amountMicros))));
+
+    const submissions: Promise<{ events: RecordedEvent[] }>[] = [];
+    let issued = 0;
+    const maxRounds = Math.max(hotIntents, spreadIntentsPerOrg * spreadOrgs.length);
+    for (let i = 0; i < maxRounds; i += 1) {
+      const processor = i % 2 === 0 ? first : second;
+      if (i < hotIntents) {
+        submissions.push(processor.submit(reserve(hotOrg, i % hotSessions, `hot-${i}`), () => undefined));
+        issued += 1;
+      }
+      if (i < spreadIntentsPerOrg * spreadOrgs.length) {
+        const orgId = spreadOrgs[i % spreadOrgs.length] ?? '';
+        // The other processor from the hot org's, so both write to both kinds of org.
+        submissions.push((processor === first ? second : first).submit(reserve(orgId, 0, `${orgId}-${i}`), () => undefined));
+        issued += 1;
+      }
+      // Let some batches commit between waves so the processors' caches go stale in turn.
+      if (i % 200 === 199) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const settled = await Promise.allSettled(submissions);
+    const failures = settled.filter((s) => s.status === 'rejected');
+    expect(failures.map((f) => String(f.reason)).slice(0, 3)).toEqual([]);
+
+    let accepted = 0;
+    let refused = 0;
+    for (const outcome of settled) {
+      if (outcome.status !== 'fulfilled') continue;
+      const type = outcome.value.events[0]?.type;
+      if (type === 'Reserved') accepted += 1;
+      else if (type === 'LimitExceeded') refused += 1;
+    }
+    expect(accepted + refused).toBe(issued);
+    expect(accepted).toBe(hotAcceptable + spreadAcceptablePerOrg * spreadOrgs.length);
+
+    const events = await readWholeLog(db.store);
+    const report = checkBudgetInvariants(events);
+    expect(report.violations).toEqual([]);
+    expect(report.unaccounted).toBe(0);
+    expect([report.reserved, report.refused]).toEqual([accepted, refused]);
+
+    // Every stream's versions run 1..n without a gap, n is the recorded stream version, and
+    // each answer carried the positions the log holds.
+    const versionsByStream = new Map<string, number[]>();
+    for (const event of events) versionsByStream.set(event.streamId, [...(versionsByStream.get(event.streamId) ?? []), event.streamVersion]);
+    const recordedVersions = await db.store.streamVersions(db.pool, [...versionsByStream.keys()]);
+    for (const [streamId, versions] of versionsByStream) {
+      versions.sort((a, b) => a - b);
+      expect(versions, streamId).toEqual(versions.map((_, index) => index + 1));
+      expect(recordedVersions.get(streamId), streamId).toBe(versions.length);
+    }
+    const byEventId = new Map(events.map((e) => [e.eventId, e]));
+    for (const outcome of settled) {
+      if (outcome.status !== 'fulfilled') continue;
+      for (const answered of outcome.value.events) {
+        const stored = byEventId.get(answered.eventId);
+        expect(stored).toBeDefined();
+        expect([answered.streamId, answered.streamVersion, answered.globalPosition, answered.transactionId]).toEqual([
+          stored?.streamId,
+          stored?.streamVersion,
+          stored?.globalPosition,
+          stored?.transactionId,
+        ]);
+        expect(answered.data).toEqual(stored?.data);
+      }
+    }
+    // The spread orgs' batches were group-committed: fewer transactions than orgs written to.
+    const spreadTransactions = new Set(events.filter((e) => e.streamId.startsWith('org-spread-') && e.type === 'Reserved').map((e) => e.transactionId));
+    expect(spreadTransactions.size).toBeLessThan(spreadIntentsPerOrg * spreadOrgs.length);
+  });
+
+  it('catches up with what another process wrote before deciding', async () => {
+    const first = new OrgCommandProcessor(db.store, { maxBatchSize: 10 });
+    const second = new OrgCommandProcessor(otherStore, { maxBatchSize: 10 });
+    await setUp(first, setupCommands('catch', 1_000n, 1, 1_000n));
+    expect((await first.submit(reserve('catch', 0, 'c-1', 600n), () => undefined)).events[0]?.type).toBe('Reserved');
+    expect((await second.submit(reserve('catch', 0, 'c-2', 300n), () => undefined)).events[0]?.type).toBe('Reserved');
+    // 600 + 300 + 200 > 1000: only a processor that read the other's reservation refuses.
+    const outcome = await first.submit(reserve('catch', 0, 'c-3', 200n), (state) => state.budget.reservedMicros);
+    expect(outcome.events[0]?.type).toBe('LimitExceeded');
+    expect(outcome.view).toBe(900n);
+  });
+
+  it('rejects only the command a domain error refuses, and answers views in order', async () => {
+    const processor = new OrgCommandProcessor(db.store);
+    await setUp(processor, setupCommands('dom', null, 1, 10_000n));
+    const [ok1, bad, ok2] = await Promise.allSettled([
+      processor.submit(reserve('dom', 0, 'd-1'), (state) => state.budget.reservedMicros),
+      processor.submit({ ...reserve('dom', 0, 'd-2'), sessionId: 'no-such-session' }, () => undefined),
+      processor.submit(reserve('dom', 0, 'd-3'), (state) => state.budget.reservedMicros),
+    ]);
+    expect(ok1.status === 'fulfilled' && ok1.value.view).toBe(1_000n);
+    expect(bad.status === 'rejected' && bad.reason instanceof DomainError).toBe(true);
+    expect(ok2.status === 'fulfilled' && ok2.value.view).toBe(2_000n);
+  });
+
+  it('after a failed commit rejects the whole group and rebuilds each org from the log', async () => {
+    const processor = new OrgCommandProcessor(db.store);
+    await setUp(processor, [...setupCommands('fail-a', 1_000n, 1, 1_000n), ...setupCommands('fail-b', 1_000n, 1, 1_000n)]);
+    const versionA = await db.store.streamVersion(db.pool, orgStreamId('fail-a'));
+    // A row squatting on fail-a's next version makes the next insert fail inside the commit.
+    await db.pool.query(
+      `INSERT INTO events (event_id, stream_id, stream_version, type, data, metadata, occurred_at)
+       VALUES (gen_random_uuid(), $1, $2, 'Squatter', '{}', '{}', now())`,
+      [orgStreamId('fail-a'), versionA + 1],
+    );
+    // Submitted in the same tick, so both orgs' batches share the failing transaction.
+    const results = await Promise.allSettled([
+      processor.submit(reserve('fail-a', 0, 'f-a1', 600n), () => undefined),
+      processor.submit(reserve('fail-b', 0, 'f-b1', 600n), () => undefined),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    await db.pool.query("DELETE FROM events WHERE type = 'Squatter'");
+
+    // Had the failed batch stayed in the cache, 600 more would be over the 1,000 limit, and
+    // the retried intent would look already decided.
+    const again = await processor.submit(reserve('fail-a', 0, 'f-a2', 600n), (state) => state.budget.reservedMicros);
+    expect(again.events[0]?.type).toBe('Reserved');
+    expect(again.view).toBe(600n);
+    const retried = await processor.submit(reserve('fail-b', 0, 'f-b1', 600n), () => undefined);
+    expect(retried.events.map((e) => e.type)).toEqual(['Reserved']);
+    expect(await db.store.streamVersion(db.pool, orgStreamId('fail-a'))).toBe(versionA + 1);
+  });
+
+  it('refuses with a 503 `overloaded` error beyond its pending limits, and decides the rest', async () => {
+    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 500, maxPendingPerOrg: 5, maxPendingTotal: 8 });
+    await setUp(processor, [...setupCommands('busy-a', null, 1, 100_000n), ...setupCommands('busy-b', null, 1, 100_000n)]);
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 7 }, (_, i) => processor.submit(reserve('busy-a', 0, `b-a${i}`), () => undefined)),
+      ...Array.from({ length: 5 }, (_, i) => processor.submit(reserve('busy-b', 0, `b-b${i}`), () => undefined)),
+    ]);
+    const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    expect(results.map((r) => r.status)).toEqual([...Array<string>(5).fill('fulfilled'), 'rejected', 'rejected', ...Array<string>(3).fill('fulfilled'), 'rejected', 'rejected']);
+    for (const refusal of refusals) {
+      expect(refusal).toBeInstanceOf(OverloadedError);
+      expect(refusal).toMatchObject({ status: 503, code: 'overloaded' });
+    }
+    expect(refusals.map((r) => (r as OverloadedError).scope)).toEqual(['org', 'org', 'total', 'total']);
+    // Once answered, the room is back.
+    expect((await processor.submit(reserve('busy-a', 0, 'b-a-later'), () => undefined)).events[0]?.type).toBe('Reserved');
+  });
+
+  it('appends to several streams only if every one is at its expected version', async () => {
+    const event = { type: 'Note', data: { n: 1 }, occurredAt: at, metadata: { actor: 'test', correlationId: 'x', orgId: 'x' } };
+    const first = await db.store.transaction((client) =>
+      db.store.appendToStreams(client, [
+        { streamId: 'multi-1', expectedVersion: 0, events: [event, event] },
+        { streamId: 'multi-2', expectedVersion: 0, events: [event] },
+      ]),
+    );
+    expect(first.map((events) => events.map((e) => e.streamVersion))).toEqual([[1, 2], [1]]);
+    const stale = db.store.transaction((client) =>
+      db.store.appendToStreams(client, [
+        { streamId: 'multi-1', expectedVersion: 2, events: [event] },
+        { streamId: 'multi-2', expectedVersion: 0, events: [event] },
+      ]),
+    );
+    await expect(stale).rejects.toBeInstanceOf(WrongExpectedVersionError);
+    await expect(stale).rejects.toMatchObject({ streamId: 'multi-2' });
+    const versions = await db.store.streamVersions(db.pool, ['multi-1', 'multi-2', 'multi-3']);
+    expect([...versions.entries()]).toEqual([['multi-1', 2], ['multi-2', 1], ['multi-3', 0]]);
+    expect(await db.store.readStream(db.pool, 'multi-1')).toHaveLength(2);
+  });
+});
