@@ -7,7 +7,8 @@ import type { EventStore, RecordedEvent } from '../eventstore/event-store.js';
 // no gaps, so a reader never skips an event, and a request can catch its own org up before
 // reading (read-your-writes) without waiting for a background loop.
 
-const PAGE_SIZE = 500;
+// Short transactions: a long one holds back every reader of the log (relay, worker) until it ends.
+const PAGE_SIZE = 100;
 
 export class BalanceProjection {
   constructor(private readonly store: EventStore) {}

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOG_START, positionOf, type RecordedEvent } from '../../libs/eventstore/event-store.js';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
-import { freshDatabase, type TestDatabase } from '../support/database.js';
+import { freshDatabase, readWholeLog, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { checkBudgetInvariants } from '../support/invariants.js';
 
@@ -13,17 +12,6 @@ const REQUESTS = 2_400;
 // the session is the binding limit, and the other levels are close enough to matter.
 const PRICE_ATOMIC = '10000';
 
-async function readAllEvents(db: TestDatabase): Promise<RecordedEvent[]> {
-  const events: RecordedEvent[] = [];
-  let after = LOG_START;
-  for (let page = 0; page < 1_000; page++) {
-    const batch = await db.store.readAll(db.pool, after, 2_000);
-    if (batch.length === 0) break;
-    events.push(...batch);
-    after = positionOf(batch.at(-1)!);
-  }
-  return events;
-}
 
 describe('concurrent reservations from two governor processes on one database', () => {
   let db: TestDatabase;
@@ -76,7 +64,7 @@ describe('concurrent reservations from two governor processes on one database', 
     );
     expect(releases.map((r) => r.body.status)).toEqual(toRelease.map(() => 'refunded'));
 
-    const events = await readAllEvents(db);
+    const events = await readWholeLog(db);
     const report = checkBudgetInvariants(events);
     expect(report.violations).toEqual([]);
     expect(report).toMatchObject({ reserved: 900, refused: REQUESTS - 900, released: 300, held: 600, settled: 0, unaccounted: 0 });
@@ -106,7 +94,7 @@ describe('concurrent reservations from two governor processes on one database', 
     );
     expect(answers.filter((r) => r.status === 202)).toHaveLength(300);
     expect(new Set(answers.filter((r) => r.status === 403).map((r) => r.body.code))).toEqual(new Set(['org_limit_exceeded']));
-    expect(checkBudgetInvariants(await readAllEvents(db)).violations).toEqual([]);
+    expect(checkBudgetInvariants(await readWholeLog(db)).violations).toEqual([]);
   });
 
   it('answers a retried Idempotency-Key with the same payment and no second reservation', async () => {
@@ -134,7 +122,7 @@ describe('concurrent reservations from two governor processes on one database', 
     expect(reused.status).toBe(422);
     expect(reused.body.code).toBe('idempotency_key_reused');
 
-    const reservedEvents = (await readAllEvents(db)).filter((e) => e.type === 'Reserved' && (e.data as { sessionId: string }).sessionId === session.body.id);
+    const reservedEvents = (await readWholeLog(db)).filter((e) => e.type === 'Reserved' && (e.data as { sessionId: string }).sessionId === session.body.id);
     expect(reservedEvents).toHaveLength(1);
     const balance = await call<{ reserved: string }>(a.url, 'GET', `/v1/sessions/${session.body.id}`, { key });
     expect(balance.body.reserved).toBe('0.01');

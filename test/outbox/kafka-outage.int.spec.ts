@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOG_START, positionOf, type RecordedEvent } from '../../libs/eventstore/event-store.js';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
-import { freshDatabase, type TestDatabase } from '../support/database.js';
+import { freshDatabase, readWholeLog, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { startKafkaBroker, type KafkaBroker } from '../support/kafka-broker.js';
 import { readTopic } from '../support/kafka-reader.js';
@@ -11,17 +10,6 @@ const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 const PAY_TO = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const TOPIC = 'paybound.events.v1';
 
-async function allEvents(db: TestDatabase): Promise<RecordedEvent[]> {
-  const events: RecordedEvent[] = [];
-  let after = LOG_START;
-  for (let page = 0; page < 100; page++) {
-    const batch = await db.store.readAll(db.pool, after, 1_000);
-    if (batch.length === 0) break;
-    events.push(...batch);
-    after = positionOf(batch.at(-1)!);
-  }
-  return events;
-}
 
 describe('outbox relay to Kafka through a broker outage', () => {
   let db: TestDatabase;
@@ -73,7 +61,7 @@ describe('outbox relay to Kafka through a broker outage', () => {
     const after = await Promise.all(Array.from({ length: 5 }, (_, i) => pay(a, 200 + i)));
     expect(after.every((r) => r.status === 403)).toBe(true);
 
-    const stored = await allEvents(db);
+    const stored = await readWholeLog(db);
     const storedIds = new Set(stored.map((e) => e.eventId));
     const messages = await readTopic(broker.brokers, TOPIC, (m) => new Set(m.map((x) => String(x.value.id))).size >= storedIds.size, 90_000);
     const ids = messages.map((m) => String(m.value.id));
