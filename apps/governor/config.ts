@@ -28,6 +28,8 @@ const governorSchema = z.object({
   PAYBOUND_SIGN_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
   PAYBOUND_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** Bounds each call pay-and-fetch makes to a seller (the unpaid one and the paid one). */
+  PAYBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
 });
 
 export interface GovernorConfig {
@@ -41,6 +43,7 @@ export interface GovernorConfig {
   signWaitMs: number;
   dbPoolSize: number;
   batchMax: number;
+  fetchTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -75,6 +78,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     signWaitMs: c.PAYBOUND_SIGN_WAIT_MS,
     dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,
     batchMax: c.PAYBOUND_BATCH_MAX,
+    fetchTimeoutMs: c.PAYBOUND_FETCH_TIMEOUT_MS,
   };
 }
 

@@ -14,6 +14,7 @@ import type { AgentPrincipal } from './access-keys.js';
 import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudget } from './decide-budget.handler.js';
+import { PaymentOffers } from './payment-offers.js';
 import { paymentFromReserved, ReadModels, type PaymentView } from './read-models.js';
 import { GOVERNOR_CONFIG } from './tokens.js';
 
@@ -47,6 +48,7 @@ export class PaymentRequests {
     @Inject(ReadModels) private readonly reads: ReadModels,
     @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
     @Inject(Clock) private readonly clock: Clock,
+    @Inject(PaymentOffers) private readonly offers: PaymentOffers,
   ) {}
 
   async reserve(agent: AgentPrincipal, input: PaymentRequestInput): Promise<ReservedPayment> {
@@ -83,6 +85,8 @@ export class PaymentRequests {
       method: input.method,
       idempotency: input.idempotency,
     };
+    // The worker signs from this row, so it is committed before the reservation it belongs to.
+    await this.offers.rememberOffer(command.intentId, offer, requirement);
     const { events, view: intentId } = await this.commands.execute(
       new DecideBudget(
         command,

@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../eventstore/event-store.js';
-import { encodeJson } from '../eventstore/json-codec.js';
+import { encodeJson, reviveBigints } from '../eventstore/json-codec.js';
 
 /** `LimitExceeded` → `paybound.limit_exceeded.v1`: the CloudEvents `type` on Kafka. */
 export function cloudEventType(eventType: string, schemaVersion = 1): string {
@@ -50,5 +50,29 @@ export function toCloudEvent(event: RecordedEvent): CloudEventEnvelope {
     correlationid: event.metadata.correlationId,
     ...(event.metadata.traceparent === undefined ? {} : { traceparent: event.metadata.traceparent }),
     data: JSON.parse(encodeJson(event.data)) as unknown,
+  };
+}
+
+/**
+ * The stored event a CloudEvent was made from, as far as Kafka carries it (the commit's
+ * transaction id stays in Postgres). Money fields come back as bigint, as from the store.
+ */
+export function fromCloudEvent(envelope: CloudEventEnvelope, eventType: string): RecordedEvent {
+  return {
+    eventId: envelope.id,
+    type: eventType,
+    streamId: envelope.streamid,
+    streamVersion: envelope.streamversion,
+    globalPosition: BigInt(envelope.position),
+    transactionId: '',
+    schemaVersion: Number(/\.v(\d+)$/.exec(envelope.type)?.[1] ?? 1),
+    data: reviveBigints(envelope.data),
+    metadata: {
+      actor: envelope.actor,
+      correlationId: envelope.correlationid,
+      orgId: envelope.orgid,
+      ...(envelope.traceparent === undefined ? {} : { traceparent: envelope.traceparent }),
+    },
+    occurredAt: envelope.time,
   };
 }

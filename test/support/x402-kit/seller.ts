@@ -112,6 +112,8 @@ export async function startSeller(options: SellerOptions): Promise<SellerHandle>
           return res;
         }
         res.removeHeader('PAYMENT-RESPONSE');
+        // The replacement body is not the original's length; a stale Content-Length would never complete.
+        res.removeHeader('Content-Length');
         res.statusCode = 502;
         res.setHeader('content-type', 'application/json');
         return end(JSON.stringify({ error: 'bad_gateway' }));

@@ -1,0 +1,113 @@
+import { readFile } from 'node:fs/promises';
+import type { Hex } from 'viem';
+import { z } from 'zod';
+import { decryptKeystore, KeystoreError } from '../../libs/settlement/keystore.js';
+import type { WorkerFault } from '../../libs/settlement/settlement-worker.js';
+
+// The worker's configuration, read once at start. Key material is taken out of the
+// environment as soon as it is read, so nothing the process starts later can inherit it.
+
+export class WorkerConfigError extends Error {}
+
+const KEY_VARIABLES = ['PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_DEV_PRIVATE_KEY'] as const;
+
+const workerSchema = z.object({
+  DATABASE_URL: z.string().url({ message: 'DATABASE_URL must be a postgres:// URL' }),
+  PAYBOUND_KEYSTORE_FILE: z.string().trim().min(1).optional(),
+  PAYBOUND_KEYSTORE_PASSWORD: z.string().optional(),
+  PAYBOUND_DEV_PRIVATE_KEY: z.string().optional(),
+  PAYBOUND_WORKER_IDLE_WAIT_MS: z.coerce.number().int().min(5).max(100).default(25),
+  PAYBOUND_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(250),
+  PAYBOUND_LOG_LOOKBACK_BLOCKS: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
+  PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(50).default(5),
+  KAFKA_BROKERS: z.string().trim().optional(),
+  KAFKA_TOPIC: z.string().trim().min(1).default('paybound.events.v1'),
+  /** Test-only fault injection; see apps/settlement-worker/main.ts. */
+  PAYBOUND_WORKER_FAULT: z.enum(['none', 'exit_after_sign', 'exit_after_record']).default('none'),
+});
+
+export interface WorkerConfig {
+  databaseUrl: string;
+  /** RPC URLs keyed by variable name: RPC_URL_<CAIP-2 network with non-alphanumerics as _>. */
+  rpcEnvNames: Map<string, string>;
+  idleWaitMs: number;
+  reconcileIntervalMs: number;
+  lookbackBlocks: bigint;
+  dbPoolSize: number;
+  fault: WorkerFault;
+  /** With brokers, Reserved events come from Kafka (a consumer group); without, from the Postgres log. */
+  kafka: { brokers: string[]; topic: string } | undefined;
+}
+
+export interface WorkerKey {
+  privateKey: Hex;
+  source: 'keystore' | 'dev_env';
+}
+
+/** `eip155:31337` → `RPC_URL_EIP155_31337`. */
+export function rpcEnvName(network: string): string {
+  return `RPC_URL_${network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
+}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const parsed = workerSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new WorkerConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  const rpcEnvNames = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('RPC_URL_') || value === undefined || value.trim() === '') continue;
+    if (!/^https?:\/\//.test(value)) throw new WorkerConfigError(`invalid configuration:\n  ${name}: must be an http(s) URL`);
+    rpcEnvNames.set(name, value.trim());
+  }
+  return {
+    databaseUrl: c.DATABASE_URL,
+    rpcEnvNames,
+    idleWaitMs: c.PAYBOUND_WORKER_IDLE_WAIT_MS,
+    reconcileIntervalMs: c.PAYBOUND_RECONCILE_INTERVAL_MS,
+    lookbackBlocks: BigInt(c.PAYBOUND_LOG_LOOKBACK_BLOCKS),
+    dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,
+    fault: c.PAYBOUND_WORKER_FAULT,
+    kafka:
+      c.KAFKA_BROKERS === undefined || c.KAFKA_BROKERS === ''
+        ? undefined
+        : { brokers: c.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter((b) => b !== ''), topic: c.KAFKA_TOPIC },
+  };
+}
+
+/**
+ * Unlocks the wallet key: the keystore file with its password, or, for development only, a
+ * raw key from the environment. Removes both variables from the environment afterwards.
+ */
+export async function loadWorkerKey(env: NodeJS.ProcessEnv = process.env): Promise<WorkerKey> {
+  const file = env.PAYBOUND_KEYSTORE_FILE?.trim();
+  const password = env.PAYBOUND_KEYSTORE_PASSWORD;
+  const devKey = env.PAYBOUND_DEV_PRIVATE_KEY?.trim();
+  for (const name of KEY_VARIABLES) delete env[name];
+  if (file !== undefined && file !== '') {
+    if (password === undefined || password === '') throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_KEYSTORE_PASSWORD: required with PAYBOUND_KEYSTORE_FILE');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new WorkerConfigError(`invalid configuration:\n  PAYBOUND_KEYSTORE_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    try {
+      return { privateKey: (await decryptKeystore(text, password)).privateKey, source: 'keystore' };
+    } catch (error) {
+      if (error instanceof KeystoreError) throw new WorkerConfigError(`invalid configuration:\n  PAYBOUND_KEYSTORE_FILE: ${error.message}`);
+      throw error;
+    }
+  }
+  if (devKey !== undefined && devKey !== '') {
+    const hex = devKey.startsWith('0x') ? devKey : `0x${devKey}`;
+    // The message never repeats the value it rejects.
+    if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_DEV_PRIVATE_KEY: must be 32 bytes of hex');
+    return { privateKey: hex as Hex, source: 'dev_env' };
+  }
+  throw new WorkerConfigError(
+    'invalid configuration:\n  PAYBOUND_KEYSTORE_FILE: set it and PAYBOUND_KEYSTORE_PASSWORD (create one with `node dist/apps/settlement-worker/keystore-cli.js create`), or PAYBOUND_DEV_PRIVATE_KEY for development',
+  );
+}

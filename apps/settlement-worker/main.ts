@@ -1,0 +1,84 @@
+import pg from 'pg';
+import { EventStore } from '../../libs/eventstore/event-store.js';
+import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
+import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
+import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
+import { createLogger, redactUrl } from '../../libs/platform/logger.js';
+import { EvmChain, type EvmChainReader } from '../../libs/settlement/chain.js';
+import { SettlementWorker } from '../../libs/settlement/settlement-worker.js';
+import { localSigner } from '../../libs/settlement/signer.js';
+import { evmChainId } from '../../libs/x402/networks.js';
+import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js';
+
+// The settlement worker process: the only one that can read a private key. It needs
+// DATABASE_URL, a key (PAYBOUND_KEYSTORE_FILE + PAYBOUND_KEYSTORE_PASSWORD, or
+// PAYBOUND_DEV_PRIVATE_KEY for development) and RPC_URL_<network> per chain it pays on.
+//
+// PAYBOUND_WORKER_FAULT=exit_after_sign|exit_after_record is a test-only fault injection:
+// the process SIGKILLs itself right after signing (before recording the signature) or right
+// after recording it (before storing the header), to prove a restart never pays twice.
+
+const logger = createLogger('settlement-worker');
+try {
+  const config = loadWorkerConfig();
+  const key = await loadWorkerKey();
+  if (key.source === 'dev_env') {
+    logger.warn('PAYBOUND_DEV_PRIVATE_KEY is set: the wallet key came from the environment, UNENCRYPTED. Use an encrypted keystore (PAYBOUND_KEYSTORE_FILE) anywhere but a development machine.');
+  }
+  if (config.fault !== 'none') logger.warn({ fault: config.fault }, 'PAYBOUND_WORKER_FAULT is set: test-only fault injection is active');
+  const signer = localSigner(key.privateKey);
+  // The key stays in the signer's closure only.
+  key.privateKey = '0x';
+
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: config.dbPoolSize });
+  pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
+  await migrate(pool, defaultMigrationsDirectory());
+  const store = new EventStore(pool);
+
+  // Each RPC_URL_<network> is checked against the chain it claims to be, so a wrong URL
+  // cannot make the worker sign for one chain and reconcile on another.
+  const chains = new Map<string, EvmChainReader>();
+  for (const [envName, rpcUrl] of config.rpcEnvNames) {
+    const match = /^RPC_URL_EIP155_([0-9]+)$/.exec(envName);
+    if (match === null) {
+      logger.warn({ variable: envName }, 'ignoring an RPC URL for a network this worker cannot pay on');
+      continue;
+    }
+    const network = `eip155:${match[1]}`;
+    const chain = new EvmChain(rpcUrl, config.lookbackBlocks);
+    const chainId = await chain.chainId();
+    if (chainId !== evmChainId(network)) throw new WorkerConfigError(`invalid configuration:\n  ${envName}: the node reports chain ${chainId}`);
+    chains.set(network, chain);
+  }
+
+  const worker = new SettlementWorker({
+    pool,
+    store,
+    processor: new OrgCommandProcessor(store, { maxBatchSize: 200 }),
+    projection: new BalanceProjection(store),
+    signer,
+    chains,
+    logger,
+    idleWaitMs: config.idleWaitMs,
+    reconcileIntervalMs: config.reconcileIntervalMs,
+    fault: config.fault,
+    kafka: config.kafka,
+  });
+  worker.start();
+  logger.info({ address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka' }, 'settlement worker ready');
+  const stop = (): void => {
+    void worker
+      .stop()
+      .then(() => pool.end())
+      .then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (error) {
+  if (error instanceof WorkerConfigError) {
+    console.error(error.message);
+    process.exit(2);
+  }
+  logger.fatal({ err: { message: (error as Error).message } }, 'settlement worker failed to start');
+  process.exit(1);
+}

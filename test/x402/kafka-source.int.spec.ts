@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import type { Hex } from 'viem';
+import { call, seedAgent } from '../support/api-client.js';
+import { freshDatabase, type TestDatabase } from '../support/database.js';
+import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
+import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
+import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+
+const ADMIN = 'test-admin-token-kafka-source';
+const SETTLE_WAIT_MS = 30_000;
+
+describe('the settlement worker fed by Kafka instead of the Postgres log', () => {
+  let kit: X402Kit;
+  let db: TestDatabase;
+  let governor: GovernorProcess;
+  let worker: WorkerProcess;
+
+  beforeAll(async () => {
+    kit = await startX402Kit();
+    db = await freshDatabase('kafkasource');
+    const topic = `paybound.events.v1.worker-${Date.now()}`;
+    const kafka = { KAFKA_BROKERS: inject('kafkaBrokers'), KAFKA_TOPIC: topic };
+    governor = await spawnGovernor({
+      DATABASE_URL: db.url,
+      ...kafka,
+      PAYBOUND_ADMIN_TOKEN: ADMIN,
+      PAYBOUND_SIGN_WAIT_MS: '20000',
+      PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
+    });
+    worker = await spawnWorker({
+      DATABASE_URL: db.url,
+      ...kafka,
+      [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
+      // Anvil's public development key, derived by the kit at run time: never a real key.
+      PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
+    });
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await governor?.stop();
+    await db?.drop();
+    await kit?.stop();
+  });
+
+  it('signs from the Reserved events it consumes, and the payment settles on chain', async () => {
+    expect(worker.output()).toContain('"source":"kafka"');
+    const key = await seedAgent(governor.url, ADMIN, { orgId: 'org-kafka-worker', agentId: 'agent-kafka-worker' }, { org: '10.00' });
+    const session = await call<{ id: string }>(governor.url, 'POST', '/v1/sessions', { key, body: { limit: '1.00' } });
+    const payerBefore = await kit.balanceOf(kit.payer.address);
+
+    const paid = await fetch(`${governor.url}/v1/sessions/${session.body.id}/fetch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: kit.seller.dataUrl }),
+    });
+    expect(paid.status).toBe(200);
+    const paymentId = paid.headers.get('Paybound-Payment-Id')!;
+
+    let payment = { status: '', transaction: null as string | null };
+    for (const deadline = Date.now() + SETTLE_WAIT_MS; payment.status !== 'settled' && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      payment = (await call<typeof payment>(governor.url, 'GET', `/v1/payments/${paymentId}`, { key })).body;
+    }
+    expect(payment.status).toBe('settled');
+    const receipt = await kit.publicClient.getTransactionReceipt({ hash: payment.transaction as Hex });
+    expect(receipt.status).toBe('success');
+    expect(payerBefore - (await kit.balanceOf(kit.payer.address))).toBe(10_000n);
+
+    // It never read Reserved events from the Postgres log: it has no checkpoint there.
+    const checkpoints = await db.pool.query("SELECT 1 FROM subscription_checkpoints WHERE name = 'settlement-worker'");
+    expect(checkpoints.rowCount).toBe(0);
+  });
+});
