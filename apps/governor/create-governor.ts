@@ -39,7 +39,7 @@ export async function createGovernor(config: GovernorConfig, logger: Logger, opt
   const applied = await migrate(pool, defaultMigrationsDirectory());
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
-  const app = await NestFactory.create(GovernorModule.create(config, logger, pool, options.clock), { logger: nestLogger(logger), bodyParser: false });
+  const app = await NestFactory.create(GovernorModule.create(config, logger, pool, options.clock), { logger: nestLogger(logger), bodyParser: false, abortOnError: false });
   // Bounded bodies: the largest legitimate request is a v1 402 body inside a payment request.
   app.use(express.json({ limit: '128kb' }));
   app.use((request: express.Request, response: express.Response, next: express.NextFunction) => {

@@ -19,9 +19,14 @@ import { DecideBudgetHandler } from './decide-budget.handler.js';
 import { HealthController } from './health.controller.js';
 import { PaymentRequests } from './payment-requests.js';
 import { PaymentsController } from './payments.controller.js';
+import { FetchController } from './fetch.controller.js';
+import { PaymentOffers } from './payment-offers.js';
+import { PaymentSignatures } from './payment-signatures.js';
 import { ProblemFilter } from './problem.filter.js';
 import { ReadModels } from './read-models.js';
 import { SessionsController } from './sessions.controller.js';
+import { StreamController } from './stream.controller.js';
+import { DashboardController } from './dashboard/dashboard.controller.js';
 import { GOVERNOR_CONFIG, LOGGER } from './tokens.js';
 import { AgentGrpcServer } from './grpc/agent-grpc-server.js';
 
@@ -31,7 +36,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -50,9 +55,11 @@ export class GovernorModule {
         DecideBudgetHandler,
         Background,
         ApprovalTimeouts,
-        AgentGrpcServer,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
+        AgentGrpcServer,
+        PaymentOffers,
+        PaymentSignatures,
       ],
     };
   }

@@ -217,12 +217,47 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/sessions/{id}/fetch': {
+      post: {
+        summary: 'Pay-and-fetch: Paybound calls the URL, pays an x402 402 within the budget, and answers with the seller’s response',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }, idempotencyKey],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['url'],
+                additionalProperties: false,
+                properties: {
+                  url: { type: 'string', format: 'uri' },
+                  method: { type: 'string', default: 'GET' },
+                  headers: { type: 'object', additionalProperties: { type: 'string' } },
+                  body: { oneOf: [{ type: 'string' }, { type: 'object' }, { type: 'array' }] },
+                  maxPrice: usd,
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': { description: 'The seller’s status, headers and body (any status passes through); a paid answer carries Paybound-Payment-Id, Paybound-Amount (USD) and Paybound-Remaining (USD)' },
+          '202': { description: 'Waiting for an admin’s approval; poll GET /v1/payments/{id}', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
+          '403': problemResponse('Refused by a budget or policy, or price_above_max'),
+          '404': problemResponse('Unknown session'),
+          '409': problemResponse('payment_already_used: an Idempotency-Key retry of a fetch that already went ahead'),
+          '502': problemResponse('bad_payment_offer, upstream_unreachable or upstream_response_too_large'),
+          '503': problemResponse('payment_not_signed: the settlement worker refused or did not sign in time; nothing was paid'),
+          '504': problemResponse('upstream_timeout: the payment outcome is reconciled on chain'),
+        },
+      },
+    },
     '/v1/payments/{id}': {
       get: {
         summary: 'A payment and its status',
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
         responses: {
-          '200': { description: 'The payment', content: { 'application/json': { schema: { $ref: '#/components/schemas/Payment' } } } },
+          '200': { description: 'The payment; `header` is present only while status is signed', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
           '404': problemResponse('Unknown, or not this agent’s'),
         },
       },
@@ -361,6 +396,36 @@ export const openApiDocument = {
         summary: 'Every event with its actor, filtered and paged',
         parameters: ['orgId', 'agentId', 'type', 'actor', 'from', 'to', 'after', 'limit'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
         responses: { '200': { description: 'A page', content: { 'application/json': { schema: { $ref: '#/components/schemas/AuditPage' } } } } },
+      },
+    },
+    '/v1/sessions/{id}/stream': {
+      get: {
+        summary: 'Server-Sent Events: every event of the session with the balance after it (id = stream version; resume with Last-Event-ID)',
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'after', in: 'query', required: false, schema: { type: 'integer' } },
+        ],
+        responses: { '200': { description: 'text/event-stream' }, '404': problemResponse('Unknown, or not this agent’s') },
+      },
+    },
+    '/admin/v1/stream': {
+      get: {
+        summary: 'Server-Sent Events: every event as committed (id = cursor; resume with Last-Event-ID)',
+        parameters: [
+          { name: 'after', in: 'query', required: false, schema: { type: 'string' } },
+          { name: 'backlog', in: 'query', required: false, schema: { type: 'integer', maximum: 1000 } },
+        ],
+        responses: { '200': { description: 'text/event-stream' }, '503': problemResponse('too_many_streams') },
+      },
+    },
+    '/admin/v1/balances': { get: { summary: 'Sessions and agents with live balances, and spend per endpoint', responses: { '200': { description: 'Balances' } } } },
+    '/dashboard': { get: { summary: 'The FinOps dashboard (static page; asks for the admin token)', security: [], responses: { '200': { description: 'HTML' } } } },
+    '/dashboard/{file}': {
+      get: {
+        summary: 'Dashboard script and style sheet',
+        security: [],
+        parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Static file' }, '404': problemResponse('No such file') },
       },
     },
     '/health': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },

@@ -1,0 +1,344 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { pino, type Logger } from 'pino';
+import { ConfigError, loadGovernorConfig, type KnownAsset } from '../governor/config.js';
+import { REDACTED_PATHS, redactUrl } from '../../libs/platform/logger.js';
+import { startChild, type SupervisedChild } from './children.js';
+import { adminToken, ensureDemoAgent } from './demo-setup.js';
+import { startDevnet, type X402Kit } from './devnet.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { formatProblems, loadStartConfig, StartConfigError, type StartConfig } from './start-config.js';
+
+// `npm start`: Paybound on one machine with nothing configured. It starts what is not
+// given (database, chain, seller), runs the governor in this process and the settlement
+// worker and demo agent as children, and on Ctrl-C stops all of it in reverse order.
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const stateDir = join(repoRoot, '.paybound');
+const logsDir = join(stateDir, 'logs');
+const runFile = join(stateDir, 'run.json');
+const GOVERNOR_SCRIPT = join(repoRoot, 'dist', 'apps', 'governor', 'main.js');
+const WORKER_SCRIPT = join(repoRoot, 'dist', 'apps', 'settlement-worker', 'main.js');
+const DEMO_SCRIPT = join(repoRoot, 'dist', 'apps', 'demo-agent', 'main.js');
+/** Every stop step is bounded, so Ctrl-C always ends the process. */
+const STOP_STEP_TIMEOUT_MS = 15_000;
+const DATABASE_CHECK_TIMEOUT_MS = 5_000;
+/** Migrations and module start-up; on this 2-core machine it takes about a second. */
+const GOVERNOR_READY_TIMEOUT_MS = 60_000;
+/** Governor settings passed through from the environment when they are set. */
+const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT'] as const;
+/** The kit's token has 6 decimals, like USDC. */
+const LOCAL_ASSET = { decimals: 6, symbol: 'TUSD' } as const;
+
+mkdirSync(logsDir, { recursive: true });
+const logger: Logger = pino(
+  { name: 'paybound', level: process.env.LOG_LEVEL ?? 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { service: 'paybound', pid: process.pid } },
+  pino.destination({ dest: join(logsDir, 'paybound.log'), append: true, sync: true, mkdir: true }),
+);
+
+/** A line for the person at the terminal; the same fact goes to the structured log. */
+function say(line: string, fields: Record<string, unknown> = {}): void {
+  console.log(line);
+  if (line.trim() !== '') logger.info(fields, line.trim());
+}
+
+interface Stoppable {
+  name: string;
+  stop(): Promise<void>;
+}
+const started: Stoppable[] = [];
+let stopping = false;
+
+async function shutdown(exitCode: number): Promise<never> {
+  if (stopping) return new Promise<never>(() => undefined);
+  stopping = true;
+  say('\nStopping Paybound…');
+  for (const part of [...started].reverse()) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        part.stop(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`did not stop within ${STOP_STEP_TIMEOUT_MS} ms`)), STOP_STEP_TIMEOUT_MS);
+        }),
+      ]);
+      logger.info({ part: part.name }, 'stopped');
+    } catch (error) {
+      say(`  ${part.name}: ${(error as Error).message}`, { part: part.name });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  rmSync(runFile, { force: true });
+  say('Stopped. Everything Paybound started has exited.');
+  logger.info({ exitCode }, 'exiting');
+  process.exit(exitCode);
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (stopping) {
+    console.log(`(${signal} again: already stopping, each step is bounded to ${STOP_STEP_TIMEOUT_MS / 1000} s)`);
+    return;
+  }
+  logger.info({ signal }, 'signal received');
+  void shutdown(0);
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.once('error', () => resolveFree(false));
+    server.listen(port, host, () => server.close(() => resolveFree(true)));
+  });
+}
+
+async function checkDatabase(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: DATABASE_CHECK_TIMEOUT_MS });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } catch (error) {
+    throw new StartConfigError([
+      {
+        what: `cannot reach the database at ${redactUrl(url)}: ${(error as Error).message}`,
+        why: 'nothing is decided or signed without the database (Paybound fails closed)',
+        fix: 'start that PostgreSQL or correct DATABASE_URL, or unset DATABASE_URL to use the embedded database',
+      },
+    ]);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function governorAssets(kit: X402Kit | undefined): string | undefined {
+  const assets: KnownAsset[] = [];
+  const fromEnv = process.env.PAYBOUND_ASSETS?.trim();
+  if (fromEnv !== undefined && fromEnv !== '') {
+    try {
+      assets.push(...(JSON.parse(fromEnv) as KnownAsset[]));
+    } catch {
+      // loadGovernorConfig reports the malformed value with its own message.
+      return fromEnv;
+    }
+  }
+  if (kit !== undefined) assets.push({ network: kit.network, address: kit.token, ...LOCAL_ASSET });
+  return assets.length === 0 ? undefined : JSON.stringify(assets);
+}
+
+/** A relative path for the console, so that the block stays short. */
+function local(path: string): string {
+  return path.startsWith(repoRoot) ? path.slice(repoRoot.length + 1) : path;
+}
+
+async function main(config: StartConfig): Promise<void> {
+  say('Starting Paybound…', { repoRoot });
+  if (config.port !== 0 && !(await portFree(config.host, config.port))) {
+    throw new StartConfigError([
+      { what: `port ${config.port} on ${config.host} is already in use`, why: 'the API, /docs and /dashboard listen on it', fix: `stop what uses it, or start with PORT=${config.port + 1} npm start` },
+    ]);
+  }
+
+  let databaseUrl = config.databaseUrl;
+  let databaseLine: string;
+  if (databaseUrl !== undefined) {
+    await checkDatabase(databaseUrl);
+    databaseLine = `${redactUrl(databaseUrl)} (DATABASE_URL)`;
+  } else {
+    let port = config.embeddedPgPort;
+    if (port !== 0 && !(await portFree('127.0.0.1', port))) {
+      say(`  note: port ${port} is taken, so the embedded database uses a free port instead (set PAYBOUND_PG_PORT to choose)`);
+      port = 0;
+    }
+    if (port === 0) port = await freePort();
+    const postgresLog = logger.child({ component: 'postgres' });
+    const database = await startEmbeddedPostgres(join(stateDir, 'pg'), port, (line) => postgresLog.debug(line));
+    started.push({ name: 'embedded PostgreSQL', stop: () => database.stop() });
+    databaseUrl = database.url;
+    databaseLine = `embedded PostgreSQL on 127.0.0.1:${port}, data kept in ${local(join(stateDir, 'pg'))} (pid ${database.pid})`;
+    say(`  ✓ database      ${databaseLine}`);
+  }
+
+  let kit: X402Kit | undefined;
+  if (Object.keys(config.rpcUrls).length === 0) {
+    kit = await startDevnet(repoRoot);
+    const devnet = kit;
+    started.push({ name: 'local chain, seller and facilitator', stop: () => devnet.stop() });
+    say(`  ✓ local chain   anvil ${kit.rpcUrl} (${kit.network}), test dollar TUSD at ${kit.token}`);
+  }
+
+  const admin = adminToken(stateDir, config.adminToken);
+  const port = config.port === 0 ? await freePort() : config.port;
+  const governorEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    DATABASE_URL: databaseUrl,
+    HOST: config.host,
+    PORT: String(port),
+    PAYBOUND_ADMIN_TOKEN: admin.token,
+    LOG_LEVEL: config.logLevel,
+  };
+  for (const name of GOVERNOR_SETTINGS) {
+    const value = process.env[name];
+    if (value !== undefined && value.trim() !== '') governorEnv[name] = value;
+  }
+  const assets = governorAssets(kit);
+  if (assets !== undefined) governorEnv.PAYBOUND_ASSETS = assets;
+  // Checked here first, so a mistake is reported before anything else is started.
+  const governorConfig = loadGovernorConfig(governorEnv);
+  // The governor runs as its own process, as in production: NestJS aborts the process when
+  // a module cannot be built, and this supervisor must outlive that to stop the others.
+  const governorLog = join(logsDir, 'governor.log');
+  const governorProcess = startChild({ name: 'governor', script: GOVERNOR_SCRIPT, env: governorEnv, output: { logFile: governorLog } });
+  started.push(governorProcess);
+  const governor = { url: `http://${config.host}:${port}` };
+  await waitUntilReady(governor.url, governorProcess, governorLog);
+  say(`  ✓ governor      ${governor.url} (pid ${governorProcess.pid})`);
+  void governorProcess.exited.then((code) => {
+    if (stopping) return;
+    say(`  ! the governor exited (${code}); see .paybound/logs/governor.log. Stopping the rest.`);
+    void shutdown(1);
+  });
+
+  const { agent, created } = await ensureDemoAgent(governor.url, admin.token, stateDir);
+  say(`  ✓ demo agent    ${agent.agentId} in org ${agent.orgId} / team ${agent.teamId}${created ? ' (created; key saved in .paybound/demo-agent.json)' : ''}`);
+
+  const children: SupervisedChild[] = [governorProcess];
+  let workerLine: string;
+  if (existsSync(WORKER_SCRIPT)) {
+    const workerEnv: Record<string, string> = { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: config.logLevel, ...config.rpcUrls };
+    if (config.kafkaBrokers !== undefined) workerEnv.KAFKA_BROKERS = config.kafkaBrokers;
+    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD'] as const) {
+      const value = process.env[name];
+      if (value !== undefined) workerEnv[name] = value;
+    }
+    if (assets !== undefined) workerEnv.PAYBOUND_ASSETS = assets;
+    if (kit !== undefined) {
+      workerEnv[`RPC_URL_${kit.network.replace(':', '_').toUpperCase()}`] = kit.rpcUrl;
+      // Anvil's account #1 from its published test mnemonic: public, funded only on this
+      // local chain with the test dollar. Never a real wallet.
+      workerEnv.PAYBOUND_DEV_PRIVATE_KEY = kit.payer.privateKey;
+    } else if (process.env.PAYBOUND_DEV_PRIVATE_KEY !== undefined) {
+      workerEnv.PAYBOUND_DEV_PRIVATE_KEY = process.env.PAYBOUND_DEV_PRIVATE_KEY;
+    }
+    const worker = startChild({ name: 'settlement worker', script: WORKER_SCRIPT, env: workerEnv, output: { logFile: join(logsDir, 'settlement-worker.log') } });
+    children.push(worker);
+    started.push(worker);
+    void worker.exited.then((code) => {
+      if (!stopping) say(`  ! the settlement worker exited (${code}); see .paybound/logs/settlement-worker.log. Payments will be held but not signed.`);
+    });
+    workerLine =
+      kit === undefined
+        ? `pid ${worker.pid}`
+        : `pid ${worker.pid}, wallet ${kit.payer.address} = anvil's PUBLIC dev account #1 (a published test key; local chain only)`;
+  } else {
+    workerLine = `not built yet (${local(WORKER_SCRIPT)} is missing): payments are held but not signed`;
+  }
+  say(`  ${existsSync(WORKER_SCRIPT) ? '✓' : '!'} worker        ${workerLine}`);
+
+  const demoUrl = kit?.seller.dataUrl ?? config.demoUrl;
+  writeFileSync(
+    runFile,
+    `${JSON.stringify(
+      {
+        pid: process.pid,
+        apiUrl: governor.url,
+        docsUrl: `${governor.url}/docs`,
+        dashboardUrl: `${governor.url}/dashboard`,
+        demoUrl: demoUrl ?? null,
+        network: kit?.network ?? null,
+        token: kit?.token ?? null,
+        children: children.map((c) => ({ name: c.name, pid: c.pid })),
+        readyAt: new Date().toISOString(),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+
+  const readySec = process.uptime().toFixed(1);
+  logger.info({ readySec, url: governor.url }, 'ready');
+  const lines = [
+    '',
+    `Paybound is running (ready in ${readySec} s)`,
+    '',
+    `  API          ${governor.url}/v1`,
+    `  API docs     ${governor.url}/docs`,
+    `  Dashboard    ${governor.url}/dashboard   (sign in with the admin token in .paybound/admin-token)`,
+    `  Events       ${config.kafkaBrokers === undefined ? 'delivered from the Postgres store (set KAFKA_BROKERS for Kafka)' : `Kafka ${config.kafkaBrokers}, topic ${governorConfig.kafkaTopic}`}`,
+    ...(kit === undefined ? [] : [`  Demo seller  ${kit.seller.dataUrl}   ($0.01 per call, x402)`]),
+    `  Logs         .paybound/logs/ (JSON)`,
+  ];
+  if (admin.created) lines.push('', `  Admin token (shown once; saved in .paybound/admin-token):`, `    ${admin.token}`);
+  lines.push('', `  Run the demo agent again: npm run demo.   Stop: Ctrl-C.`, '');
+  for (const line of lines) console.log(line);
+
+  if (config.demo && demoUrl !== undefined) {
+    const demo = startChild({
+      name: 'demo agent',
+      script: DEMO_SCRIPT,
+      env: { PATH: process.env.PATH ?? '', PAYBOUND_URL: governor.url, PAYBOUND_AGENT_KEY: agent.apiKey, PAYBOUND_DEMO_URL: demoUrl },
+      output: 'console',
+    });
+    started.push(demo);
+    void demo.exited.then(() => {
+      if (!stopping) console.log(`\nThe demo is over; Paybound keeps running. Watch ${governor.url}/dashboard, or press Ctrl-C to stop.\n`);
+    });
+  }
+}
+
+/** Polls /ready until the governor answers, bounded; an early exit shows the end of its log. */
+async function waitUntilReady(url: string, child: SupervisedChild, logFile: string): Promise<void> {
+  let exitCode: number | string | undefined;
+  void child.exited.then((code) => {
+    exitCode = code;
+  });
+  const deadline = Date.now() + GOVERNOR_READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) {
+      const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-5).join('\n    ') : '';
+      throw new Error(`the governor exited (${exitCode}) before it was ready; the end of .paybound/logs/governor.log:\n    ${tail}`);
+    }
+    try {
+      const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the governor was not ready within ${GOVERNOR_READY_TIMEOUT_MS / 1000} s; see .paybound/logs/governor.log`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+try {
+  await main(loadStartConfig());
+} catch (error) {
+  if (error instanceof StartConfigError) {
+    console.error(`\n${formatProblems(error.problems)}`);
+    logger.error({ problems: error.problems }, 'configuration rejected');
+    await shutdown(2);
+  } else if (error instanceof ConfigError) {
+    console.error(`\nPaybound cannot start: ${error.message}\n`);
+    logger.error({ err: { message: error.message } }, 'configuration rejected');
+    await shutdown(2);
+  } else {
+    console.error(`\nPaybound failed to start: ${(error as Error).message}\n  The details are in .paybound/logs/paybound.log.\n`);
+    logger.fatal({ err: { message: (error as Error).message, stack: (error as Error).stack } }, 'start failed');
+    await shutdown(1);
+  }
+}
