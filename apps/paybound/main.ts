@@ -11,6 +11,7 @@ import { adminToken, ensureDemoAgent } from './demo-setup.js';
 import { startDevnet, type X402Kit } from './devnet.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { formatProblems, loadStartConfig, StartConfigError, type StartConfig } from './start-config.js';
+import { freePort } from '../../libs/platform/processes.js';
 
 // `npm start`: Paybound on one machine with nothing configured. It starts what is not
 // given (database, chain, seller), runs the governor in this process and the settlement
@@ -313,17 +314,6 @@ async function waitUntilReady(url: string, child: SupervisedChild, logFile: stri
   throw new Error(`the governor was not ready within ${GOVERNOR_READY_TIMEOUT_MS / 1000} s; see .paybound/logs/governor.log`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 try {
   await main(loadStartConfig());

@@ -234,6 +234,13 @@ describe('policies and the admin API over HTTP', () => {
     const bPayment = await pay(b);
     expect((await call(base, 'GET', `/v1/payments/${bPayment.body.id}`, { key: a.key })).status).toBe(404);
     expect((await call(base, 'POST', `/v1/payments/${bPayment.body.id}/result`, { key: a.key, body: { status: 500 } })).status).toBe(404);
+    const foreignStream = await fetch(`${base}/v1/sessions/${b.sessionId}/stream`, { headers: { authorization: `Bearer ${a.key}` }, signal: AbortSignal.timeout(5_000) });
+    expect(foreignStream.status).toBe(404);
+    await foreignStream.body?.cancel();
+    const ownStream = await fetch(`${base}/v1/sessions/${b.sessionId}/stream`, { headers: { authorization: `Bearer ${b.key}` }, signal: AbortSignal.timeout(5_000) });
+    expect(ownStream.status).toBe(200);
+    expect(ownStream.headers.get('content-type')).toContain('text/event-stream');
+    await ownStream.body?.cancel();
 
     const asAdmin = await call<{ code: string }>(base, 'GET', '/admin/v1/audit', { key: a.key });
     expect(asAdmin.status).toBe(403);

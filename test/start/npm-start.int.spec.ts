@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../support/api-client.js';
+import { freePort } from '../../libs/platform/processes.js';
 
 // `npm start` as a newcomer runs it: in a clean copy of the repository, with nothing
 // configured. The copy holds the files a commit would hold (tracked, plus new files not
@@ -35,16 +35,6 @@ let run: RunFile;
 let agentKey = '';
 let exitCode: number | null | undefined;
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 /** Every live descendant of `rootPid`, from /proc: what Ctrl-C must leave none of. */
 function descendants(rootPid: number): Map<number, string> {

