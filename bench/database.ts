@@ -5,6 +5,8 @@ export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface BenchDatabase {
   name: string;
+  /** Connection URL of the new database, for processes the bench starts. */
+  url: string;
   pool: pg.Pool;
   /** Ends the pool and drops the database; safe to call twice. */
   drop(): Promise<void>;
@@ -27,6 +29,7 @@ export async function createBenchDatabase(adminUrl: string, poolSize: number): P
   let dropped = false;
   const database: BenchDatabase = {
     name,
+    url: url.toString(),
     pool,
     drop: async () => {
       if (dropped) return;

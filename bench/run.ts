@@ -3,16 +3,21 @@ import { performance } from 'node:perf_hooks';
 import { EventStore } from '../libs/eventstore/event-store.js';
 import { defaultMigrationsDirectory, migrate } from '../libs/eventstore/migrate.js';
 import { OrgCommandProcessor } from '../libs/ledger/org-command-processor.js';
+import { runAllCleanups } from './cleanup.js';
 import { auditBaseline, baselineDecider, setUpBaseline } from './baseline.js';
 import { assertDurableCommits, createBenchDatabase, DEFAULT_ADMIN_URL, dropAllBenchDatabases, type ServerFacts } from './database.js';
+import { printHttpTable, readHttpConfig, runHttpBench } from './http.js';
 import { runClosedLoop, runOpenLoop, type DecideIntent, type LoadResult } from './load.js';
 import { auditPaybound, benchClock, payboundDecider, setUpPaybound } from './paybound.js';
+import { printRelayTable, readRelayConfig, runRelayBench } from './relay.js';
 import { formatTable, summarizeLatencies } from './stats.js';
 import { hotSpotWorkload, spreadWorkload, type Workload, type WorkloadName } from './workload.js';
 
 // `npm run bench`: the obvious row-locking design against Paybound's batching processor,
 // on a hot-spot org and on load spread over 1,000 orgs, closed loop at several
-// concurrencies, then Paybound open loop at half its peak. See docs/benchmarks.md.
+// concurrencies, then Paybound open loop at half its peak; then the agent API over HTTP
+// (bench/http.ts) and the outbox relay to Kafka (bench/relay.ts). BENCH_ONLY=decision,http,relay
+// (any subset, comma-separated) selects parts. See docs/benchmarks.md.
 
 type Implementation = 'baseline' | 'paybound';
 
@@ -180,9 +185,58 @@ function printTable(rows: readonly RunRow[]): void {
   console.log(`Markdown:\n\n${formatTable(TABLE_HEADER, cells, true)}\n`);
 }
 
+type Part = 'decision' | 'http' | 'relay';
+const PARTS: readonly Part[] = ['decision', 'http', 'relay'];
+
+function selectedParts(): Set<Part> {
+  const raw = process.env.BENCH_ONLY;
+  if (raw === undefined || raw.trim() === '') return new Set(PARTS);
+  const names = raw.split(',').map((part) => part.trim());
+  const unknown = names.filter((name) => !(PARTS as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) throw new Error(`BENCH_ONLY must list some of ${PARTS.join(',')}; got ${raw}`);
+  return new Set(names as Part[]);
+}
+
 async function main(): Promise<void> {
   const startedAtMs = performance.now();
+  const parts = selectedParts();
   const config = readConfig();
+  // Read every part's settings first, so that a typo fails before anything runs.
+  const httpConfig = parts.has('http') ? readHttpConfig(config.adminUrl) : undefined;
+  const relayConfig = parts.has('relay') ? readRelayConfig(config.adminUrl) : undefined;
+  if (parts.has('decision')) await runDecisionBench(config);
+  const partStartedAtMs = performance.now();
+  if (httpConfig !== undefined) {
+    const httpRows = await runHttpBench(httpConfig, (label, message) => expect(false, label, message));
+    printHttpTable(httpRows);
+    const reserveOnly = httpRows.filter((r) => r.mode === 'reserve-only');
+    for (const row of httpRows.filter((r) => r.mode === 'sign-only')) {
+      const baseline = reserveOnly.find((r) => r.connections === row.connections);
+      if (baseline !== undefined) {
+        console.log(
+          `sign-only at ${row.connections} connections: ${row.requestsPerSec.toFixed(0)} req/s, ${(row.requestsPerSec / baseline.requestsPerSec).toFixed(2)}x reserve-only; ` +
+            `p50 +${(row.latencyMsP50 - baseline.latencyMsP50).toFixed(2)} ms over reserve-only`,
+        );
+      }
+    }
+  }
+  if (relayConfig !== undefined) {
+    const relayRow = await runRelayBench(relayConfig, (label, message) => expect(false, label, message));
+    printRelayTable([relayRow]);
+  }
+  if (httpConfig !== undefined || relayConfig !== undefined) {
+    console.log(`http/relay run time ${((performance.now() - partStartedAtMs) / 1_000).toFixed(1)} s`);
+  }
+  console.log(`total run time ${((performance.now() - startedAtMs) / 1_000).toFixed(1)} s`);
+  if (failures.length > 0) {
+    console.error(`\nBENCH FAILED: ${failures.length} check(s) failed:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
+    process.exitCode = 1;
+  } else {
+    console.log('all checks passed');
+  }
+}
+
+async function runDecisionBench(config: BenchConfig): Promise<void> {
   console.log(
     `paybound bench: ${os.cpus().length} cpus, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ` +
       `${config.intentsPerRun} intents per closed-loop run, concurrencies ${config.concurrencies.join('/')}, pool ${config.poolSize} connections`,
@@ -216,17 +270,15 @@ async function main(): Promise<void> {
     const verdict = row.latencyMsP99 < 10 ? 'meets' : 'MISSES';
     console.log(`paybound ${row.workload} at ${row.load.level}/s (half its peak): p50 ${row.latencyMsP50.toFixed(2)} ms, p99 ${row.latencyMsP99.toFixed(2)} ms, ${verdict} the p99 < 10 ms target`);
   }
-  console.log(`total run time ${((performance.now() - startedAtMs) / 1_000).toFixed(1)} s`);
-  if (failures.length > 0) {
-    console.error(`\nBENCH FAILED: ${failures.length} check(s) failed:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
-    process.exitCode = 1;
-  } else {
-    console.log('all checks passed: no budget over its limit, every intent accepted or refused exactly once, and the log agrees with the answers');
+  if (failures.length === 0) {
+    console.log('decision path: all checks passed: no budget over its limit, every intent accepted or refused exactly once, and the log agrees with the answers');
   }
 }
 
 process.once('SIGINT', () => {
-  void dropAllBenchDatabases().finally(() => process.exit(130));
+  void runAllCleanups()
+    .then(() => dropAllBenchDatabases())
+    .finally(() => process.exit(130));
 });
 
 try {
@@ -235,5 +287,6 @@ try {
   console.error('BENCH FAILED:', error);
   process.exitCode = 1;
 } finally {
+  await runAllCleanups();
   await dropAllBenchDatabases();
 }
