@@ -29,6 +29,9 @@ import { StreamController } from './stream.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
 import { GOVERNOR_CONFIG, LOGGER } from './tokens.js';
 import { AgentGrpcServer } from './grpc/agent-grpc-server.js';
+import { Catalog } from './catalog.js';
+import { CatalogController } from './catalog.controller.js';
+import { CATALOG_CONFIG, CatalogSync, loadCatalogConfig } from './catalog-sync.js';
 
 @Module({})
 export class GovernorModule {
@@ -36,7 +39,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -60,6 +63,9 @@ export class GovernorModule {
         AgentGrpcServer,
         PaymentOffers,
         PaymentSignatures,
+        Catalog,
+        { provide: CATALOG_CONFIG, useFactory: () => loadCatalogConfig() },
+        CatalogSync,
       ],
     };
   }

@@ -398,6 +398,57 @@ export const openApiDocument = {
         responses: { '200': { description: 'A page', content: { 'application/json': { schema: { $ref: '#/components/schemas/AuditPage' } } } } },
       },
     },
+    '/v1/catalog': {
+      get: {
+        summary: 'Paid endpoints known to Paybound (synced from x402 discovery and seen while paying), with their prices',
+        parameters: [
+          { name: 'q', in: 'query', required: false, description: 'Full-text search (web-search syntax) over service name, tags, description and URL', schema: { type: 'string', maxLength: 200 } },
+          { name: 'maxPrice', in: 'query', required: false, description: 'Only endpoints at most this price in USD; endpoints whose asset Paybound cannot value are left out', schema: usd },
+          { name: 'network', in: 'query', required: false, description: 'CAIP-2 network id', schema: { type: 'string', examples: ['eip155:8453'] } },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+          { name: 'offset', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: 10000, default: 0 } },
+        ],
+        responses: {
+          '200': {
+            description: 'Best match first with `q`, otherwise cheapest first',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['items', 'hasMore'],
+                  properties: {
+                    hasMore: { type: 'boolean' },
+                    items: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          resource: { type: 'string', format: 'uri' },
+                          description: { type: 'string' },
+                          serviceName: { type: ['string', 'null'] },
+                          tags: { type: 'array', items: { type: 'string' } },
+                          network: { type: 'string' },
+                          scheme: { type: 'string' },
+                          asset: { type: 'string' },
+                          payTo: { type: 'string' },
+                          price: { oneOf: [usd, { type: 'null' }], description: 'USD; null when the asset is not one Paybound can value' },
+                          priceAtomic: { type: 'string', description: 'Atomic units of the asset' },
+                          x402Version: { type: 'integer' },
+                          source: { type: 'string', description: 'The facilitator URL it was synced from, or `observed`' },
+                          lastUpdated: { type: 'string', format: 'date-time' },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          '400': problemResponse('Invalid query; `field` names it'),
+          '401': problemResponse('Missing or unknown key'),
+        },
+      },
+    },
     '/v1/sessions/{id}/stream': {
       get: {
         summary: 'Server-Sent Events: every event of the session with the balance after it (id = stream version; resume with Last-Event-ID)',

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import pg from 'pg';
 import type { PaymentOffer, PaymentRequirement } from '../../libs/x402/offer.js';
+import { Catalog } from './catalog.js';
 
 /**
  * Keeps the offer and requirement chosen for a payment, for the settlement worker: the
@@ -11,7 +12,10 @@ import type { PaymentOffer, PaymentRequirement } from '../../libs/x402/offer.js'
  */
 @Injectable()
 export class PaymentOffers {
-  constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {}
+  constructor(
+    @Inject(pg.Pool) private readonly pool: pg.Pool,
+    @Inject(Catalog) private readonly catalog: Catalog,
+  ) {}
 
   async rememberOffer(intentId: string, offer: PaymentOffer, requirement: PaymentRequirement): Promise<void> {
     await this.pool.query(
@@ -25,5 +29,7 @@ export class PaymentOffers {
         offer.extensions === undefined ? null : JSON.stringify(offer.extensions),
       ],
     );
+    // Every offer Paybound sees while paying also feeds the catalog; this never throws.
+    await this.catalog.rememberOffer(offer, requirement);
   }
 }

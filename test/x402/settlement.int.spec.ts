@@ -193,6 +193,9 @@ describe('x402 payments through Paybound against the official seller and facilit
     expect(await kit.balanceOf(kit.payer.address)).toBe(payerBefore - PRICE_ATOMIC);
     expect(await kit.balanceOf(kit.seller.payTo)).toBe(sellerBefore + PRICE_ATOMIC);
     expect((await api<{ spent: string; reserved: string }>('GET', `/v1/sessions/${sessionId}`)).body).toMatchObject({ spent: '0.01', reserved: '0.00' });
+    // The offer Paybound saw while paying is in the catalog; this governor syncs no facilitator.
+    const catalog = await api<{ items: { resource: string; price: string; source: string }[] }>('GET', '/v1/catalog');
+    expect(catalog.body.items).toEqual([expect.objectContaining({ resource: kit.seller.dataUrl, price: '0.01', source: 'observed' })]);
   });
 
   it('refuses a payment above the session limit with 403 session_limit_exceeded; nothing reserved or signed', async () => {
