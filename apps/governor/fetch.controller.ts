@@ -93,8 +93,6 @@ class UpstreamError extends Error {
  */
 @Controller('v1/sessions')
 export class FetchController {
-  private readonly fetchTimeoutMs: number;
-
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(ReadModels) private readonly reads: ReadModels,
@@ -103,9 +101,7 @@ export class FetchController {
     @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {
-    this.fetchTimeoutMs = config.fetchTimeoutMs;
-  }
+  ) {}
 
   @Post(':id/fetch')
   async fetch(@Req() request: AuthenticatedRequest, @Param('id') sessionId: string, @Body() rawBody: unknown, @Res() response: Response): Promise<void> {
@@ -274,7 +270,7 @@ export class FetchController {
       if (!headers.has('content-type')) headers.set('content-type', 'application/json');
     }
     if (payment !== undefined) headers.set(payment.name, payment.value);
-    const signal = AbortSignal.timeout(this.fetchTimeoutMs);
+    const signal = AbortSignal.timeout(this.config.fetchTimeoutMs);
     let answer: globalThis.Response;
     try {
       answer = await fetch(input.url, { method: input.method, headers, body, redirect: 'manual', signal });

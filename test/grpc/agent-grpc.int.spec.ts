@@ -1,41 +1,23 @@
-import { credentials, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGovernorConfig } from '../../apps/governor/config.js';
 import { createGovernor, type RunningGovernor } from '../../apps/governor/create-governor.js';
-import { AgentGrpcServer, loadAgentService } from '../../apps/governor/grpc/agent-grpc-server.js';
+import { AgentGrpcServer } from '../../apps/governor/grpc/agent-grpc-server.js';
 import { createLogger } from '../../libs/platform/logger.js';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
+import { connectAgentClient, type GrpcAgentClient, type GrpcPayment, type GrpcSession } from '../support/grpc-agent-client.js';
 
 const ADMIN = 'test-admin-token';
 const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 const PAY_TO = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 
-interface GrpcSession {
-  id: string;
-  limit: string;
-  reserved: string;
-  spent: string;
-  remaining: string;
-  status: string;
-  payments: number;
-  maxPayments?: number;
-  metadata: Record<string, string>;
-}
-interface GrpcPayment {
-  id: string;
-  status: string;
-  amount: string;
-  amountAtomic: string;
-  reason: string;
-}
 
-type Unary = (request: unknown, metadata: Metadata, callback: (error: ServiceError | null, answer: unknown) => void) => void;
 
 describe('the agent API over gRPC', () => {
   let db: TestDatabase;
   let governor: RunningGovernor;
-  let client: Client & Record<string, unknown>;
+  let client: GrpcAgentClient;
   let key: string;
 
   beforeAll(async () => {
@@ -55,9 +37,8 @@ describe('the agent API over gRPC', () => {
       delete process.env.GRPC_PORT;
     }
     const port = governor.app.get(AgentGrpcServer).port;
-    expect(port).toBeGreaterThan(0);
-    const AgentService = loadAgentService();
-    client = new AgentService(`127.0.0.1:${port}`, credentials.createInsecure());
+    if (port === undefined || port <= 0) throw new Error('the gRPC server did not start');
+    client = connectAgentClient(port, () => key);
     key = await seedAgent(governor.url, ADMIN, { orgId: 'org-g', teamId: 'team-g', agentId: 'agent-g' }, { org: '10.00' });
   });
 
@@ -66,17 +47,6 @@ describe('the agent API over gRPC', () => {
     await governor?.close();
     await db?.drop();
   });
-
-  function auth(apiKey = key): Metadata {
-    const metadata = new Metadata();
-    metadata.set('authorization', `Bearer ${apiKey}`);
-    return metadata;
-  }
-
-  function unary<T>(method: string, request: unknown, metadata = auth()): Promise<T> {
-    const fn = (client[method] as Unary).bind(client);
-    return new Promise((resolve, reject) => fn(request, metadata, (error, answer) => (error === null ? resolve(answer as T) : reject(error))));
-  }
 
   async function refusal(promise: Promise<unknown>): Promise<{ code: number; paybound: string; detail: string; problem: Record<string, unknown> }> {
     const error = await promise.then(
@@ -94,33 +64,33 @@ describe('the agent API over gRPC', () => {
   const offer = paymentRequiredHeader({ amount: '10000', asset: TOKEN, payTo: PAY_TO });
 
   it('opens, reads, pays, refuses and watches a session', async () => {
-    const opened = await unary<{ session: GrpcSession }>('openSession', { limit: '0.02', maxPayments: 5, metadata: { run: 'grpc-1' }, idempotencyKey: 'open-g-1' });
+    const opened = await client.unary<{ session: GrpcSession }>('openSession', { limit: '0.02', maxPayments: 5, metadata: { run: 'grpc-1' }, idempotencyKey: 'open-g-1' });
     expect(opened.session).toMatchObject({ limit: '0.02', reserved: '0.00', remaining: '0.02', status: 'SESSION_STATUS_OPEN', payments: 0, maxPayments: 5, metadata: { run: 'grpc-1' } });
     expect(opened.session.id).toMatch(/^ses_/);
     const sessionId = opened.session.id;
 
     // The same idempotency key answers the first session, over gRPC and over REST alike.
-    const again = await unary<{ session: GrpcSession }>('openSession', { limit: '0.02', maxPayments: 5, metadata: { run: 'grpc-1' }, idempotencyKey: 'open-g-1' });
+    const again = await client.unary<{ session: GrpcSession }>('openSession', { limit: '0.02', maxPayments: 5, metadata: { run: 'grpc-1' }, idempotencyKey: 'open-g-1' });
     expect(again.session.id).toBe(sessionId);
     const overRest = await call<{ id: string }>(governor.url, 'POST', '/v1/sessions', { key, body: { limit: '0.02', maxPayments: 5, metadata: { run: 'grpc-1' } }, headers: { 'Idempotency-Key': 'open-g-1' } });
     expect(overRest.body.id).toBe(sessionId);
 
-    const got = await unary<{ session: GrpcSession }>('getSession', { sessionId });
+    const got = await client.unary<{ session: GrpcSession }>('getSession', { sessionId });
     expect(got.session).toMatchObject({ id: sessionId, remaining: '0.02' });
 
     // Watch from now on; the first message is the balance as it is.
     const seen: GrpcSession[] = [];
-    const stream = (client.watchSession as (r: unknown, m: Metadata) => ClientReadableStream<{ session: GrpcSession }>).call(client, { sessionId, maxDurationSeconds: 60 }, auth());
+    const stream = client.watchSession<{ session: GrpcSession }>({ sessionId, maxDurationSeconds: 60 });
     const streamEnded = new Promise<ServiceError | null>((resolve) => {
       stream.on('error', (e: ServiceError) => resolve(e));
       stream.on('end', () => resolve(null));
     });
     stream.on('data', (m: { session: GrpcSession }) => seen.push(m.session));
 
-    const paid = await unary<{ payment: GrpcPayment; header?: unknown }>('requestPayment', { sessionId, paymentRequired: offer, url: 'http://127.0.0.1/data/1', idempotencyKey: 'pay-g-1' });
+    const paid = await client.unary<{ payment: GrpcPayment; header?: unknown }>('requestPayment', { sessionId, paymentRequired: offer, url: 'http://127.0.0.1/data/1', idempotencyKey: 'pay-g-1' });
     expect(paid.payment).toMatchObject({ status: 'PAYMENT_STATUS_RESERVED', amount: '0.01', amountAtomic: '10000' });
     expect(paid.header).toBeUndefined();
-    const retried = await unary<{ payment: GrpcPayment }>('requestPayment', { sessionId, paymentRequired: offer, url: 'http://127.0.0.1/data/1', idempotencyKey: 'pay-g-1' });
+    const retried = await client.unary<{ payment: GrpcPayment }>('requestPayment', { sessionId, paymentRequired: offer, url: 'http://127.0.0.1/data/1', idempotencyKey: 'pay-g-1' });
     expect(retried.payment.id).toBe(paid.payment.id);
 
     // A payment made over REST shows on the gRPC stream.
@@ -130,13 +100,13 @@ describe('the agent API over gRPC', () => {
     expect(seen[0]).toMatchObject({ id: sessionId, reserved: '0.00' });
     expect(seen.at(-1)).toMatchObject({ remaining: '0.00', payments: 2 });
 
-    const refused = await refusal(unary('requestPayment', { sessionId, paymentRequired: offer, url: 'http://127.0.0.1/data/3' }));
+    const refused = await refusal(client.unary('requestPayment', { sessionId, paymentRequired: offer, url: 'http://127.0.0.1/data/3' }));
     expect(refused.code).toBe(status.PERMISSION_DENIED);
     expect(refused.paybound).toBe('session_limit_exceeded');
     expect(refused.problem).toMatchObject({ status: 403, code: 'session_limit_exceeded', level: 'session', limit: '0.02', requested: '0.01', remaining: '0.00' });
 
     // Reporting the seller's refusal of a payment never signed releases the hold.
-    const reported = await unary<{ payment: GrpcPayment }>('reportResult', { paymentId: paid.payment.id, httpStatus: 500 });
+    const reported = await client.unary<{ payment: GrpcPayment }>('reportResult', { paymentId: paid.payment.id, httpStatus: 500 });
     expect(reported.payment.status).toBe('PAYMENT_STATUS_REFUNDED');
     await expect.poll(() => seen.at(-1)?.reserved, { timeout: 5_000, interval: 50 }).toBe('0.01');
 
@@ -146,29 +116,29 @@ describe('the agent API over gRPC', () => {
   });
 
   it('answers the REST problems with gRPC status codes and the code in trailing metadata', async () => {
-    const anonymous = await refusal(unary('getSession', { sessionId: 'ses_x' }, new Metadata()));
+    const anonymous = await refusal(client.unary('getSession', { sessionId: 'ses_x' }, null));
     expect([anonymous.code, anonymous.paybound]).toEqual([status.UNAUTHENTICATED, 'unauthenticated']);
-    const badKey = await refusal(unary('getSession', { sessionId: 'ses_x' }, auth('pb_agent_not-a-key')));
+    const badKey = await refusal(client.unary('getSession', { sessionId: 'ses_x' }, 'pb_agent_not-a-key'));
     expect([badKey.code, badKey.paybound]).toEqual([status.UNAUTHENTICATED, 'invalid_api_key']);
-    const missing = await refusal(unary('getSession', { sessionId: 'ses_does_not_exist' }));
+    const missing = await refusal(client.unary('getSession', { sessionId: 'ses_does_not_exist' }));
     expect([missing.code, missing.paybound]).toEqual([status.NOT_FOUND, 'session_not_found']);
-    const invalid = await refusal(unary('openSession', { limit: 'two dollars' }));
+    const invalid = await refusal(client.unary('openSession', { limit: 'two dollars' }));
     expect([invalid.code, invalid.paybound, invalid.problem.field]).toEqual([status.INVALID_ARGUMENT, 'invalid_request', 'limit']);
-    const { session } = await unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
-    const hostile = await refusal(unary('requestPayment', { sessionId: session.id, paymentRequired: 'not base64 json', url: 'http://127.0.0.1/x' }));
+    const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
+    const hostile = await refusal(client.unary('requestPayment', { sessionId: session.id, paymentRequired: 'not base64 json', url: 'http://127.0.0.1/x' }));
     expect([hostile.code, hostile.paybound]).toEqual([status.UNAVAILABLE, 'bad_payment_offer']);
-    const reused = await unary<{ payment: GrpcPayment }>('requestPayment', { sessionId: session.id, paymentRequired: offer, url: 'http://127.0.0.1/a', idempotencyKey: 'k-1' });
+    const reused = await client.unary<{ payment: GrpcPayment }>('requestPayment', { sessionId: session.id, paymentRequired: offer, url: 'http://127.0.0.1/a', idempotencyKey: 'k-1' });
     expect(reused.payment.status).toBe('PAYMENT_STATUS_RESERVED');
-    const conflict = await refusal(unary('requestPayment', { sessionId: session.id, paymentRequired: offer, url: 'http://127.0.0.1/b', idempotencyKey: 'k-1' }));
+    const conflict = await refusal(client.unary('requestPayment', { sessionId: session.id, paymentRequired: offer, url: 'http://127.0.0.1/b', idempotencyKey: 'k-1' }));
     expect([conflict.code, conflict.paybound]).toEqual([status.FAILED_PRECONDITION, 'idempotency_key_reused']);
-    const watchTooLong = (client.watchSession as (r: unknown, m: Metadata) => ClientReadableStream<unknown>).call(client, { sessionId: session.id, maxDurationSeconds: 100_000 }, auth());
+    const watchTooLong = client.watchSession<unknown>({ sessionId: session.id, maxDurationSeconds: 100_000 });
     const watchError = await new Promise<ServiceError>((resolve) => watchTooLong.on('error', resolve));
     expect(watchError.code).toBe(status.INVALID_ARGUMENT);
   });
 
   it('ends a watch when its duration is over', async () => {
-    const { session } = await unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
-    const stream = (client.watchSession as (r: unknown, m: Metadata) => ClientReadableStream<{ session: GrpcSession }>).call(client, { sessionId: session.id, maxDurationSeconds: 1 }, auth());
+    const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
+    const stream = client.watchSession<{ session: GrpcSession }>({ sessionId: session.id, maxDurationSeconds: 1 });
     const messages: unknown[] = [];
     stream.on('data', (m) => messages.push(m));
     const started = Date.now();

@@ -1,11 +1,11 @@
-import { credentials, Metadata, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import type { Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadAgentService } from '../../apps/governor/grpc/agent-grpc-server.js';
 import { freePort } from '../../libs/platform/processes.js';
 import { parsePaymentResponse } from '../../libs/x402/headers.js';
 import { seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
+import { connectAgentClient, type GrpcAgentClient, type GrpcPayment, type GrpcSession } from '../support/grpc-agent-client.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
@@ -14,31 +14,14 @@ const ADMIN = 'test-admin-token-grpc-paid';
 const PRICE_ATOMIC = 10_000n;
 const SETTLE_WAIT_MS = 20_000;
 
-interface GrpcSession {
-  id: string;
-  limit: string;
-  reserved: string;
-  spent: string;
-  remaining: string;
-  payments: number;
-}
-interface GrpcPayment {
-  id: string;
-  status: string;
-  amount: string;
-  amountAtomic: string;
-  resource: string;
-  transaction: string;
-}
 
-type Unary = (request: unknown, metadata: Metadata, callback: (error: ServiceError | null, answer: unknown) => void) => void;
 
 describe('a paid request over gRPC against the official x402 seller on anvil', () => {
   let kit: X402Kit;
   let db: TestDatabase;
   let governor: GovernorProcess;
   let worker: WorkerProcess;
-  let client: Client & Record<string, unknown>;
+  let client: GrpcAgentClient;
   let key: string;
 
   beforeAll(async () => {
@@ -60,8 +43,7 @@ describe('a paid request over gRPC against the official x402 seller on anvil', (
       [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
     });
     key = await seedAgent(governor.url, ADMIN, { orgId: 'org-grpc-paid', agentId: 'agent-grpc-paid' }, { org: '10.00' });
-    const AgentService = loadAgentService();
-    client = new AgentService(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+    client = connectAgentClient(grpcPort, () => key);
   });
 
   afterAll(async () => {
@@ -72,23 +54,12 @@ describe('a paid request over gRPC against the official x402 seller on anvil', (
     await kit?.stop();
   });
 
-  function auth(): Metadata {
-    const metadata = new Metadata();
-    metadata.set('authorization', `Bearer ${key}`);
-    return metadata;
-  }
-
-  function unary<T>(method: string, request: unknown): Promise<T> {
-    const fn = (client[method] as Unary).bind(client);
-    return new Promise((resolve, reject) => fn(request, auth(), (error, answer) => (error === null ? resolve(answer as T) : reject(error))));
-  }
-
   it('opens a session, pays the seller through a sign-only payment, and watches spent go from 0.00 to 0.01', async () => {
-    const { session } = await unary<{ session: GrpcSession }>('openSession', { limit: '1.00', metadata: { run: 'grpc-paid' }, idempotencyKey: 'open-grpc-paid' });
+    const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00', metadata: { run: 'grpc-paid' }, idempotencyKey: 'open-grpc-paid' });
     expect(session).toMatchObject({ limit: '1.00', reserved: '0.00', spent: '0.00', remaining: '1.00' });
 
     const seen: GrpcSession[] = [];
-    const stream = (client.watchSession as (r: unknown, m: Metadata) => ClientReadableStream<{ session: GrpcSession }>).call(client, { sessionId: session.id, maxDurationSeconds: 120 }, auth());
+    const stream = client.watchSession<{ session: GrpcSession }>({ sessionId: session.id, maxDurationSeconds: 120 });
     const streamEnded = new Promise<ServiceError | null>((resolve) => {
       stream.on('error', (e: ServiceError) => resolve(e));
       stream.on('end', () => resolve(null));
@@ -104,7 +75,7 @@ describe('a paid request over gRPC against the official x402 seller on anvil', (
     const paymentRequired = unpaid.headers.get('PAYMENT-REQUIRED');
     expect(paymentRequired).toBeTruthy();
 
-    const requested = await unary<{ payment: GrpcPayment; header?: { name: string; value: string } }>('requestPayment', {
+    const requested = await client.unary<{ payment: GrpcPayment; header?: { name: string; value: string } }>('requestPayment', {
       sessionId: session.id,
       paymentRequired,
       url: kit.seller.dataUrl,
@@ -120,7 +91,7 @@ describe('a paid request over gRPC against the official x402 seller on anvil', (
     const paymentResponse = paid.headers.get('PAYMENT-RESPONSE')!;
     const transaction = parsePaymentResponse(paymentResponse).transaction;
 
-    const reported = await unary<{ payment: GrpcPayment }>('reportResult', { paymentId: requested.payment.id, httpStatus: 200, paymentResponse });
+    const reported = await client.unary<{ payment: GrpcPayment }>('reportResult', { paymentId: requested.payment.id, httpStatus: 200, paymentResponse });
     expect(['PAYMENT_STATUS_SIGNED', 'PAYMENT_STATUS_SETTLED']).toContain(reported.payment.status);
 
     await expect.poll(() => seen.at(-1)?.spent, { timeout: SETTLE_WAIT_MS, interval: 100 }).toBe('0.01');
@@ -142,7 +113,7 @@ describe('a paid request over gRPC against the official x402 seller on anvil', (
     expect((await kit.publicClient.getTransactionReceipt({ hash: transaction as Hex })).status).toBe('success');
     const settled = await db.pool.query<{ data: { transaction: string; amountMicros: string } }>(`SELECT data FROM events WHERE type = 'Settled' AND data->>'intentId' = $1`, [requested.payment.id]);
     expect(settled.rows.map((r) => r.data)).toEqual([expect.objectContaining({ transaction, amountMicros: '10000' })]);
-    const { session: after } = await unary<{ session: GrpcSession }>('getSession', { sessionId: session.id });
+    const { session: after } = await client.unary<{ session: GrpcSession }>('getSession', { sessionId: session.id });
     expect(after).toMatchObject({ spent: '0.01', reserved: '0.00', remaining: '0.99' });
   });
 });
