@@ -3,7 +3,7 @@ import { CommandBus } from '@nestjs/cqrs';
 import type { Response } from 'express';
 import pg from 'pg';
 import { z } from 'zod';
-import { EMPTY_POLICY, type Policy } from '../../libs/domain/budget/policy.js';
+import { EMPTY_POLICY, withPolicyDefaults, type Policy } from '../../libs/domain/budget/policy.js';
 import { formatUsdMicros, parseUsdMicros } from '../../libs/domain/money.js';
 import { reviveBigints } from '../../libs/eventstore/json-codec.js';
 import { orgStreamId } from '../../libs/ledger/org-command-processor.js';
@@ -33,6 +33,11 @@ export const policyBody = z
     maxPaymentsPerMinutePerSession: z.number().int().min(1).max(1_000_000).nullable().default(null),
     approvalAbove: usd.nullable().default(null),
     approvalTimeoutSeconds: z.number().int().min(10).max(7 * 86_400).default(600),
+    budgetAlertPercents: z
+      .array(z.number().int().min(1).max(100))
+      .max(10)
+      .refine((percents) => new Set(percents).size === percents.length, 'must not repeat a percentage')
+      .default([]),
   })
   .strict();
 
@@ -54,6 +59,7 @@ function toPolicy(body: z.infer<typeof policyBody>): Policy {
     maxPaymentsPerMinutePerSession: body.maxPaymentsPerMinutePerSession,
     approvalAboveMicros: body.approvalAbove === null ? null : parseUsdMicros(body.approvalAbove),
     approvalTimeoutSeconds: body.approvalTimeoutSeconds,
+    budgetAlertPercents: body.budgetAlertPercents,
   };
 }
 
@@ -184,6 +190,6 @@ export class AdminPoliciesController {
     const row = result.rows[0];
     if (row === undefined) return { policy: EMPTY_POLICY, version: 0 };
     const data = reviveBigints<{ after: Policy; version: number }>(row.data);
-    return { policy: data.after, version: data.version };
+    return { policy: withPolicyDefaults(data.after), version: data.version };
   }
 }

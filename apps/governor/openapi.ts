@@ -141,6 +141,15 @@ export const openApiDocument = {
           maxPaymentsPerMinutePerSession: { type: ['integer', 'null'], minimum: 1 },
           approvalAbove: { ...usd, type: ['string', 'null'], description: 'Payments above this wait for an admin (202, status awaiting_approval).' },
           approvalTimeoutSeconds: { type: 'integer', minimum: 10, default: 600, description: 'Unanswered approvals are refused after this long.' },
+          budgetAlertPercents: {
+            type: 'array',
+            items: { type: 'integer', minimum: 1, maximum: 100 },
+            maxItems: 10,
+            default: [],
+            example: [80, 95],
+            description:
+              'Percentages of a budget whose crossing emits BudgetThresholdReached (once per threshold per period; a webhook can deliver it). A level without its own list uses its nearest ancestor\'s: agent, then team, then org; sessions use their agent\'s.',
+          },
         },
       },
       Budget: {

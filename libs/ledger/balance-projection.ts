@@ -187,6 +187,9 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       await moveMoney(client, d.orgId, d.sessionId, d.agentId, payment.rows[0]?.team_id ?? null, -d.amountMicros, 0n, at, 0);
       return;
     }
+    case 'BudgetThresholdReached':
+      // An alert: balances do not change; webhooks and Kafka consumers act on it.
+      return;
     default: {
       const _never: never = typed;
       return;

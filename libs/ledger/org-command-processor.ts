@@ -367,6 +367,7 @@ function correlationIdOf(event: BudgetEvent): string {
     case 'ApprovalGranted':
     case 'ApprovalDenied':
     case 'LimitExceeded':
+    case 'BudgetThresholdReached':
     case 'PaymentSigned':
     case 'SettlementReported':
     case 'Settled':

@@ -95,6 +95,23 @@ describe('policies and the admin API over HTTP', () => {
     expect((await pay(ctx, allowedOffer)).status).toBe(202);
   });
 
+  it('raises BudgetThresholdReached once per threshold set over HTTP, and shows the thresholds on GET', async () => {
+    const ctx = await fresh();
+    expect((await putPolicy(ctx.orgId, '', { budgetAlertPercents: [80, 50] })).status).toBe(200);
+    const policy = await call<{ policy: { budgetAlertPercents: number[] } }>(base, 'GET', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: ROOT });
+    expect(policy.body.policy.budgetAlertPercents).toEqual([80, 50]);
+    // $0.30 + $0.30 crosses 50 % of the $1.00 session; $0.25 more crosses 80 %; $0.10 more crosses nothing new.
+    // No worker signs here, so each accepted payment answers 202 (reserved, not signed yet).
+    for (const [i, amount] of ['300000', '300000', '250000', '100000'].entries()) expect((await pay(ctx, { amount, url: `http://api.example.com/${i}` })).status).toBe(202);
+    const alerts = await db.pool.query<{ data: { level: string; thresholdPercent: number; usedMicros: string } }>(
+      `SELECT data FROM events WHERE type = 'BudgetThresholdReached' AND data->>'orgId' = $1 ORDER BY global_position`,
+      [ctx.orgId],
+    );
+    expect(alerts.rows.map((r) => `${r.data.level}:${r.data.thresholdPercent}:${r.data.usedMicros}`)).toEqual(['session:50:600000', 'session:80:850000']);
+    const invalid = await putPolicy(ctx.orgId, '', { budgetAlertPercents: [80, 80] });
+    expect(invalid).toMatchObject({ status: 400, body: { code: 'invalid_request' } });
+  });
+
   it('answers price_above_max with the figures', async () => {
     const ctx = await fresh();
     await putPolicy(ctx.orgId, '', { maxPerPayment: '0.005' });

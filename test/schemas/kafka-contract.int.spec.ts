@@ -75,6 +75,7 @@ const SAMPLES: { [K in BudgetEventType]: Extract<BudgetEvent, { type: K }>['data
   ApprovalGranted: INTENT,
   ApprovalDenied: { ...INTENT, code: 'approval_required', reason: 'timeout' },
   LimitExceeded: { ...INTENT, level: 'session', code: 'session_limit_exceeded', limitMicros: 20_000n, requestedMicros: 10_000n, remainingMicros: 0n, limitCount: null, policySource: null, resource: 'http://127.0.0.1/data', idempotencyKey: null, requestHash: null },
+  BudgetThresholdReached: { orgId: 'org-1', level: 'team', levelId: 'team-1', thresholdPercent: 80, limitMicros: 5_000_000n, usedMicros: 4_010_000n, periodKey: '2026-01-01', intentId: 'pay_1', sessionId: 'ses_1', agentId: 'agent-1' },
   PaymentSigned: { ...INTENT, scheme: 'exact', network: 'eip155:31337', payer: PAY_TO, nonce: `0x${'ab'.repeat(32)}`, validAfter: '2026-01-01T00:00:00.000Z', validBefore: '2026-01-01T00:01:00.000Z' },
   SettlementReported: { ...INTENT, outcome: 'unknown', transaction: null, detail: 'the seller answered 502' },
   Settled: { ...INTENT, amountMicros: 10_000n, amountAtomic: 10_000n, network: 'eip155:31337', transaction: `0x${'cd'.repeat(32)}`, payer: PAY_TO, settledAt: '2026-01-01T00:00:05.000Z' },

@@ -334,7 +334,7 @@ describe('evolve', () => {
       type: 'Settled',
       data: { intentId: 'x', sessionId: 'y', agentId: 'z', orgId: 'org-1', amountMicros: 1n, amountAtomic: 1n, network: 'n', transaction: 't', payer: 'p', settledAt: AT },
     });
-    expect(after.budget).toEqual({ limitMicros: null, reservedMicros: 0n, spentMicros: 0n, period: 'none', periodKey: '' });
+    expect(after.budget).toEqual({ limitMicros: null, reservedMicros: 0n, spentMicros: 0n, period: 'none', periodKey: '', alerted: { periodKey: '', percents: [] } });
   });
 });
 
@@ -418,5 +418,76 @@ describe('policies and periods in decisions', () => {
     expect(late.map((e) => e.type)).toEqual(['ApprovalDenied', 'Refunded']);
     expect(late[0]).toMatchObject({ data: { reason: 'timeout' } });
     expect(state.budget.reservedMicros).toBe(0n);
+  });
+});
+
+describe('budget alert thresholds', () => {
+  const policy = (level: 'org' | 'team' | 'agent', levelId: string, budgetAlertPercents: number[]): BudgetCommand => ({
+    ...base,
+    type: 'ChangePolicy',
+    level,
+    levelId,
+    policy: { ...EMPTY_POLICY, budgetAlertPercents },
+    expectedVersion: null,
+  });
+  const alertsOf = (events: BudgetEvent[]) =>
+    events.flatMap((e) => (e.type === 'BudgetThresholdReached' ? [`${e.data.level}:${e.data.thresholdPercent}:${e.data.usedMicros}`] : []));
+
+  it('raises each threshold once, by the payment that reaches it, on the levels that inherit it', () => {
+    // The org's 50 and 80 % apply to every level; the session has $1, the agent $2.
+    const state = run([policy('org', 'org-1', [80, 50])], world()).state;
+    const { events } = run([reserve('i-1', 400_000n), reserve('i-2', 100_000n), reserve('i-3', 350_000n), reserve('i-4', 50_000n)], state);
+    expect(alertsOf(events)).toEqual(['session:50:500000', 'session:80:850000']);
+    const crossing = events.find((e) => e.type === 'BudgetThresholdReached');
+    expect(crossing).toMatchObject({ data: { levelId: 's-1', limitMicros: 1_000_000n, intentId: 'i-2', periodKey: '' } });
+    // A refund and the same amount again crosses nothing new.
+    const again = run([{ ...base, type: 'Release', intentId: 'i-3', reason: 'test', proof: { kind: 'never_signed' } }, reserve('i-5', 350_000n)], state).events;
+    expect(alertsOf(again)).toEqual([]);
+  });
+
+  it('reports every threshold a single payment jumps over, on every level, and none for a refusal', () => {
+    const state = run([policy('org', 'org-1', [50, 95])], world({ session: 3_000_000n, agent: 2_000_000n })).state;
+    const { events } = run([reserve('i-1', 1_900_000n)], state);
+    expect(alertsOf(events)).toEqual(['session:50:1900000', 'agent:50:1900000', 'agent:95:1900000', 'team:50:1900000']);
+    expect(alertsOf(run([reserve('i-2', 5_000_000n)], state).events)).toEqual([]);
+  });
+
+  it("uses a level's own thresholds before its ancestors'", () => {
+    const state = run([policy('org', 'org-1', [90]), policy('agent', 'a-1', [10])], world()).state;
+    const { events } = run([reserve('i-1', 250_000n)], state);
+    // Agent and session use the agent's 10 %; the team ($3) and org ($5) use the org's 90 %.
+    expect(alertsOf(events)).toEqual(['session:10:250000', 'agent:10:250000']);
+  });
+
+  it('raises a threshold of a daily budget again the next day, and alerts on money held for approval', () => {
+    const state = run(
+      [
+        { ...base, type: 'ChangeBudget', level: 'agent', levelId: 'a-1', limitMicros: 100n, period: 'day' },
+        policy('agent', 'a-1', [80]),
+        openSession({ sessionId: 's-long', limitMicros: 9_000_000n, expiresAt: '2026-11-28T00:00:00.000Z' }),
+      ],
+      world(),
+    ).state;
+    const on = (intentId: string, at: string) => reserve(intentId, 80n, { sessionId: 's-long', at, validBefore: '2026-11-27T00:00:00.000Z' });
+    const first = run([on('i-1', AT), sign('i-1'), { ...base, type: 'Settle', intentId: 'i-1', amountAtomic: 80n, network: 'n', transaction: '0x', payer: '0x' }], state).events;
+    expect(first.filter((e) => e.type === 'BudgetThresholdReached').map((e) => e.data)).toEqual([
+      expect.objectContaining({ level: 'agent', periodKey: '2026-11-25', usedMicros: 80n }) as unknown,
+    ]);
+    const nextDay = run([on('i-2', '2026-11-26T09:00:00.000Z')], state).events;
+    expect(nextDay.filter((e) => e.type === 'BudgetThresholdReached').map((e) => e.data)).toEqual([
+      expect.objectContaining({ level: 'agent', periodKey: '2026-11-26', usedMicros: 80n }) as unknown,
+    ]);
+
+    const held = run([policy('org', 'org-1', [50]), { ...base, type: 'ChangePolicy', level: 'team', levelId: 't-1', policy: { ...EMPTY_POLICY, approvalAboveMicros: 1n }, expectedVersion: null }], world()).state;
+    const requested = run([reserve('i-9', 600_000n)], held).events;
+    expect(requested.map((e) => e.type)).toEqual(['ApprovalRequested', 'BudgetThresholdReached']);
+  });
+
+  it('reads policies stored before alerts existed as having no thresholds', () => {
+    const { budgetAlertPercents: _absent, ...oldPolicy } = EMPTY_POLICY;
+    const state = world();
+    evolve(state, { type: 'PolicyChanged', data: { orgId: 'org-1', level: 'org', levelId: 'org-1', version: 1, before: EMPTY_POLICY, after: oldPolicy as Policy } });
+    expect(state.policies.get('org')?.policy.budgetAlertPercents).toEqual([]);
+    expect(alertsOf(run([reserve('i-1', 1_000_000n)], state).events)).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import type {
   BudgetCommand,
+  BudgetLevel,
   ChangeBudget,
   CreateOrg,
   CreateTeam,
@@ -14,10 +15,10 @@ import type {
   Settle,
 } from './commands.js';
 import { DomainError } from './errors.js';
-import type { BudgetEvent, LimitExceeded, RefusalCode, Reserved } from './events.js';
+import type { BudgetEvent, BudgetThresholdReached, LimitExceeded, RefusalCode, Reserved } from './events.js';
 import { hierarchyLevels, isOpen, loopKeyOf } from './evolve.js';
 import { approvalNeeded, EMPTY_POLICY, evaluatePolicies } from './policy.js';
-import { idempotencyIndex, policyKey, remainingMicros, type OrgState } from './state.js';
+import { idempotencyIndex, periodKeyAt, policyKey, remainingMicros, spentInPeriodMicros, type OrgState } from './state.js';
 
 /**
  * Decides one command against the org state. Returns the events that record the decision
@@ -276,11 +277,61 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   // Above an approval threshold the money is held now, so nothing else can take it while an
   // admin decides, but the payment is not reserved for signing until approved.
   const approval = approvalNeeded(activePolicies, command.amountMicros);
+  const alerts = thresholdsReached(state, command);
   if (approval !== null) {
     const expiresAt = new Date(Date.parse(command.at) + approval.timeoutSeconds * 1000).toISOString();
-    return [{ type: 'ApprovalRequested', data: { ...reservation, approvalExpiresAt: expiresAt, policySource: approval.source, thresholdMicros: approval.thresholdMicros } }];
+    return [{ type: 'ApprovalRequested', data: { ...reservation, approvalExpiresAt: expiresAt, policySource: approval.source, thresholdMicros: approval.thresholdMicros } }, ...alerts];
   }
-  return [{ type: 'Reserved', data: reservation }];
+  return [{ type: 'Reserved', data: reservation }, ...alerts];
+}
+
+/**
+ * The alert thresholds this payment makes its levels reach: what is held and spent in the
+ * period, this payment included, at or above the percentage, and not yet alerted this period.
+ */
+function thresholdsReached(state: OrgState, command: Reserve): BudgetThresholdReached[] {
+  const alerts: BudgetThresholdReached[] = [];
+  for (const { level, levelId, budget } of hierarchyLevels(state, command.sessionId)) {
+    if (budget.limitMicros === null || budget.limitMicros <= 0n) continue;
+    const percents = alertPercentsFor(state, level, levelId, command.sessionId);
+    if (percents.length === 0) continue;
+    const periodKey = periodKeyAt(budget.period, command.at);
+    const alreadyReached = budget.alerted.periodKey === periodKey ? budget.alerted.percents : [];
+    const usedMicros = budget.reservedMicros + spentInPeriodMicros(budget, command.at) + command.amountMicros;
+    for (const percent of percents) {
+      if (alreadyReached.includes(percent) || usedMicros * 100n < budget.limitMicros * BigInt(percent)) continue;
+      alerts.push({
+        type: 'BudgetThresholdReached',
+        data: {
+          orgId: command.orgId,
+          level,
+          levelId,
+          thresholdPercent: percent,
+          limitMicros: budget.limitMicros,
+          usedMicros,
+          periodKey,
+          intentId: command.intentId,
+          sessionId: command.sessionId,
+          agentId: command.agentId,
+        },
+      });
+    }
+  }
+  return alerts;
+}
+
+/** A level's own alert thresholds, else its nearest ancestor's (a session's start at its agent). */
+function alertPercentsFor(state: OrgState, level: BudgetLevel, levelId: string, sessionId: string): number[] {
+  const session = state.sessions.get(sessionId);
+  const chain: string[] = [];
+  if ((level === 'session' || level === 'agent') && session !== undefined) chain.push(policyKey('agent', session.agentId));
+  if (level !== 'org' && session?.teamId != null) chain.push(policyKey('team', level === 'team' ? levelId : session.teamId));
+  chain.push('org');
+  for (const key of chain) {
+    const percents = state.policies.get(key)?.policy.budgetAlertPercents ?? [];
+    if (percents.length > 0) return [...percents].sort((a, b) => a - b);
+  }
+  return [];
 }
 
 function decideApproval(command: DecideApproval, state: OrgState): BudgetEvent[] {

@@ -136,6 +136,27 @@ export interface LimitExceeded {
   };
 }
 
+/**
+ * What is held and spent at a level (`usedMicros`, in the period `periodKey`) reached a
+ * percentage of its limit. Raised once per threshold per period, by the payment that crossed it.
+ */
+export interface BudgetThresholdReached {
+  type: 'BudgetThresholdReached';
+  data: {
+    orgId: string;
+    level: BudgetLevel;
+    levelId: string;
+    thresholdPercent: number;
+    limitMicros: bigint;
+    usedMicros: bigint;
+    /** The UTC day or month for `day` and `month` budgets; '' for budgets without a period. */
+    periodKey: string;
+    intentId: string;
+    sessionId: string;
+    agentId: string;
+  };
+}
+
 export interface PaymentSigned {
   type: 'PaymentSigned';
   data: {
@@ -207,6 +228,7 @@ export type BudgetEvent =
   | ApprovalGranted
   | ApprovalDenied
   | LimitExceeded
+  | BudgetThresholdReached
   | PaymentSigned
   | SettlementReported
   | Settled

@@ -1,6 +1,6 @@
 import type { BudgetLevel } from './commands.js';
 import type { ApprovalRequested, BudgetEvent, Reserved } from './events.js';
-import { HISTORY_PER_AGENT_MAX, HISTORY_WINDOW_MS_MAX, type RecentPayment } from './policy.js';
+import { HISTORY_PER_AGENT_MAX, HISTORY_WINDOW_MS_MAX, withPolicyDefaults, type RecentPayment } from './policy.js';
 import { emptyBudget, idempotencyIndex, periodKeyAt, policyKey, type Budget, type IntentStatus, type OrgState } from './state.js';
 
 /**
@@ -42,7 +42,7 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       // Keys are checked outside the domain; the event is the audit record.
       return state;
     case 'PolicyChanged':
-      state.policies.set(policyKey(event.data.level, event.data.levelId), { policy: event.data.after, version: event.data.version });
+      state.policies.set(policyKey(event.data.level, event.data.levelId), { policy: withPolicyDefaults(event.data.after), version: event.data.version });
       return state;
     case 'SessionOpened': {
       const { data } = event;
@@ -110,6 +110,14 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
         requestHash: data.requestHash,
       });
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
+      return state;
+    }
+    case 'BudgetThresholdReached': {
+      const { data } = event;
+      const budget = data.level === 'session' ? state.sessions.get(data.levelId)?.budget : levelBudget(state, data.level, data.levelId);
+      if (budget === undefined) return state;
+      if (budget.alerted.periodKey !== data.periodKey) budget.alerted = { periodKey: data.periodKey, percents: [] };
+      if (!budget.alerted.percents.includes(data.thresholdPercent)) budget.alerted.percents.push(data.thresholdPercent);
       return state;
     }
     case 'PaymentSigned': {
@@ -211,14 +219,14 @@ export function hierarchy(state: OrgState, sessionId: string): Budget[] {
   return hierarchyLevels(state, sessionId).map((entry) => entry.budget);
 }
 
-export function hierarchyLevels(state: OrgState, sessionId: string): { level: BudgetLevel; budget: Budget }[] {
+export function hierarchyLevels(state: OrgState, sessionId: string): { level: BudgetLevel; levelId: string; budget: Budget }[] {
   const session = state.sessions.get(sessionId);
   if (session === undefined) return [];
-  const levels: { level: BudgetLevel; budget: Budget }[] = [{ level: 'session', budget: session.budget }];
+  const levels: { level: BudgetLevel; levelId: string; budget: Budget }[] = [{ level: 'session', levelId: sessionId, budget: session.budget }];
   const agent = state.agents.get(session.agentId);
-  if (agent !== undefined) levels.push({ level: 'agent', budget: agent.budget });
+  if (agent !== undefined) levels.push({ level: 'agent', levelId: session.agentId, budget: agent.budget });
   const team = session.teamId === null ? undefined : state.teams.get(session.teamId);
-  if (team !== undefined) levels.push({ level: 'team', budget: team.budget });
-  levels.push({ level: 'org', budget: state.budget });
+  if (team !== undefined && session.teamId !== null) levels.push({ level: 'team', levelId: session.teamId, budget: team.budget });
+  levels.push({ level: 'org', levelId: state.orgId, budget: state.budget });
   return levels;
 }

@@ -25,6 +25,11 @@ export interface Policy {
   approvalAboveMicros: bigint | null;
   /** …for at most this long, then they are refused. */
   approvalTimeoutSeconds: number;
+  /**
+   * Percentages of a budget (1–100) whose crossing raises BudgetThresholdReached, once per
+   * threshold per period. A level without its own list uses its nearest ancestor's.
+   */
+  budgetAlertPercents: number[];
 }
 
 export const EMPTY_POLICY: Policy = {
@@ -40,7 +45,13 @@ export const EMPTY_POLICY: Policy = {
   maxPaymentsPerMinutePerSession: null,
   approvalAboveMicros: null,
   approvalTimeoutSeconds: 600,
+  budgetAlertPercents: [],
 };
+
+/** A policy as stored by any version: fields added later take their empty defaults. */
+export function withPolicyDefaults(policy: Partial<Policy>): Policy {
+  return { ...EMPTY_POLICY, ...policy };
+}
 
 export type PolicyRefusalCode =
   | 'domain_not_allowed'

@@ -14,6 +14,8 @@ export interface Budget {
   period: BudgetPeriod;
   /** The UTC day (YYYY-MM-DD) or month (YYYY-MM) that spentMicros counts; '' for none. */
   periodKey: string;
+  /** The alert thresholds already reached, and the period they were reached in. */
+  alerted: { periodKey: string; percents: number[] };
 }
 
 export interface TeamState {
@@ -89,7 +91,7 @@ export interface OrgState {
 }
 
 export function emptyBudget(limitMicros: bigint | null, period: BudgetPeriod = 'none'): Budget {
-  return { limitMicros, reservedMicros: 0n, spentMicros: 0n, period, periodKey: '' };
+  return { limitMicros, reservedMicros: 0n, spentMicros: 0n, period, periodKey: '', alerted: { periodKey: '', percents: [] } };
 }
 
 /** The period an instant falls in, from its ISO-8601 UTC form. */
