@@ -32,6 +32,7 @@ import { AgentGrpcServer } from './grpc/agent-grpc-server.js';
 import { Catalog } from './catalog.js';
 import { CatalogController } from './catalog.controller.js';
 import { CATALOG_CONFIG, CatalogSync, loadCatalogConfig } from './catalog-sync.js';
+import { WalletFunding, WalletsController } from './wallet-funding.js';
 
 @Module({})
 export class GovernorModule {
@@ -39,7 +40,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -66,6 +67,7 @@ export class GovernorModule {
         Catalog,
         { provide: CATALOG_CONFIG, useFactory: () => loadCatalogConfig() },
         CatalogSync,
+        WalletFunding,
       ],
     };
   }

@@ -407,6 +407,57 @@ export const openApiDocument = {
         responses: { '200': { description: 'A page', content: { 'application/json': { schema: { $ref: '#/components/schemas/AuditPage' } } } } },
       },
     },
+    '/admin/v1/wallets': {
+      get: {
+        summary: 'The funding of each wallet Paybound pays from: on-chain balance, what open payments hold, and how many more typical payments it covers',
+        description:
+          'Balances are the settlement worker\'s latest on-chain reading (`balanceOf` of the asset, and the native balance for gas), refreshed every PAYBOUND_WALLET_CHECK_INTERVAL_MS. `held` is what open payments (awaiting approval, reserved, signed, unknown) may still take, plus settlements newer than the reading. A payment above `available` is refused with 403 `wallet_insufficient_funds` before anything is signed. Floors (PAYBOUND_WALLET_FLOORS on the worker) raise WalletLowBalance and WalletBalanceRestored events.',
+        parameters: [{ name: 'sessionId', in: 'query', required: false, description: 'Take the typical price from this session\'s payments instead of all recent ones', schema: { type: 'string' } }],
+        responses: {
+          '200': {
+            description: 'One entry per wallet, network and asset',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    data: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          address: { type: 'string' },
+                          network: { type: 'string' },
+                          asset: { type: 'string' },
+                          symbol: { type: ['string', 'null'] },
+                          balance: { oneOf: [usd, { type: 'null' }] },
+                          balanceAtomic: { type: 'string' },
+                          held: { oneOf: [usd, { type: 'null' }] },
+                          heldAtomic: { type: 'string' },
+                          available: { oneOf: [usd, { type: 'null' }] },
+                          availableAtomic: { type: 'string' },
+                          floor: { oneOf: [usd, { type: 'null' }] },
+                          floorAtomic: { type: ['string', 'null'] },
+                          belowFloor: { type: 'boolean' },
+                          nativeBalanceWei: { type: 'string' },
+                          nativeFloorWei: { type: ['string', 'null'] },
+                          nativeBelowFloor: { type: 'boolean' },
+                          typicalPrice: { oneOf: [usd, { type: 'null' }], description: 'Median of the last 100 payments in this asset (of the session, with sessionId)' },
+                          typicalPriceAtomic: { type: ['string', 'null'] },
+                          coverablePayments: { type: ['string', 'null'], description: 'How many more payments of the typical price `available` covers' },
+                          blockNumber: { type: 'string' },
+                          observedAt: { type: 'string', format: 'date-time' },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     '/v1/catalog': {
       get: {
         summary: 'Paid endpoints known to Paybound (synced from x402 discovery and seen while paying), with their prices',

@@ -17,6 +17,7 @@ import { DecideBudget } from './decide-budget.handler.js';
 import { PaymentOffers } from './payment-offers.js';
 import { paymentFromReserved, ReadModels, type PaymentView } from './read-models.js';
 import { GOVERNOR_CONFIG } from './tokens.js';
+import { WalletFunding } from './wallet-funding.js';
 
 /** Selection refusals that mean the seller's offer is unusable rather than disallowed. */
 const OFFER_PROBLEMS = new Set(['scheme_not_supported', 'eip712_domain_missing']);
@@ -49,6 +50,7 @@ export class PaymentRequests {
     @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(PaymentOffers) private readonly offers: PaymentOffers,
+    @Inject(WalletFunding) private readonly wallets: WalletFunding,
   ) {}
 
   async reserve(agent: AgentPrincipal, input: PaymentRequestInput): Promise<ReservedPayment> {
@@ -84,6 +86,7 @@ export class PaymentRequests {
       validBefore: new Date(now.getTime() + requirement.maxTimeoutSeconds * 1000).toISOString(),
       method: input.method,
       idempotency: input.idempotency,
+      walletAvailableAtomic: await this.wallets.availableAtomic(requirement.network, requirement.asset),
     };
     // The worker signs from this row, so it is committed before the reservation it belongs to.
     await this.offers.rememberOffer(command.intentId, offer, requirement);

@@ -212,7 +212,7 @@ async function main(config: StartConfig): Promise<void> {
   if (existsSync(WORKER_SCRIPT)) {
     const workerEnv: Record<string, string> = { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: config.logLevel, ...config.rpcUrls };
     if (config.kafkaBrokers !== undefined) workerEnv.KAFKA_BROKERS = config.kafkaBrokers;
-    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD'] as const) {
+    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS'] as const) {
       const value = process.env[name];
       if (value !== undefined) workerEnv[name] = value;
     }
@@ -222,6 +222,9 @@ async function main(config: StartConfig): Promise<void> {
       // Anvil's account #1 from its published test mnemonic: public, funded only on this
       // local chain with the test dollar. Never a real wallet.
       workerEnv.PAYBOUND_DEV_PRIVATE_KEY = kit.payer.privateKey;
+      // The dashboard's wallet panel follows the local chain closely; a $1 floor shows the alert.
+      workerEnv.PAYBOUND_WALLET_CHECK_INTERVAL_MS ??= '2000';
+      workerEnv.PAYBOUND_WALLET_FLOORS ??= JSON.stringify([{ network: kit.network, asset: kit.token, floorAtomic: '1000000' }]);
     } else if (process.env.PAYBOUND_DEV_PRIVATE_KEY !== undefined) {
       workerEnv.PAYBOUND_DEV_PRIVATE_KEY = process.env.PAYBOUND_DEV_PRIVATE_KEY;
     }

@@ -3,6 +3,7 @@ import type { Hex } from 'viem';
 import { z } from 'zod';
 import { decryptKeystore, KeystoreError } from '../../libs/settlement/keystore.js';
 import type { WorkerFault } from '../../libs/settlement/settlement-worker.js';
+import type { WalletFloorSetting } from '../../libs/settlement/wallet-monitor.js';
 
 // The worker's configuration, read once at start. Key material is taken out of the
 // environment as soon as it is read, so nothing the process starts later can inherit it.
@@ -22,6 +23,32 @@ const workerSchema = z.object({
   PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(50).default(5),
   KAFKA_BROKERS: z.string().trim().optional(),
   KAFKA_TOPIC: z.string().trim().min(1).default('paybound.events.v1'),
+  PAYBOUND_WALLET_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
+  PAYBOUND_WALLET_FLOORS: z
+    .string()
+    .default('[]')
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z
+        .array(
+          z
+            .object({
+              network: z.string().regex(/^eip155:[0-9]{1,12}$/, 'must be an eip155 CAIP-2 network'),
+              asset: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be the token address'),
+              floorAtomic: z.string().regex(/^[0-9]{1,78}$/, 'must be atomic units as a decimal string').nullable().default(null),
+              nativeFloorWei: z.string().regex(/^[0-9]{1,78}$/, 'must be wei as a decimal string').nullable().default(null),
+            })
+            .strict(),
+        )
+        .max(100),
+    ),
   /** Test-only fault injection; see apps/settlement-worker/main.ts. */
   PAYBOUND_WORKER_FAULT: z.enum(['none', 'exit_after_sign', 'exit_after_record']).default('none'),
 });
@@ -35,6 +62,9 @@ export interface WorkerConfig {
   lookbackBlocks: bigint;
   dbPoolSize: number;
   fault: WorkerFault;
+  walletCheckIntervalMs: number;
+  /** Balances under these raise WalletLowBalance; every asset paid in is watched, with or without one. */
+  walletFloors: WalletFloorSetting[];
   /** With brokers, Reserved events come from Kafka (a consumer group); without, from the Postgres log. */
   kafka: { brokers: string[]; topic: string } | undefined;
 }
@@ -70,6 +100,13 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     lookbackBlocks: BigInt(c.PAYBOUND_LOG_LOOKBACK_BLOCKS),
     dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,
     fault: c.PAYBOUND_WORKER_FAULT,
+    walletCheckIntervalMs: c.PAYBOUND_WALLET_CHECK_INTERVAL_MS,
+    walletFloors: c.PAYBOUND_WALLET_FLOORS.map((f) => ({
+      network: f.network,
+      asset: f.asset,
+      floorAtomic: f.floorAtomic === null ? null : BigInt(f.floorAtomic),
+      nativeFloorWei: f.nativeFloorWei === null ? null : BigInt(f.nativeFloorWei),
+    })),
     kafka:
       c.KAFKA_BROKERS === undefined || c.KAFKA_BROKERS === ''
         ? undefined

@@ -7,6 +7,7 @@ import { createLogger, redactUrl } from '../../libs/platform/logger.js';
 import { EvmChain, type EvmChainReader } from '../../libs/settlement/chain.js';
 import { SettlementWorker } from '../../libs/settlement/settlement-worker.js';
 import { localSigner } from '../../libs/settlement/signer.js';
+import { WalletMonitor } from '../../libs/settlement/wallet-monitor.js';
 import { evmChainId } from '../../libs/x402/networks.js';
 import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js';
 
@@ -65,10 +66,11 @@ try {
     kafka: config.kafka,
   });
   worker.start();
+  const walletMonitor = new WalletMonitor({ pool, store, chains, address: signer.address, floors: config.walletFloors, logger, intervalMs: config.walletCheckIntervalMs });
+  walletMonitor.start();
   logger.info({ address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka' }, 'settlement worker ready');
   const stop = (): void => {
-    void worker
-      .stop()
+    void Promise.all([worker.stop(), walletMonitor.stop()])
       .then(() => pool.end())
       .then(() => process.exit(0));
   };

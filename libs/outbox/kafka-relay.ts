@@ -97,7 +97,8 @@ export class KafkaOutboxRelay {
       topic: this.options.topic,
       acks: -1,
       messages: page.map((event) => ({
-        key: event.metadata.orgId,
+        // Org events are keyed by org, so each org stays in order; org-less ones (wallets) by stream.
+        key: event.metadata.orgId === '' ? event.streamId : event.metadata.orgId,
         value: JSON.stringify(toCloudEvent(event)),
         headers: {
           'content-type': 'application/cloudevents+json',

@@ -8,6 +8,7 @@ const TOKEN_ABI = parseAbi([
   'function authorizationState(address authorizer, bytes32 nonce) view returns (bool)',
   'event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)',
   'event Transfer(address indexed from, address indexed to, uint256 value)',
+  'function balanceOf(address account) view returns (uint256)',
 ]);
 
 const RPC_TIMEOUT_MS = 10_000;
@@ -20,8 +21,16 @@ export interface AuthorizationQuery {
   reportedTransaction: Hex | null;
 }
 
+/** A wallet's balances, both read at the same block. */
+export interface WalletBalances {
+  balanceAtomic: bigint;
+  nativeBalanceWei: bigint;
+  blockNumber: bigint;
+}
+
 export interface EvmChainReader {
   observe(query: AuthorizationQuery): Promise<ChainObservation>;
+  balances(asset: Address, owner: Address): Promise<WalletBalances>;
 }
 
 export class EvmChain implements EvmChainReader {
@@ -37,6 +46,15 @@ export class EvmChain implements EvmChainReader {
 
   async chainId(): Promise<number> {
     return this.client.getChainId();
+  }
+
+  async balances(asset: Address, owner: Address): Promise<WalletBalances> {
+    const blockNumber = await this.client.getBlockNumber({ cacheTime: 0 });
+    const [balanceAtomic, nativeBalanceWei] = await Promise.all([
+      this.client.readContract({ address: asset, abi: TOKEN_ABI, functionName: 'balanceOf', args: [owner], blockNumber }),
+      this.client.getBalance({ address: owner, blockNumber }),
+    ]);
+    return { balanceAtomic, nativeBalanceWei, blockNumber };
   }
 
   async observe(query: AuthorizationQuery): Promise<ChainObservation> {

@@ -46,6 +46,12 @@ beforeAll(async () => {
   agentKey = agent.body.apiKey;
   const session = await call<{ id: string }>(governor.url, 'POST', '/v1/sessions', { key: agentKey, body: { limit: '0.02' } });
   sessionId = session.body.id;
+  // The settlement worker's latest on-chain reading of its wallet, as it would store it: $0.05.
+  await database.pool.query(
+    `INSERT INTO wallet_balances (network, asset, address, balance_atomic, native_balance_wei, floor_atomic, block_number, observed_at)
+     VALUES ($1, $2, $3, 50000, 1000000000000000000, 25000, 1, now())`,
+    [kit.network, kit.token.toLowerCase(), kit.payer.address.toLowerCase()],
+  );
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -107,6 +113,11 @@ describe('the FinOps dashboard', () => {
     expect(await sessionRow.locator('td').nth(5).textContent()).toBe('$0.00');
     expect(await page.locator('#agents tbody').textContent()).toContain('researcher');
     await expect.poll(() => page.locator('#endpoints tbody').textContent(), { timeout: SEE_IT_WITHIN_MS }).toContain('/data');
+
+    // The wallet's $0.05 less the two cents held leaves three payments of the typical $0.01.
+    const walletRow = page.locator('#wallets tbody tr').first();
+    await expect.poll(() => walletRow.locator('td').nth(5).textContent(), { timeout: SEE_IT_WITHIN_MS }).toBe('$0.03');
+    expect(await walletRow.locator('td').allTextContents()).toEqual([expect.any(String), kit.network, 'TUSD', '$0.05', '$0.02', '$0.03', '$0.025', '$0.01', '3', 'ok']);
 
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -6,6 +6,7 @@ import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BudgetEvent, BudgetEventType } from '../../libs/domain/budget/events.js';
 import { EMPTY_POLICY } from '../../libs/domain/budget/policy.js';
+import type { WalletEvent } from '../../libs/domain/wallet/wallet.js';
 import type { RecordedEvent } from '../../libs/eventstore/event-store.js';
 import { cloudEventType, toCloudEvent } from '../../libs/outbox/cloud-event.js';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
@@ -35,8 +36,10 @@ function loadSchemas(): { ajv: Ajv2020; files: string[] } {
 
 /** The event names declared in the domain's source, so that a new event cannot ship without a schema. */
 function declaredEventTypes(): string[] {
-  const source = readFileSync(resolve(repoRoot, 'libs/domain/budget/events.ts'), 'utf8');
-  return [...source.matchAll(/^\s+type: '([A-Z][A-Za-z]+)';$/gm)].map((m) => m[1]!);
+  return ['libs/domain/budget/events.ts', 'libs/domain/wallet/wallet.ts'].flatMap((file) => {
+    const source = readFileSync(resolve(repoRoot, file), 'utf8');
+    return [...source.matchAll(/^\s+type: '([A-Z][A-Za-z]+)';$/gm)].map((m) => m[1]!);
+  });
 }
 
 function explain(validate: ValidateFunction): string {
@@ -62,7 +65,19 @@ const RESERVED_DATA = {
   idempotencyKey: null,
   requestHash: null,
 };
-const SAMPLES: { [K in BudgetEventType]: Extract<BudgetEvent, { type: K }>['data'] } = {
+const WALLET_ALERT = {
+  network: 'eip155:31337',
+  address: PAY_TO.toLowerCase(),
+  asset: TOKEN.toLowerCase(),
+  kind: 'asset' as const,
+  balanceAtomic: 40_000n,
+  floorAtomic: 50_000n,
+  blockNumber: 12n,
+  observedAt: '2026-01-01T00:00:06.000Z',
+};
+const SAMPLES: { [K in BudgetEventType | WalletEvent['type']]: Extract<BudgetEvent | WalletEvent, { type: K }>['data'] } = {
+  WalletLowBalance: WALLET_ALERT,
+  WalletBalanceRestored: { ...WALLET_ALERT, kind: 'native', balanceAtomic: 10n ** 18n, floorAtomic: 10n ** 15n },
   OrgCreated: { orgId: 'org-1', name: 'Org', limitMicros: null },
   TeamCreated: { orgId: 'org-1', teamId: 'team-1', name: 'Team', limitMicros: 5_000_000n },
   AgentRegistered: { orgId: 'org-1', agentId: 'agent-1', teamId: 'team-1', name: 'Agent', limitMicros: null },

@@ -147,9 +147,31 @@ function renderBalances(view) {
   $('total-refused').textContent = String(refused);
 }
 
+function renderWallets(view) {
+  const body = $('wallets').tBodies[0];
+  body.replaceChildren(
+    ...view.data.map((w) =>
+      row([
+        cell(short(w.address)),
+        cell(w.network),
+        cell(w.symbol ?? short(w.asset)),
+        cell(w.balance === null ? w.balanceAtomic : dollars(w.balance), 'num'),
+        cell(w.held === null ? w.heldAtomic : dollars(w.held), 'num'),
+        cell(w.available === null ? w.availableAtomic : dollars(w.available), 'num'),
+        cell(w.floor === null ? '–' : dollars(w.floor), 'num'),
+        cell(w.typicalPrice === null ? '–' : dollars(w.typicalPrice), 'num'),
+        cell(w.coverablePayments ?? '–', 'num'),
+        cell(w.belowFloor || w.nativeBelowFloor ? 'LOW: fund it' : 'ok', w.belowFloor || w.nativeBelowFloor ? 'low' : ''),
+      ]),
+    ),
+  );
+  if (view.data.length === 0) body.replaceChildren(row([cell('No wallet reading yet: the settlement worker reports balances once it runs', 'muted')]));
+}
+
 async function refreshBalances() {
   try {
     renderBalances(await api('/admin/v1/balances'));
+    renderWallets(await api('/admin/v1/wallets'));
   } catch (error) {
     setStatus(`balances: ${error.message}`, 'retry');
   }
@@ -194,6 +216,12 @@ function describe(event) {
       return `${d.level} budget ${usd(d.before?.limitMicros)} → ${usd(d.after?.limitMicros)}`;
     case 'PolicyChanged':
       return `${d.level} policy now version ${d.version}`;
+    case 'BudgetThresholdReached':
+      return `${d.level} budget reached ${d.thresholdPercent}%: ${usd(d.usedMicros)} of ${usd(d.limitMicros)}`;
+    case 'WalletLowBalance':
+      return `wallet ${short(d.address)} ${d.kind} balance ${d.balanceAtomic} under its floor ${d.floorAtomic}`;
+    case 'WalletBalanceRestored':
+      return `wallet ${short(d.address)} ${d.kind} balance back to ${d.balanceAtomic}`;
     default:
       return event.type;
   }
@@ -293,6 +321,7 @@ async function connect(event) {
   $('login-error').textContent = '';
   try {
     renderBalances(await api('/admin/v1/balances'));
+    renderWallets(await api('/admin/v1/wallets'));
   } catch (error) {
     showLogin(error.status === 401 || error.status === 403 ? 'That token was refused. Use the admin token from .paybound/admin-token.' : `Cannot reach Paybound: ${error.message}`);
     return;

@@ -491,3 +491,20 @@ describe('budget alert thresholds', () => {
     expect(alertsOf(run([reserve('i-1', 1_000_000n)], state).events)).toEqual([]);
   });
 });
+
+describe("the paying wallet's funds", () => {
+  it('refuses a payment the wallet cannot cover, with what it can still pay, and holds nothing', () => {
+    const state = world();
+    const refused = decide(reserve('i-1', 10_000n, { amountAtomic: 10_000n, walletAvailableAtomic: 9_999n }), state);
+    expect(refused).toEqual([
+      expect.objectContaining({ type: 'LimitExceeded', data: expect.objectContaining({ level: 'wallet', code: 'wallet_insufficient_funds', limitMicros: null, remainingMicros: 9_999n }) as unknown }),
+    ]);
+    expect(decide(reserve('i-2', 10_000n, { amountAtomic: 10_000n, walletAvailableAtomic: 10_000n }), state)[0]?.type).toBe('Reserved');
+    // Unknown funding is not checked: the chain still is.
+    expect(decide(reserve('i-3', 10_000n, { walletAvailableAtomic: null }), state)[0]?.type).toBe('Reserved');
+  });
+
+  it('answers a budget refusal before a wallet one', () => {
+    expect(decide(reserve('i-1', 5_000_000n, { walletAvailableAtomic: 0n }), world())[0]).toMatchObject({ data: { code: 'session_limit_exceeded' } });
+  });
+});

@@ -93,6 +93,11 @@ export interface Reserve extends CommandBase {
   method: string;
   validBefore: string;
   idempotency: IdempotencyClaim | null;
+  /**
+   * What the paying wallet can still cover in this asset (its on-chain balance less what open
+   * payments hold), as the caller read it; absent or null when its funding is not known.
+   */
+  walletAvailableAtomic?: bigint | null;
 }
 
 /** The settlement worker signed the payment's authorization; from now on it may execute. */

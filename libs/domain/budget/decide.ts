@@ -254,6 +254,12 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     const left = remainingMicros(budget, command.at);
     if (left !== null && command.amountMicros > left) return refuse(level, `${level}_limit_exceeded`, budget.limitMicros, left);
   }
+  // The chain is the last word on funds, but a payment the wallet cannot cover is refused
+  // here, with its own code, instead of failing at the facilitator after signing.
+  const walletAvailable = command.walletAvailableAtomic ?? null;
+  if (walletAvailable !== null && command.amountAtomic > walletAvailable) {
+    return refuse('wallet', 'wallet_insufficient_funds', null, (walletAvailable * command.amountMicros) / command.amountAtomic);
+  }
   const reservation: Reserved['data'] = {
     intentId: command.intentId,
     sessionId: command.sessionId,

@@ -11,7 +11,8 @@ export type RefusalCode =
   | 'team_limit_exceeded'
   | 'org_limit_exceeded'
   | 'session_expired'
-  | 'session_closed';
+  | 'session_closed'
+  | 'wallet_insufficient_funds';
 
 export interface OrgCreated {
   type: 'OrgCreated';
@@ -121,7 +122,7 @@ export interface LimitExceeded {
     sessionId: string;
     agentId: string;
     orgId: string;
-    level: BudgetLevel | 'policy';
+    level: BudgetLevel | 'policy' | 'wallet';
     code: RefusalCode;
     limitMicros: bigint | null;
     requestedMicros: bigint;

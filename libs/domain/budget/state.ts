@@ -60,7 +60,7 @@ export interface IntentState {
 
 export interface RefusalState {
   sessionId: string;
-  level: BudgetLevel | 'policy';
+  level: BudgetLevel | 'policy' | 'wallet';
   code: RefusalCode;
   requestHash: string | null;
 }
