@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PrivateAddressPolicy } from './outbound-guard.js';
 
 // Configuration comes from the environment and is checked once at start, with a message
 // that says what is wrong and how to fix it.
@@ -30,6 +31,8 @@ const governorSchema = z.object({
   PAYBOUND_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
   /** Bounds each call pay-and-fetch makes to a seller (the unpaid one and the paid one). */
   PAYBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
+  /** Whether pay-and-fetch may call loopback, private and link-local addresses (local sellers in development). */
+  PAYBOUND_FETCH_PRIVATE_ADDRESSES: z.enum(['deny', 'allow']).default('deny'),
 });
 
 export interface GovernorConfig {
@@ -44,6 +47,7 @@ export interface GovernorConfig {
   dbPoolSize: number;
   batchMax: number;
   fetchTimeoutMs: number;
+  fetchPrivateAddresses: PrivateAddressPolicy;
 }
 
 export class ConfigError extends Error {}
@@ -79,6 +83,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,
     batchMax: c.PAYBOUND_BATCH_MAX,
     fetchTimeoutMs: c.PAYBOUND_FETCH_TIMEOUT_MS,
+    fetchPrivateAddresses: c.PAYBOUND_FETCH_PRIVATE_ADDRESSES,
   };
 }
 

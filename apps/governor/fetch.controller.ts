@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Release, ReportOutcome } from '../../libs/domain/budget/commands.js';
 import { DomainError } from '../../libs/domain/budget/errors.js';
 import { formatUsdMicros, parseUsdMicros, stablecoinAtomicToUsdMicros } from '../../libs/domain/money.js';
+import { fetch, Headers, type Agent, type Response as UndiciResponse } from 'undici';
 import { ApiProblem } from '../../libs/platform/problem.js';
 import { sellerOutcome } from '../../libs/settlement/outcome.js';
 import { PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER, X_PAYMENT_RESPONSE_HEADER, type PaymentHeader } from '../../libs/x402/headers.js';
@@ -16,6 +17,7 @@ import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudget } from './decide-budget.handler.js';
 import { idempotencyClaim, parseBody, traceparentOf } from './http-input.js';
+import { assertPublicLiteral, destinationRefusal, outboundDispatcher } from './outbound-guard.js';
 import { PaymentRequests } from './payment-requests.js';
 import { PaymentSignatures } from './payment-signatures.js';
 import { ReadModels, type PaymentView } from './read-models.js';
@@ -78,7 +80,7 @@ interface UpstreamAnswer {
 
 class UpstreamError extends Error {
   constructor(
-    readonly kind: 'timeout' | 'unreachable' | 'too_large',
+    readonly kind: 'timeout' | 'unreachable' | 'too_large' | 'destination_not_allowed',
     options?: { cause: unknown },
   ) {
     super(kind, options);
@@ -93,6 +95,8 @@ class UpstreamError extends Error {
  */
 @Controller('v1/sessions')
 export class FetchController {
+  private outbound: Agent | undefined;
+
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(ReadModels) private readonly reads: ReadModels,
@@ -271,10 +275,14 @@ export class FetchController {
     }
     if (payment !== undefined) headers.set(payment.name, payment.value);
     const signal = AbortSignal.timeout(this.config.fetchTimeoutMs);
-    let answer: globalThis.Response;
+    let answer: UndiciResponse;
     try {
-      answer = await fetch(input.url, { method: input.method, headers, body, redirect: 'manual', signal });
+      if (this.config.fetchPrivateAddresses === 'deny') assertPublicLiteral(new URL(input.url));
+      this.outbound ??= outboundDispatcher(this.config.fetchPrivateAddresses);
+      answer = await fetch(input.url, { method: input.method, headers, body, redirect: 'manual', signal, dispatcher: this.outbound });
     } catch (error) {
+      const refused = destinationRefusal(error);
+      if (refused !== undefined) throw new UpstreamError('destination_not_allowed', { cause: refused });
       throw new UpstreamError(signal.aborted ? 'timeout' : 'unreachable', { cause: error });
     }
     return {
@@ -339,6 +347,8 @@ function upstreamProblem(error: UpstreamError, paymentId: string | null): ApiPro
       return new ApiProblem(502, 'upstream_unreachable', `the connection to the seller failed; ${after}`, figures);
     case 'too_large':
       return new ApiProblem(502, 'upstream_response_too_large', `the seller's answer exceeds ${RESPONSE_BYTES_MAX} bytes`, figures);
+    case 'destination_not_allowed':
+      return new ApiProblem(403, 'destination_not_allowed', `url: ${(error.cause as Error).message}; pay-and-fetch calls public addresses only, and ${after}`, { field: 'url', ...figures });
     default: {
       const _never: never = error.kind;
       return new ApiProblem(502, 'upstream_unreachable', 'the seller could not be reached', figures);

@@ -252,7 +252,9 @@ export const openApiDocument = {
         responses: {
           '200': { description: 'The seller’s status, headers and body (any status passes through); a paid answer carries Paybound-Payment-Id, Paybound-Amount (USD) and Paybound-Remaining (USD)' },
           '202': { description: 'Waiting for an admin’s approval; poll GET /v1/payments/{id}', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
-          '403': problemResponse('Refused by a budget or policy, or price_above_max'),
+          '403': problemResponse(
+            'Refused by a budget or policy, or price_above_max; destination_not_allowed when the URL resolves to a loopback, private or link-local address (allowed only with PAYBOUND_FETCH_PRIVATE_ADDRESSES=allow)',
+          ),
           '404': problemResponse('Unknown session'),
           '409': problemResponse('payment_already_used: an Idempotency-Key retry of a fetch that already went ahead'),
           '502': problemResponse('bad_payment_offer, upstream_unreachable or upstream_response_too_large'),

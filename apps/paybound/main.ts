@@ -30,7 +30,7 @@ const DATABASE_CHECK_TIMEOUT_MS = 5_000;
 /** Migrations and module start-up; on this 2-core machine it takes about a second. */
 const GOVERNOR_READY_TIMEOUT_MS = 60_000;
 /** Governor settings passed through from the environment when they are set. */
-const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT'] as const;
+const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES'] as const;
 /** The kit's token has 6 decimals, like USDC. */
 const LOCAL_ASSET = { decimals: 6, symbol: 'TUSD' } as const;
 
@@ -188,6 +188,8 @@ async function main(config: StartConfig): Promise<void> {
   }
   const assets = governorAssets(kit);
   if (assets !== undefined) governorEnv.PAYBOUND_ASSETS = assets;
+  // The local demo seller listens on loopback, which pay-and-fetch refuses by default.
+  if (kit !== undefined) governorEnv.PAYBOUND_FETCH_PRIVATE_ADDRESSES ??= 'allow';
   // Checked here first, so a mistake is reported before anything else is started.
   const governorConfig = loadGovernorConfig(governorEnv);
   // The governor runs as its own process, as in production: NestJS aborts the process when

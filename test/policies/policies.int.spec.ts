@@ -112,6 +112,15 @@ describe('policies and the admin API over HTTP', () => {
     expect(invalid).toMatchObject({ status: 400, body: { code: 'invalid_request' } });
   });
 
+  it('refuses pay-and-fetch to loopback and private addresses by default, before anything is reserved', async () => {
+    const ctx = await fresh();
+    for (const url of ['http://127.0.0.1:59999/admin', 'http://[::1]:59999/', 'http://169.254.169.254/latest/meta-data/', 'http://localhost:59999/']) {
+      const refused = await call<{ code: string; field: string; paymentId?: string }>(base, 'POST', `/v1/sessions/${ctx.sessionId}/fetch`, { key: ctx.key, body: { url } });
+      expect({ url, status: refused.status, code: refused.body.code, field: refused.body.field, paymentId: refused.body.paymentId }).toEqual({ url, status: 403, code: 'destination_not_allowed', field: 'url', paymentId: undefined });
+    }
+    expect((await db.pool.query(`SELECT 1 FROM events WHERE type IN ('Reserved', 'LimitExceeded') AND data->>'sessionId' = $1`, [ctx.sessionId])).rowCount).toBe(0);
+  });
+
   it('answers price_above_max with the figures', async () => {
     const ctx = await fresh();
     await putPolicy(ctx.orgId, '', { maxPerPayment: '0.005' });

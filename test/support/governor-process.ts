@@ -19,7 +19,8 @@ export interface GovernorProcess {
 export async function spawnGovernor(env: Record<string, string>): Promise<GovernorProcess> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const child: ChildProcess = spawn(process.execPath, [resolve(repoRoot, 'dist/apps/governor/main.js')], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    // The test sellers listen on loopback, which pay-and-fetch refuses unless allowed.
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', PAYBOUND_FETCH_PRIVATE_ADDRESSES: 'allow', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
