@@ -1,6 +1,7 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import pg from 'pg';
+import { hashKey } from '../../libs/platform/secrets.js';
 
 export interface AgentPrincipal {
   agentId: string;
@@ -9,11 +10,6 @@ export interface AgentPrincipal {
 
 const AGENT_KEY_PREFIX = 'pb_agent_';
 const ADMIN_KEY_PREFIX = 'pb_admin_';
-
-/** SHA-256 is enough for keys of 256 random bits: there is nothing to brute-force. */
-export function hashKey(key: string): Buffer {
-  return createHash('sha256').update(key, 'utf8').digest();
-}
 
 @Injectable()
 export class AccessKeys {
@@ -54,10 +50,4 @@ export class AccessKeys {
     const result = await this.pool.query('UPDATE agent_keys SET revoked_at = now() WHERE agent_id = $1 AND revoked_at IS NULL', [agentId]);
     return result.rowCount ?? 0;
   }
-}
-
-export function sameSecret(given: string, expected: string): boolean {
-  const a = hashKey(given);
-  const b = hashKey(expected);
-  return timingSafeEqual(a, b);
 }

@@ -2,7 +2,8 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadat
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { ApiProblem } from '../../libs/platform/problem.js';
-import { AccessKeys, sameSecret, type AgentPrincipal } from './access-keys.js';
+import { sameSecret } from '../../libs/platform/secrets.js';
+import { AccessKeys, type AgentPrincipal } from './access-keys.js';
 import { GOVERNOR_CONFIG } from './tokens.js';
 import type { GovernorConfig } from './config.js';
 
