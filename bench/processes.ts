@@ -74,7 +74,7 @@ export async function startGovernorProcess(env: Record<string, string>): Promise
 
 /** dist/apps/settlement-worker/main.js, ready once it logs so. */
 export async function startWorkerProcess(env: Record<string, string>): Promise<BenchProcess> {
-  const { child, output, stop } = start('apps/settlement-worker/main.js', { LOG_LEVEL: 'info', ...env });
+  const { child, output, stop } = start('apps/settlement-worker/main.js', { LOG_LEVEL: 'info', PAYBOUND_METRICS_PORT: '0', ...env });
   await waitReady(child, output, 'settlement worker', () => Promise.resolve(output().includes('settlement worker ready')));
   return { pid: child.pid ?? -1, url: '', output, stop };
 }

@@ -1,11 +1,12 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
-import { KafkaOutboxRelay } from '../../libs/outbox/kafka-relay.js';
+import { KafkaOutboxRelay, RelayMetrics } from '../../libs/outbox/kafka-relay.js';
 import { EventStore } from '../../libs/eventstore/event-store.js';
 import { ApprovalTimeouts } from './approvals.js';
 import type { GovernorConfig } from './config.js';
-import { GOVERNOR_CONFIG, LOGGER } from './tokens.js';
+import { GOVERNOR_CONFIG, LOGGER, METRICS_REGISTRY } from './tokens.js';
 
 const PROJECTION_INTERVAL_MS = 250;
 
@@ -22,8 +23,12 @@ export class Background implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(GOVERNOR_CONFIG) config: GovernorConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(ApprovalTimeouts) private readonly approvals: ApprovalTimeouts,
+    @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
-    this.relay = config.kafkaBrokers === undefined ? undefined : new KafkaOutboxRelay(store, { brokers: config.kafkaBrokers, topic: config.kafkaTopic }, logger);
+    this.relay =
+      config.kafkaBrokers === undefined
+        ? undefined
+        : new KafkaOutboxRelay(store, { brokers: config.kafkaBrokers, topic: config.kafkaTopic }, logger, new RelayMetrics(registry, store));
   }
 
   onApplicationBootstrap(): void {

@@ -33,6 +33,8 @@ const governorSchema = z.object({
   PAYBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
   /** Whether pay-and-fetch may call loopback, private and link-local addresses (local sellers in development). */
   PAYBOUND_FETCH_PRIVATE_ADDRESSES: z.enum(['deny', 'allow']).default('deny'),
+  /** When set, GET /metrics asks for `Authorization: Bearer <token>`. */
+  PAYBOUND_METRICS_TOKEN: optionalString,
 });
 
 export interface GovernorConfig {
@@ -48,6 +50,7 @@ export interface GovernorConfig {
   batchMax: number;
   fetchTimeoutMs: number;
   fetchPrivateAddresses: PrivateAddressPolicy;
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -84,6 +87,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     batchMax: c.PAYBOUND_BATCH_MAX,
     fetchTimeoutMs: c.PAYBOUND_FETCH_TIMEOUT_MS,
     fetchPrivateAddresses: c.PAYBOUND_FETCH_PRIVATE_ADDRESSES,
+    metricsToken: c.PAYBOUND_METRICS_TOKEN,
   };
 }
 

@@ -8,11 +8,13 @@ import express from 'express';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
+import { createRegistry } from '../../libs/platform/metrics.js';
 import type { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { GovernorModule } from './governor.module.js';
 import { AgentGrpcServer, grpcPortFromEnv } from './grpc/agent-grpc-server.js';
 import { openApiDocument } from './openapi.js';
+import { httpTelemetry, registerGovernorGauges } from './telemetry.js';
 
 export interface RunningGovernor {
   app: INestApplication;
@@ -39,19 +41,14 @@ export async function createGovernor(config: GovernorConfig, logger: Logger, opt
   const applied = await migrate(pool, defaultMigrationsDirectory());
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
-  const app = await NestFactory.create(GovernorModule.create(config, logger, pool, options.clock), { logger: nestLogger(logger), bodyParser: false, abortOnError: false });
+  // One registry per governor, so several in one process (tests) keep their own counts.
+  const registry = createRegistry('governor');
+  registerGovernorGauges(registry, pool);
+  const app = await NestFactory.create(GovernorModule.create(config, logger, pool, registry, options.clock), { logger: nestLogger(logger), bodyParser: false, abortOnError: false });
   // Bounded bodies: the largest legitimate request is a v1 402 body inside a payment request.
   app.use(express.json({ limit: '128kb' }));
-  app.use((request: express.Request, response: express.Response, next: express.NextFunction) => {
-    const started = process.hrtime.bigint();
-    response.on('finish', () => {
-      logger.info(
-        { method: request.method, path: request.path, status: response.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
-        'request',
-      );
-    });
-    next();
-  });
+  // After the body parser, so the request's span stays active through the handler.
+  app.use(httpTelemetry(registry, logger));
   SwaggerModule.setup('docs', app, openApiDocument as unknown as OpenAPIObject, { jsonDocumentUrl: 'docs/openapi.json' });
   await app.listen(config.port, config.host);
   const address = (app.getHttpServer() as Server).address() as AddressInfo;

@@ -4,7 +4,7 @@ import type { BudgetCommand } from '../../libs/domain/budget/commands.js';
 import type { BudgetEvent } from '../../libs/domain/budget/events.js';
 import type { OrgState } from '../../libs/domain/budget/state.js';
 import type { RecordedEvent } from '../../libs/eventstore/event-store.js';
-import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
+import { ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 
 /** A budget command on its way to the org's single writer. */
 export class DecideBudget<View = unknown> extends Command<{ events: RecordedEvent<BudgetEvent['data']>[]; view: View }> {
@@ -12,19 +12,18 @@ export class DecideBudget<View = unknown> extends Command<{ events: RecordedEven
     readonly command: BudgetCommand,
     /** Reads what the caller needs from the state right after this command was decided. */
     readonly view: (state: OrgState) => View,
-    readonly traceparent?: string,
   ) {
     super();
   }
 }
 
 // The one generic handler: every budget command goes read → fold → decide → append through
-// the org's batching writer.
+// the org's batching writer, inside a decision span that continues the request's trace.
 @CommandHandler(DecideBudget)
 export class DecideBudgetHandler implements ICommandHandler<DecideBudget> {
-  constructor(@Inject(OrgCommandProcessor) private readonly processor: OrgCommandProcessor) {}
+  constructor(@Inject(ObservedDecisions) private readonly decisions: ObservedDecisions) {}
 
   execute(command: DecideBudget): Promise<{ events: RecordedEvent<BudgetEvent['data']>[]; view: unknown }> {
-    return this.processor.submit(command.command, command.view, command.traceparent);
+    return this.decisions.submit(command.command, command.view);
   }
 }

@@ -8,6 +8,7 @@ import { DomainError } from '../../libs/domain/budget/errors.js';
 import { formatUsdMicros, parseUsdMicros, stablecoinAtomicToUsdMicros } from '../../libs/domain/money.js';
 import { fetch, Headers, type Agent, type Response as UndiciResponse } from 'undici';
 import { ApiProblem } from '../../libs/platform/problem.js';
+import { inSpan, SpanKind, traceparentOf } from '../../libs/platform/tracing.js';
 import { sellerOutcome } from '../../libs/settlement/outcome.js';
 import { PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER, X_PAYMENT_RESPONSE_HEADER, type PaymentHeader } from '../../libs/x402/headers.js';
 import { parsePaymentRequired, type PaymentRequiredInput } from '../../libs/x402/offer.js';
@@ -16,7 +17,7 @@ import { principalOf, type AuthenticatedRequest } from './auth.guard.js';
 import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudget } from './decide-budget.handler.js';
-import { idempotencyClaim, parseBody, traceparentOf } from './http-input.js';
+import { idempotencyClaim, parseBody } from './http-input.js';
 import { assertPublicLiteral, destinationRefusal, outboundDispatcher } from './outbound-guard.js';
 import { PaymentRequests } from './payment-requests.js';
 import { PaymentSignatures } from './payment-signatures.js';
@@ -121,7 +122,7 @@ export class FetchController {
 
     let first: UpstreamAnswer;
     try {
-      const head = await this.upstream(input, undefined);
+      const head = await this.upstream(input, undefined, undefined);
       first = { status: head.status, headers: head.headers, body: await head.readBody() };
     } catch (error) {
       if (error instanceof UpstreamError) throw upstreamProblem(error, null);
@@ -140,7 +141,6 @@ export class FetchController {
       url: input.url,
       method: input.method,
       idempotency: idempotencyClaim(request, `POST /v1/sessions/${sessionId}/fetch`, input),
-      traceparent: traceparentOf(request),
     });
     const { payment } = reserved;
     response.setHeader('Paybound-Payment-Id', payment.id);
@@ -156,7 +156,7 @@ export class FetchController {
       throw new ApiProblem(409, 'payment_already_used', `payment ${payment.id} for this Idempotency-Key is already ${payment.status}`, { paymentId: payment.id, status: payment.status });
     }
 
-    const header = await this.signedHeader(agent, payment, traceparentOf(request));
+    const header = await this.signedHeader(agent, payment);
     // The balance is read while the seller works, so it adds no latency to the answer.
     const remaining = this.reads.session(agent.orgId, agent.agentId, sessionId, this.clock.now()).then(
       (view) => view?.remaining,
@@ -164,18 +164,18 @@ export class FetchController {
     );
     let paid: UpstreamHead;
     try {
-      paid = await this.upstream(input, header);
+      paid = await this.upstream(input, header, payment);
     } catch (error) {
       await this.setRemaining(response, remaining);
       // The header was sent: the outcome is unknown until the chain says otherwise.
-      await this.report(agent, payment.id, sellerOutcome(null, undefined), traceparentOf(request));
+      await this.report(agent, payment.id, sellerOutcome(null, undefined));
       if (error instanceof UpstreamError) throw upstreamProblem(error, payment.id);
       throw error;
     }
     // The outcome is in the status and headers; it is recorded before the body is read, so a
     // body that stalls or is too large does not hide a payment the seller confirmed.
     const paymentResponse = paid.headers.get(PAYMENT_RESPONSE_HEADER) ?? paid.headers.get(X_PAYMENT_RESPONSE_HEADER) ?? undefined;
-    const reported = this.report(agent, payment.id, sellerOutcome(paid.status, paymentResponse), traceparentOf(request));
+    const reported = this.report(agent, payment.id, sellerOutcome(paid.status, paymentResponse));
     let body: Buffer;
     try {
       body = await paid.readBody();
@@ -196,7 +196,7 @@ export class FetchController {
   }
 
   /** Waits for the worker's header; a payment not signed in time is released, unless the worker won the race. */
-  private async signedHeader(agent: { orgId: string; agentId: string }, payment: PaymentView, traceparent: string | undefined): Promise<PaymentHeader> {
+  private async signedHeader(agent: { orgId: string; agentId: string }, payment: PaymentView): Promise<PaymentHeader> {
     const waited = await this.signatures.waitFor(payment.id, this.config.signWaitMs);
     if (waited.kind === 'signed') return waited.header;
     if (waited.kind === 'not_signed') {
@@ -212,7 +212,7 @@ export class FetchController {
       proof: { kind: 'never_signed' },
     };
     try {
-      await this.commands.execute(new DecideBudget(release, () => undefined, traceparent));
+      await this.commands.execute(new DecideBudget(release, () => undefined));
     } catch (error) {
       // Signed after all: the header follows the recorded signature within moments.
       if (!(error instanceof DomainError && error.code === 'release_not_proven')) throw error;
@@ -253,10 +253,10 @@ export class FetchController {
     }
   }
 
-  private async report(agent: { orgId: string; agentId: string }, intentId: string, outcome: ReturnType<typeof sellerOutcome>, traceparent: string | undefined): Promise<void> {
+  private async report(agent: { orgId: string; agentId: string }, intentId: string, outcome: ReturnType<typeof sellerOutcome>): Promise<void> {
     const command: ReportOutcome = { type: 'ReportOutcome', orgId: agent.orgId, actor: `agent:${agent.agentId}`, at: this.clock.now().toISOString(), intentId, ...outcome };
     try {
-      await this.commands.execute(new DecideBudget(command, () => undefined, traceparent));
+      await this.commands.execute(new DecideBudget(command, () => undefined));
     } catch (error) {
       // The report only speeds reconciliation up; the worker settles or releases from the
       // chain without it, so the agent still gets the seller's answer.
@@ -264,9 +264,38 @@ export class FetchController {
     }
   }
 
-  /** Sends the request; resolves once the status and headers arrived, the body is read on demand within the same timeout. */
-  private async upstream(input: FetchInput, payment: PaymentHeader | undefined): Promise<UpstreamHead> {
+  /**
+   * Sends the request in a client span (`paybound.paid_request` with the payment, else
+   * `paybound.unpaid_request`) whose context goes to the seller as `traceparent`; resolves
+   * once the status and headers arrived, the body is read on demand within the same timeout.
+   */
+  private upstream(input: FetchInput, header: PaymentHeader | undefined, payment: PaymentView | undefined): Promise<UpstreamHead> {
+    const url = new URL(input.url);
+    // Only the host and path: a query string may carry the agent's own secrets.
+    const attributes: Record<string, string> = { 'http.request.method': input.method, 'server.address': url.host, 'url.path': url.pathname };
+    if (payment !== undefined) {
+      Object.assign(attributes, {
+        'paybound.intent.id': payment.id,
+        'paybound.session.id': payment.sessionId,
+        'paybound.amount': payment.amount,
+        ...(payment.amountAtomic === null ? {} : { 'paybound.amount_atomic': payment.amountAtomic }),
+        ...(payment.asset === null ? {} : { 'paybound.asset': payment.asset }),
+        ...(payment.network === null ? {} : { 'paybound.network': payment.network }),
+        ...(payment.payTo === null ? {} : { 'paybound.payee': payment.payTo }),
+      });
+    }
+    const name = header === undefined ? 'paybound.unpaid_request' : 'paybound.paid_request';
+    return inSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const head = await this.send(input, header);
+      span.setAttribute('http.response.status_code', head.status);
+      return head;
+    });
+  }
+
+  private async send(input: FetchInput, payment: PaymentHeader | undefined): Promise<UpstreamHead> {
     const headers = new Headers(input.headers ?? {});
+    const traceparent = traceparentOf();
+    if (traceparent !== undefined) headers.set('traceparent', traceparent);
     let body: string | undefined;
     if (typeof input.body === 'string') body = input.body;
     else if (input.body !== undefined) {

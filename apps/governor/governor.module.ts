@@ -3,8 +3,10 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { EventStore } from '../../libs/eventstore/event-store.js';
 import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
+import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { AccessKeys } from './access-keys.js';
 import { AdminController, AdminKeysController } from './admin.controller.js';
@@ -27,7 +29,8 @@ import { ReadModels } from './read-models.js';
 import { SessionsController } from './sessions.controller.js';
 import { StreamController } from './stream.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
-import { GOVERNOR_CONFIG, LOGGER } from './tokens.js';
+import { MetricsController } from './telemetry.js';
+import { GOVERNOR_CONFIG, LOGGER, METRICS_REGISTRY } from './tokens.js';
 import { AgentGrpcServer } from './grpc/agent-grpc-server.js';
 import { Catalog } from './catalog.js';
 import { CatalogController } from './catalog.controller.js';
@@ -36,14 +39,15 @@ import { WalletFunding, WalletsController } from './wallet-funding.js';
 
 @Module({})
 export class GovernorModule {
-  static create(config: GovernorConfig, logger: Logger, pool: pg.Pool, clock: Clock = new SystemClock()): DynamicModule {
+  static create(config: GovernorConfig, logger: Logger, pool: pg.Pool, registry: Registry, clock: Clock = new SystemClock()): DynamicModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
+        { provide: METRICS_REGISTRY, useValue: registry },
         { provide: Clock, useValue: clock },
         { provide: pg.Pool, useValue: pool },
         { provide: EventStore, useFactory: (p: pg.Pool) => new EventStore(p), inject: [pg.Pool] },
@@ -51,6 +55,11 @@ export class GovernorModule {
           provide: OrgCommandProcessor,
           useFactory: (store: EventStore) => new OrgCommandProcessor(store, { maxBatchSize: config.batchMax }),
           inject: [EventStore],
+        },
+        {
+          provide: ObservedDecisions,
+          useFactory: (processor: OrgCommandProcessor) => new ObservedDecisions(processor, new DecisionMetrics(registry)),
+          inject: [OrgCommandProcessor],
         },
         { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store), inject: [EventStore] },
         AccessKeys,

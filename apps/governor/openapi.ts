@@ -542,6 +542,15 @@ export const openApiDocument = {
       },
     },
     '/health': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics of this governor process',
+        description:
+          'Text exposition format: decisions by command, outcome and refusal code (paybound_decisions_total), decision latency (paybound_decision_duration_seconds), amounts reserved, settled and refunded by asset (paybound_*_atomic_total), outbox lag (paybound_outbox_lag_events, paybound_outbox_lag_seconds, with Kafka), Kafka publish errors, open sessions, HTTP requests, and the Node.js runtime. Counters count what this process did; sum them over governors and workers. Needs `Authorization: Bearer <PAYBOUND_METRICS_TOKEN>` when that variable is set.',
+        security: [],
+        responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': problemResponse('unauthenticated: PAYBOUND_METRICS_TOKEN is set and the request does not carry it') },
+      },
+    },
     '/ready': { get: { summary: 'Readiness: database reachable and migrated', security: [], responses: { '200': { description: 'Ready' }, '503': problemResponse('Not ready') } } },
   },
 } as const;

@@ -28,7 +28,6 @@ export interface PaymentRequestInput {
   url: string;
   method: string;
   idempotency: IdempotencyClaim | null;
-  traceparent: string | undefined;
 }
 
 export interface ReservedPayment {
@@ -97,7 +96,6 @@ export class PaymentRequests {
           command.idempotency === null
             ? command.intentId
             : (state.idempotency.get(idempotencyIndex(agent.agentId, command.idempotency.key))?.entityId ?? command.intentId),
-        input.traceparent,
       ),
     );
     const refusal = events.find((e) => e.type === 'LimitExceeded') as { data: LimitExceeded['data'] } | undefined;

@@ -11,7 +11,7 @@ import { principalOf, type AuthenticatedRequest } from './auth.guard.js';
 import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudget } from './decide-budget.handler.js';
-import { idempotencyClaim, parseBody, traceparentOf } from './http-input.js';
+import { idempotencyClaim, parseBody } from './http-input.js';
 import { PaymentRequests } from './payment-requests.js';
 import { PaymentSignatures } from './payment-signatures.js';
 import { ReadModels, type PaymentView } from './read-models.js';
@@ -67,7 +67,6 @@ export class PaymentsController {
       url: body.url,
       method: body.method,
       idempotency: idempotencyClaim(request, `POST /v1/sessions/${sessionId}/payments`, body),
-      traceparent: traceparentOf(request),
     });
     let header: PaymentHeader | undefined;
     if (payment.status === 'reserved') {
@@ -125,11 +124,11 @@ export class PaymentsController {
         reason: `seller_answered_${body.status}`,
         proof: { kind: 'never_signed' },
       };
-      await this.commands.execute(new DecideBudget(command, () => undefined, traceparentOf(request)));
+      await this.commands.execute(new DecideBudget(command, () => undefined));
     } else if (payment.status === 'signed' || payment.status === 'unknown') {
       const { outcome, transaction, detail } = sellerOutcome(body.status, body.paymentResponse);
       const command: ReportOutcome = { type: 'ReportOutcome', orgId: agent.orgId, actor: `agent:${agent.agentId}`, at, intentId: id, outcome, transaction, detail };
-      await this.commands.execute(new DecideBudget(command, () => undefined, traceparentOf(request)));
+      await this.commands.execute(new DecideBudget(command, () => undefined));
     }
     return this.payment(request, id);
   }

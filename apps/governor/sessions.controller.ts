@@ -9,7 +9,7 @@ import { ApiProblem } from '../../libs/platform/problem.js';
 import { principalOf, type AuthenticatedRequest } from './auth.guard.js';
 import { Clock } from './clock.js';
 import { DecideBudget } from './decide-budget.handler.js';
-import { idempotencyClaim, parseBody, traceparentOf } from './http-input.js';
+import { idempotencyClaim, parseBody } from './http-input.js';
 import { ReadModels, type SessionView } from './read-models.js';
 
 const usdAmount = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "2.00"');
@@ -58,7 +58,7 @@ export class SessionsController {
     const { events, view: sessionId } = await this.commands.execute(
       new DecideBudget(command, (state) =>
         command.idempotency === null ? command.sessionId : (state.idempotency.get(idempotencyIndex(agent.agentId, command.idempotency.key))?.entityId ?? command.sessionId),
-      traceparentOf(request)),
+      ),
     );
     if (events.length > 0) {
       return {

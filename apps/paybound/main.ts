@@ -30,7 +30,12 @@ const DATABASE_CHECK_TIMEOUT_MS = 5_000;
 /** Migrations and module start-up; on this 2-core machine it takes about a second. */
 const GOVERNOR_READY_TIMEOUT_MS = 60_000;
 /** Governor settings passed through from the environment when they are set. */
-const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES'] as const;
+const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES', 'PAYBOUND_METRICS_TOKEN'] as const;
+
+/** The OpenTelemetry SDK's own variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, …), passed to both children. */
+function otelSettings(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith('OTEL_') && entry[1] !== undefined));
+}
 /** The kit's token has 6 decimals, like USDC. */
 const LOCAL_ASSET = { decimals: 6, symbol: 'TUSD' } as const;
 
@@ -181,6 +186,7 @@ async function main(config: StartConfig): Promise<void> {
     PORT: String(port),
     PAYBOUND_ADMIN_TOKEN: admin.token,
     LOG_LEVEL: config.logLevel,
+    ...otelSettings(),
   };
   for (const name of GOVERNOR_SETTINGS) {
     const value = process.env[name];
@@ -199,7 +205,7 @@ async function main(config: StartConfig): Promise<void> {
   started.push(governorProcess);
   const governor = { url: `http://${config.host}:${port}` };
   await waitUntilReady(governor.url, governorProcess, governorLog);
-  say(`  ✓ governor      ${governor.url} (pid ${governorProcess.pid})`);
+  say(`  ✓ governor      ${governor.url} (pid ${governorProcess.pid}), metrics at ${governor.url}/metrics`);
   void governorProcess.exited.then((code) => {
     if (stopping) return;
     say(`  ! the governor exited (${code}); see .paybound/logs/governor.log. Stopping the rest.`);
@@ -212,9 +218,17 @@ async function main(config: StartConfig): Promise<void> {
   const children: SupervisedChild[] = [governorProcess];
   let workerLine: string;
   if (existsSync(WORKER_SCRIPT)) {
-    const workerEnv: Record<string, string> = { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: config.logLevel, ...config.rpcUrls };
+    const metricsPort = process.env.PAYBOUND_WORKER_METRICS_PORT ?? String(await freePort());
+    const workerEnv: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: config.logLevel,
+      PAYBOUND_METRICS_PORT: metricsPort,
+      ...otelSettings(),
+      ...config.rpcUrls,
+    };
     if (config.kafkaBrokers !== undefined) workerEnv.KAFKA_BROKERS = config.kafkaBrokers;
-    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS'] as const) {
+    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS', 'PAYBOUND_METRICS_TOKEN'] as const) {
       const value = process.env[name];
       if (value !== undefined) workerEnv[name] = value;
     }
@@ -236,10 +250,11 @@ async function main(config: StartConfig): Promise<void> {
     void worker.exited.then((code) => {
       if (!stopping) say(`  ! the settlement worker exited (${code}); see .paybound/logs/settlement-worker.log. Payments will be held but not signed.`);
     });
+    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     workerLine =
       kit === undefined
-        ? `pid ${worker.pid}`
-        : `pid ${worker.pid}, wallet ${kit.payer.address} = anvil's PUBLIC dev account #1 (a published test key; local chain only)`;
+        ? `pid ${worker.pid}, metrics at ${metricsUrl}`
+        : `pid ${worker.pid}, metrics at ${metricsUrl}, wallet ${kit.payer.address} = anvil's PUBLIC dev account #1 (a published test key; local chain only)`;
   } else {
     workerLine = `not built yet (${local(WORKER_SCRIPT)} is missing): payments are held but not signed`;
   }

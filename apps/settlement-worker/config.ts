@@ -49,6 +49,10 @@ const workerSchema = z.object({
         )
         .max(100),
     ),
+  /** GET /metrics (Prometheus) listens here; 0 picks a free port. */
+  PAYBOUND_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  PAYBOUND_METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  PAYBOUND_METRICS_TOKEN: z.string().trim().optional(),
   /** Test-only fault injection; see apps/settlement-worker/main.ts. */
   PAYBOUND_WORKER_FAULT: z.enum(['none', 'exit_after_sign', 'exit_after_record']).default('none'),
 });
@@ -67,6 +71,7 @@ export interface WorkerConfig {
   walletFloors: WalletFloorSetting[];
   /** With brokers, Reserved events come from Kafka (a consumer group); without, from the Postgres log. */
   kafka: { brokers: string[]; topic: string } | undefined;
+  metrics: { host: string; port: number; token: string | undefined };
 }
 
 export interface WorkerKey {
@@ -111,6 +116,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       c.KAFKA_BROKERS === undefined || c.KAFKA_BROKERS === ''
         ? undefined
         : { brokers: c.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter((b) => b !== ''), topic: c.KAFKA_TOPIC },
+    metrics: { host: c.PAYBOUND_METRICS_HOST, port: c.PAYBOUND_METRICS_PORT, token: c.PAYBOUND_METRICS_TOKEN === '' ? undefined : c.PAYBOUND_METRICS_TOKEN },
   };
 }
 

@@ -2,12 +2,16 @@ import pg from 'pg';
 import { EventStore } from '../../libs/eventstore/event-store.js';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
 import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
+import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { createLogger, redactUrl } from '../../libs/platform/logger.js';
+import { createRegistry, serveMetrics, type MetricsServer } from '../../libs/platform/metrics.js';
+import { startTracing } from '../../libs/platform/tracing.js';
 import { EvmChain, type EvmChainReader } from '../../libs/settlement/chain.js';
 import { SettlementWorker } from '../../libs/settlement/settlement-worker.js';
 import { localSigner } from '../../libs/settlement/signer.js';
 import { WalletMonitor } from '../../libs/settlement/wallet-monitor.js';
+import { WorkerMetrics } from '../../libs/settlement/worker-metrics.js';
 import { evmChainId } from '../../libs/x402/networks.js';
 import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js';
 
@@ -20,6 +24,7 @@ import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js'
 // after recording it (before storing the header), to prove a restart never pays twice.
 
 const logger = createLogger('settlement-worker');
+const tracing = startTracing('paybound-settlement-worker');
 try {
   const config = loadWorkerConfig();
   const key = await loadWorkerKey();
@@ -52,10 +57,12 @@ try {
     chains.set(network, chain);
   }
 
+  const registry = createRegistry('settlement-worker');
+  const workerMetrics = new WorkerMetrics(registry);
   const worker = new SettlementWorker({
     pool,
     store,
-    processor: new OrgCommandProcessor(store, { maxBatchSize: 200 }),
+    decisions: new ObservedDecisions(new OrgCommandProcessor(store, { maxBatchSize: 200 }), new DecisionMetrics(registry)),
     projection: new BalanceProjection(store),
     signer,
     chains,
@@ -64,15 +71,28 @@ try {
     reconcileIntervalMs: config.reconcileIntervalMs,
     fault: config.fault,
     kafka: config.kafka,
+    metrics: workerMetrics,
   });
   worker.start();
-  const walletMonitor = new WalletMonitor({ pool, store, chains, address: signer.address, floors: config.walletFloors, logger, intervalMs: config.walletCheckIntervalMs });
+  const walletMonitor = new WalletMonitor({ pool, store, chains, address: signer.address, floors: config.walletFloors, logger, intervalMs: config.walletCheckIntervalMs, metrics: workerMetrics });
   walletMonitor.start();
-  logger.info({ address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka' }, 'settlement worker ready');
+  // Metrics are worth a warning, not a stop: payments go on without a scrape.
+  let metricsServer: MetricsServer | undefined;
+  try {
+    metricsServer = await serveMetrics(registry, config.metrics);
+  } catch (error) {
+    logger.error({ err: { message: (error as Error).message }, host: config.metrics.host, port: config.metrics.port }, 'metrics server could not listen; serving no /metrics');
+  }
+  logger.info(
+    { address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka', metrics: metricsServer?.url ?? 'off', tracing: tracing.exporting ? 'otlp' : 'off' },
+    'settlement worker ready',
+  );
   const stop = (): void => {
-    void Promise.all([worker.stop(), walletMonitor.stop()])
+    void Promise.all([worker.stop(), walletMonitor.stop(), metricsServer?.close()])
       .then(() => pool.end())
-      .then(() => process.exit(0));
+      .then(() => tracing.shutdown())
+      .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'shutdown incomplete'))
+      .finally(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -101,9 +101,10 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       const expiresAt = typed.type === 'ApprovalRequested' ? typed.data.approvalExpiresAt : null;
       // An approved payment's row exists since its request, with its money already held.
       const row = await client.query<{ inserted: boolean }>(
-        `INSERT INTO payments_view (intent_id, org_id, session_id, agent_id, status, amount_micros, amount_atomic, asset, network, pay_to, resource, valid_before, approval_expires_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
-         ON CONFLICT (intent_id) DO UPDATE SET status = 'reserved', approval_expires_at = NULL, updated_at = EXCLUDED.updated_at
+        `INSERT INTO payments_view (intent_id, org_id, session_id, agent_id, status, amount_micros, amount_atomic, asset, network, pay_to, resource, valid_before, approval_expires_at, created_at, updated_at, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)
+         ON CONFLICT (intent_id) DO UPDATE SET status = 'reserved', approval_expires_at = NULL, updated_at = EXCLUDED.updated_at,
+             traceparent = COALESCE(EXCLUDED.traceparent, payments_view.traceparent)
            WHERE payments_view.status = 'awaiting_approval'
          RETURNING (xmax = 0) AS inserted`,
         [
@@ -121,6 +122,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
           d.validBefore,
           expiresAt,
           at,
+          event.metadata.traceparent ?? null,
         ],
       );
       if (row.rows[0]?.inserted === true) await moveMoney(client, d.orgId, d.sessionId, d.agentId, d.teamId, d.amountMicros, 0n, at, 1);
@@ -160,9 +162,10 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       const d = typed.data;
       await client.query(
         `UPDATE payments_view SET status = CASE WHEN status = 'signed' AND $2 <> 'paid' THEN 'unknown' ELSE status END,
-           reported_transaction = COALESCE($3, reported_transaction), reason = CASE WHEN $2 <> 'paid' THEN $4 ELSE reason END, updated_at = $5
+           reported_transaction = COALESCE($3, reported_transaction), reason = CASE WHEN $2 <> 'paid' THEN $4 ELSE reason END, updated_at = $5,
+           traceparent = COALESCE($6, traceparent)
          WHERE intent_id = $1`,
-        [d.intentId, d.outcome, d.transaction, d.detail, at],
+        [d.intentId, d.outcome, d.transaction, d.detail, at, event.metadata.traceparent ?? null],
       );
       return;
     }

@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PoolClient } from 'pg';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { positionOf, type EventStore, type LogPosition } from '../eventstore/event-store.js';
 import { toCloudEvent } from './cloud-event.js';
 
@@ -13,6 +14,8 @@ export interface KafkaRelayOptions {
 }
 
 const CHECKPOINT = 'kafka-relay';
+/** Lag counts stop here, so a scrape during a long outage stays one bounded query. */
+const LAG_COUNT_MAX = 1_000_000;
 // Only one process relays at a time, so that pages go out in commit order exactly once.
 const RELAY_LOCK_KEY = 0x6b61_666b; // "kafk"
 const BACKOFF_MS_MAX = 5_000;
@@ -32,14 +35,12 @@ export class KafkaOutboxRelay {
   private wake: (() => void) | undefined;
   private readonly kafka: Kafka;
   private topicReady = false;
-  publishedTotal = 0;
-  publishErrorsTotal = 0;
-  lastPublishedAt: Date | undefined;
 
   constructor(
     private readonly store: EventStore,
     private readonly options: KafkaRelayOptions,
     private readonly logger: Logger,
+    private readonly metrics?: RelayMetrics,
   ) {
     this.kafka = new Kafka({
       clientId: options.clientId ?? 'paybound-relay',
@@ -75,7 +76,7 @@ export class KafkaOutboxRelay {
         backoffMs = 100;
         if (published === 0) await this.sleep(this.options.idleWaitMs ?? 100);
       } catch (error) {
-        this.publishErrorsTotal += 1;
+        this.metrics?.publishErrors.inc();
         this.logger.warn({ err: { message: (error as Error).message }, backoffMs }, 'kafka relay: publish failed, retrying');
         await this.resetProducer();
         await this.sleep(backoffMs);
@@ -108,8 +109,7 @@ export class KafkaOutboxRelay {
       })),
     });
     await this.store.saveCheckpoint(this.store.pool, CHECKPOINT, positionOf(last));
-    this.publishedTotal += page.length;
-    this.lastPublishedAt = new Date();
+    this.metrics?.published.inc(page.length);
     return page.length;
   }
 
@@ -170,6 +170,55 @@ export class KafkaOutboxRelay {
         clearTimeout(timer);
         resolve();
       };
+    });
+  }
+}
+
+/** What is in the log but not yet on Kafka: how many events (up to a bound) and the age of the oldest. */
+export async function outboxLag(store: EventStore): Promise<{ events: number; seconds: number }> {
+  const result = await store.pool.query<{ events: string; seconds: number | null }>(
+    `WITH checkpoint AS (
+       SELECT COALESCE((SELECT transaction_id FROM subscription_checkpoints WHERE name = $1), '0'::xid8) AS transaction_id,
+              COALESCE((SELECT global_position FROM subscription_checkpoints WHERE name = $1), 0) AS global_position
+     ), waiting AS (
+       SELECT e.occurred_at FROM events e, checkpoint c
+       WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)
+       ORDER BY e.transaction_id, e.global_position LIMIT $2
+     )
+     SELECT count(*) AS events, EXTRACT(EPOCH FROM now() - min(occurred_at))::float8 AS seconds FROM waiting`,
+    [CHECKPOINT, LAG_COUNT_MAX],
+  );
+  const row = result.rows[0];
+  return { events: Number(row?.events ?? 0), seconds: Math.max(0, row?.seconds ?? 0) };
+}
+
+export class RelayMetrics {
+  readonly published: Counter;
+  readonly publishErrors: Counter;
+
+  constructor(registry: Registry, store: EventStore) {
+    const registers = [registry];
+    this.published = new Counter({ name: 'paybound_kafka_published_events_total', help: 'Events this process published to Kafka', registers });
+    this.publishErrors = new Counter({ name: 'paybound_kafka_publish_errors_total', help: 'Failed attempts to publish a page of events to Kafka (retried)', registers });
+    // Read from the database at scrape time, so every governor reports the same lag
+    // whichever of them holds the relay's lock.
+    let lag: Promise<{ events: number; seconds: number }> | undefined;
+    const currentLag = () => (lag ??= outboxLag(store).finally(() => (lag = undefined)));
+    new Gauge({
+      name: 'paybound_outbox_lag_events',
+      help: `Events committed but not yet published to Kafka (counted up to ${LAG_COUNT_MAX})`,
+      registers,
+      async collect() {
+        this.set((await currentLag()).events);
+      },
+    });
+    new Gauge({
+      name: 'paybound_outbox_lag_seconds',
+      help: 'Age of the oldest event not yet published to Kafka; 0 when none waits',
+      registers,
+      async collect() {
+        this.set((await currentLag()).seconds);
+      },
     });
   }
 }

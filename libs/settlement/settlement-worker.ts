@@ -9,11 +9,13 @@ import { DomainError } from '../domain/budget/errors.js';
 import type { Reserved } from '../domain/budget/events.js';
 import { positionOf, type EventStore, type LogPosition, type RecordedEvent } from '../eventstore/event-store.js';
 import type { BalanceProjection } from '../ledger/balance-projection.js';
-import type { OrgCommandProcessor } from '../ledger/org-command-processor.js';
+import type { ObservedDecisions } from '../ledger/decision-telemetry.js';
+import { contextOf, inSpan } from '../platform/tracing.js';
 import { paymentHeaderFor, planAuthorization, type SignRefusal, type StoredOffer } from './authorization.js';
 import type { EvmChainReader } from './chain.js';
 import { decideReconciliation, nextCheckDelayMs } from './reconcile.js';
 import type { PaymentSigner } from './signer.js';
+import type { SigningOutcome, WorkerMetrics } from './worker-metrics.js';
 
 export const WORKER_CHECKPOINT = 'settlement-worker';
 const PAGE_SIZE = 200;
@@ -37,7 +39,8 @@ export type WorkerFault = 'none' | 'exit_after_sign' | 'exit_after_record';
 export interface SettlementWorkerOptions {
   pool: pg.Pool;
   store: EventStore;
-  processor: OrgCommandProcessor;
+  /** The worker's own org command processor, observed: its decisions are counted and traced. */
+  decisions: ObservedDecisions;
   projection: BalanceProjection;
   signer: PaymentSigner;
   /** Chain access per CAIP-2 network; a network without one is never signed for. */
@@ -49,10 +52,14 @@ export interface SettlementWorkerOptions {
   fault: WorkerFault;
   /** Where Reserved events come from: Kafka (a consumer group) when set, else the Postgres log. */
   kafka?: { brokers: string[]; topic: string } | undefined;
+  metrics?: WorkerMetrics | undefined;
   now?: () => number;
 }
 
 type ReservedOutcome = 'done' | 'retry_later';
+
+/** How one reservation went: signed, refused (released, or the ledger said no), or not yet decidable. */
+type ReservedResult = { outcome: 'done'; signed: boolean } | { outcome: 'retry_later' };
 
 /**
  * The settlement worker: signs every reserved payment it can pay, and settles or releases
@@ -169,16 +176,46 @@ export class SettlementWorker {
     return { checkpoint, handled };
   }
 
+  /**
+   * Signs or releases one reservation inside a `paybound.signature` span that continues the
+   * trace of the decision that reserved it (its traceparent is stored with the event).
+   */
   private async handleReserved(event: RecordedEvent<Reserved['data']>): Promise<ReservedOutcome> {
+    const reservation = event.data;
+    const attributes = {
+      'paybound.intent.id': reservation.intentId,
+      'paybound.session.id': reservation.sessionId,
+      'paybound.agent.id': reservation.agentId,
+      'paybound.org.id': reservation.orgId,
+      'paybound.amount_atomic': reservation.amountAtomic.toString(),
+      'paybound.asset': reservation.asset,
+      'paybound.network': reservation.network,
+      'paybound.payee': reservation.payTo,
+    };
+    const startedAt = process.hrtime.bigint();
+    let outcome: SigningOutcome = 'refused';
+    try {
+      return await inSpan('paybound.signature', { parent: contextOf({ traceparent: event.metadata.traceparent }), attributes }, async (span) => {
+        const result = await this.signOrRelease(event);
+        outcome = result.outcome === 'retry_later' ? 'retry_later' : result.signed ? 'signed' : 'refused';
+        span.setAttribute('paybound.outcome', outcome);
+        return result.outcome;
+      });
+    } finally {
+      this.options.metrics?.signingSeconds.observe({ outcome }, Number(process.hrtime.bigint() - startedAt) / 1e9);
+    }
+  }
+
+  private async signOrRelease(event: RecordedEvent<Reserved['data']>): Promise<ReservedResult> {
     const { logger, signer } = this.options;
     const reservation = event.data;
     const stored = await this.storedOffer(reservation.intentId);
-    if (stored === undefined && this.now() - Date.parse(reservation.reservedAt) < OFFER_GRACE_MS) return 'retry_later';
+    if (stored === undefined && this.now() - Date.parse(reservation.reservedAt) < OFFER_GRACE_MS) return { outcome: 'retry_later' };
     const chain = this.options.chains.get(reservation.network);
     const planned = chain === undefined ? ({ ok: false, reason: 'no_wallet_for_network' } as const) : planAuthorization(reservation, stored, signer.address, Math.floor(this.now() / 1000));
     if (!planned.ok) {
       await this.releaseUnsigned(reservation, planned.reason);
-      return 'done';
+      return { outcome: 'done', signed: false };
     }
     const { plan } = planned;
     const signature = await signer.signTransferAuthorization(plan.typedData);
@@ -204,7 +241,7 @@ export class SettlementWorker {
     );
     if (!recorded.ok) {
       logger.info({ intentId: reservation.intentId, code: recorded.code }, 'payment not signed: the ledger refused the signature');
-      return 'done';
+      return { outcome: 'done', signed: false };
     }
     this.injectFault('exit_after_record', reservation.intentId);
     await this.options.pool.query(
@@ -212,7 +249,7 @@ export class SettlementWorker {
       [reservation.intentId, header.name, header.value],
     );
     logger.info({ intentId: reservation.intentId, network: reservation.network, payer: signer.address, validBeforeSec: plan.validBeforeSec }, 'payment signed');
-    return 'done';
+    return { outcome: 'done', signed: true };
   }
 
   private async storedOffer(intentId: string): Promise<StoredOffer | undefined> {
@@ -249,8 +286,12 @@ export class SettlementWorker {
       nonce: string;
       valid_before: Date;
       reported_transaction: string | null;
+      session_id: string;
+      agent_id: string;
+      pay_to: string | null;
+      traceparent: string | null;
     }>(
-      `SELECT intent_id, org_id, amount_atomic, asset, network, payer, nonce, valid_before, reported_transaction
+      `SELECT intent_id, org_id, amount_atomic, asset, network, payer, nonce, valid_before, reported_transaction, session_id, agent_id, pay_to, traceparent
        FROM payments_view WHERE status IN ('signed', 'unknown') AND payer IS NOT NULL AND nonce IS NOT NULL
        ORDER BY updated_at LIMIT ${RECONCILE_CANDIDATES_MAX}`,
     );
@@ -273,14 +314,34 @@ export class SettlementWorker {
       });
       const decision = decideReconciliation({ amountAtomic: BigInt(row.amount_atomic), validBeforeSec: Math.floor(row.valid_before.getTime() / 1000) }, observation);
       const at = new Date(this.now()).toISOString();
+      this.options.metrics?.reconciliations.inc({ result: decision.kind === 'settle' ? 'settled' : decision.kind === 'release' ? 'released' : `waiting_${decision.reason}` });
+      // A settlement span joins the trace of the payment's latest traced decision.
+      const settlementSpan = (outcome: string, extra: Record<string, string>) => ({
+        parent: contextOf({ traceparent: row.traceparent ?? undefined }),
+        attributes: {
+          'paybound.intent.id': row.intent_id,
+          'paybound.org.id': row.org_id,
+          'paybound.session.id': row.session_id,
+          'paybound.agent.id': row.agent_id,
+          'paybound.asset': row.asset,
+          'paybound.network': row.network,
+          ...(row.pay_to === null ? {} : { 'paybound.payee': row.pay_to }),
+          'paybound.outcome': outcome,
+          ...extra,
+        },
+      });
       if (decision.kind === 'settle') {
-        await this.submit({ type: 'Settle', orgId: row.org_id, actor: WORKER_ACTOR, at, intentId: row.intent_id, amountAtomic: decision.amountAtomic, network: row.network, transaction: decision.transaction, payer: row.payer }, ['intent_already_refunded', 'intent_already_settled']);
+        await inSpan('paybound.settlement', settlementSpan('settled', { 'paybound.amount_atomic': decision.amountAtomic.toString(), 'paybound.transaction': decision.transaction }), () =>
+          this.submit({ type: 'Settle', orgId: row.org_id, actor: WORKER_ACTOR, at, intentId: row.intent_id, amountAtomic: decision.amountAtomic, network: row.network, transaction: decision.transaction, payer: row.payer }, ['intent_already_refunded', 'intent_already_settled']),
+        );
         logger.info({ intentId: row.intent_id, transaction: decision.transaction, amountAtomic: decision.amountAtomic.toString() }, 'payment settled from chain evidence');
         this.nextCheckAtMs.delete(row.intent_id);
       } else if (decision.kind === 'release') {
-        await this.submit(
-          { type: 'Release', orgId: row.org_id, actor: WORKER_ACTOR, at, intentId: row.intent_id, reason: 'expired_unused', proof: { kind: 'expired_unused', chainTime: decision.chainTime } },
-          ['intent_already_settled', 'release_not_proven'],
+        await inSpan('paybound.settlement', settlementSpan('released', { 'paybound.amount_atomic': row.amount_atomic, 'paybound.chain_time': decision.chainTime }), () =>
+          this.submit(
+            { type: 'Release', orgId: row.org_id, actor: WORKER_ACTOR, at, intentId: row.intent_id, reason: 'expired_unused', proof: { kind: 'expired_unused', chainTime: decision.chainTime } },
+            ['intent_already_settled', 'release_not_proven'],
+          ),
         );
         logger.info({ intentId: row.intent_id, chainTime: decision.chainTime }, 'payment released: its authorization expired unused');
         this.nextCheckAtMs.delete(row.intent_id);
@@ -298,7 +359,7 @@ export class SettlementWorker {
   /** Submits a command; the listed domain refusals mean "already decided otherwise" and are returned, not thrown. */
   private async submit(command: BudgetCommand, expected: readonly string[]): Promise<{ ok: true } | { ok: false; code: string }> {
     try {
-      await this.options.processor.submit(command, () => undefined);
+      await this.options.decisions.submit(command, () => undefined);
       return { ok: true };
     } catch (error) {
       if (error instanceof DomainError && expected.includes(error.code)) return { ok: false, code: error.code };

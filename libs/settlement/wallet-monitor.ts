@@ -4,6 +4,7 @@ import type { Address } from 'viem';
 import { assessWallet, walletStreamId, type WalletFloors } from '../domain/wallet/wallet.js';
 import type { EventStore } from '../eventstore/event-store.js';
 import type { EvmChainReader } from './chain.js';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 /** An operator's floors for one asset on one network (PAYBOUND_WALLET_FLOORS). */
 export interface WalletFloorSetting extends WalletFloors {
@@ -20,6 +21,7 @@ export interface WalletMonitorOptions {
   floors: readonly WalletFloorSetting[];
   logger: Logger;
   intervalMs: number;
+  metrics?: WorkerMetrics;
   now?: () => number;
 }
 
@@ -127,6 +129,12 @@ export class WalletMonitor {
           observedAt,
         ],
       );
+      const metrics = this.options.metrics;
+      if (metrics !== undefined) {
+        metrics.walletBalanceAtomic.set({ network: watch.network, asset: watch.asset, address }, Number(balances.balanceAtomic));
+        metrics.walletNativeBalanceWei.set({ network: watch.network, address }, Number(balances.nativeBalanceWei));
+        metrics.walletBelowFloor.set({ network: watch.network, asset: watch.asset, address }, next.belowFloor ? 1 : 0);
+      }
       if (events.length === 0) return;
       const streamId = walletStreamId(watch.network, address);
       const version = await store.streamVersion(client, streamId);

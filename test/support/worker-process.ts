@@ -8,6 +8,8 @@ const OUTPUT_CHARS_MAX = 2_000_000;
 
 export interface WorkerProcess {
   pid: number;
+  /** Where the worker serves GET /metrics (it picks a free port). */
+  metricsUrl: string;
   /** Everything the process wrote to stdout and stderr (bounded). */
   output: () => string;
   /** Resolves with the exit code or signal once the process has ended. */
@@ -22,7 +24,7 @@ export interface WorkerProcess {
  */
 export async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
   const child: ChildProcess = spawn(process.execPath, [resolve(repoRoot, 'dist/apps/settlement-worker/main.js')], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', PAYBOUND_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -43,6 +45,7 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
   }
   return {
     pid: child.pid ?? -1,
+    metricsUrl: /"metrics":"(http:[^"]+)"/.exec(output)?.[1] ?? '',
     output: () => output,
     exited,
     stop: async () => {

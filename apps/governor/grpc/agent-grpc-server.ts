@@ -17,6 +17,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { ApiProblem } from '../../../libs/platform/problem.js';
+import { contextOf, inSpan, SpanKind } from '../../../libs/platform/tracing.js';
 import { AccessKeys, type AgentPrincipal } from '../access-keys.js';
 import type { AuthenticatedRequest } from '../auth.guard.js';
 import { PaymentsController } from '../payments.controller.js';
@@ -240,14 +241,15 @@ export class AgentGrpcServer implements OnModuleDestroy {
     const agent = await this.authenticate(metadata);
     const headers: Record<string, string> = {};
     if (idempotencyKey !== '') headers['idempotency-key'] = idempotencyKey;
-    const traceparent = metadataString(metadata, 'traceparent');
-    if (traceparent !== undefined) headers.traceparent = traceparent;
     return { agent, headers } as unknown as AuthenticatedRequest;
   }
 
+  /** A unary call inside a server span that continues the caller's `traceparent` metadata. */
   private unary<Req, Res>(handle: (request: Req, metadata: Metadata) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      handle(call.request, call.metadata).then(
+      const method = call.getPath();
+      const parent = contextOf({ traceparent: metadataString(call.metadata, 'traceparent') });
+      inSpan(method, { kind: SpanKind.SERVER, parent, attributes: { 'rpc.system': 'grpc', 'rpc.method': method } }, () => handle(call.request, call.metadata)).then(
         (answer) => callback(null, answer),
         (error: unknown) => callback(this.problems.toServiceError(error)),
       );

@@ -84,6 +84,8 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
         amountAtomic: data.amountAtomic,
         status: event.type === 'Reserved' ? 'reserved' : 'awaiting_approval',
         network: data.network,
+        asset: data.asset,
+        payTo: data.payTo,
         validBefore: data.validBefore,
         payer: null,
         nonce: null,

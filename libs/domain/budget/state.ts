@@ -50,6 +50,9 @@ export interface IntentState {
   amountAtomic: bigint;
   status: IntentStatus;
   network: string;
+  /** The token contract paid in, as the offer named it. */
+  asset: string;
+  payTo: string;
   validBefore: string;
   payer: string | null;
   nonce: string | null;
