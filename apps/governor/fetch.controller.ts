@@ -7,6 +7,7 @@ import type { Release, ReportOutcome } from '../../libs/domain/budget/commands.j
 import { DomainError } from '../../libs/domain/budget/errors.js';
 import { formatUsdMicros, parseUsdMicros, stablecoinAtomicToUsdMicros } from '../../libs/domain/money.js';
 import { fetch, Headers, type Agent, type Response as UndiciResponse } from 'undici';
+import { paymentSpanAttributes } from '../../libs/ledger/decision-telemetry.js';
 import { ApiProblem } from '../../libs/platform/problem.js';
 import { inSpan, SpanKind, traceparentOf } from '../../libs/platform/tracing.js';
 import { sellerOutcome } from '../../libs/settlement/outcome.js';
@@ -122,7 +123,7 @@ export class FetchController {
 
     let first: UpstreamAnswer;
     try {
-      const head = await this.upstream(input, undefined, undefined);
+      const head = await this.upstream(input, undefined);
       first = { status: head.status, headers: head.headers, body: await head.readBody() };
     } catch (error) {
       if (error instanceof UpstreamError) throw upstreamProblem(error, null);
@@ -164,7 +165,7 @@ export class FetchController {
     );
     let paid: UpstreamHead;
     try {
-      paid = await this.upstream(input, header, payment);
+      paid = await this.upstream(input, header, paymentSpanAttributes({ ...payment, intentId: payment.id, orgId: agent.orgId, agentId: agent.agentId }));
     } catch (error) {
       await this.setRemaining(response, remaining);
       // The header was sent: the outcome is unknown until the chain says otherwise.
@@ -269,21 +270,10 @@ export class FetchController {
    * `paybound.unpaid_request`) whose context goes to the seller as `traceparent`; resolves
    * once the status and headers arrived, the body is read on demand within the same timeout.
    */
-  private upstream(input: FetchInput, header: PaymentHeader | undefined, payment: PaymentView | undefined): Promise<UpstreamHead> {
+  private upstream(input: FetchInput, header: PaymentHeader | undefined, paymentAttributes: Record<string, string> = {}): Promise<UpstreamHead> {
     const url = new URL(input.url);
     // Only the host and path: a query string may carry the agent's own secrets.
-    const attributes: Record<string, string> = { 'http.request.method': input.method, 'server.address': url.host, 'url.path': url.pathname };
-    if (payment !== undefined) {
-      Object.assign(attributes, {
-        'paybound.intent.id': payment.id,
-        'paybound.session.id': payment.sessionId,
-        'paybound.amount': payment.amount,
-        ...(payment.amountAtomic === null ? {} : { 'paybound.amount_atomic': payment.amountAtomic }),
-        ...(payment.asset === null ? {} : { 'paybound.asset': payment.asset }),
-        ...(payment.network === null ? {} : { 'paybound.network': payment.network }),
-        ...(payment.payTo === null ? {} : { 'paybound.payee': payment.payTo }),
-      });
-    }
+    const attributes = { 'http.request.method': input.method, 'server.address': url.host, 'url.path': url.pathname, ...paymentAttributes };
     const name = header === undefined ? 'paybound.unpaid_request' : 'paybound.paid_request';
     return inSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
       const head = await this.send(input, header);

@@ -159,15 +159,40 @@ function commandAttributes(command: BudgetCommand): Record<string, string> {
   };
 }
 
-function paymentAttributes(payment: PaymentFacts): Record<string, string> {
-  return {
-    'paybound.session.id': payment.sessionId,
-    'paybound.agent.id': payment.agentId,
-    'paybound.amount': formatUsdMicros(payment.amountMicros),
-    'paybound.amount_atomic': payment.amountAtomic.toString(),
-    'paybound.asset': payment.asset,
-    'paybound.network': payment.network,
-    'paybound.payee': payment.payTo,
+/** What a span knows of a payment; whatever is missing is left out. */
+export interface PaymentSpanFacts {
+  intentId?: string;
+  orgId?: string;
+  sessionId?: string;
+  agentId?: string;
+  /** USD decimal string. */
+  amount?: string;
+  amountAtomic?: bigint | string | null;
+  asset?: string | null;
+  network?: string | null;
+  payTo?: string | null;
+}
+
+/**
+ * The attributes every payment span carries, named the same in the governor and the worker.
+ * Addresses are lower-case, as in the metrics' labels, so one payee is one value.
+ */
+export function paymentSpanAttributes(facts: PaymentSpanFacts): Record<string, string> {
+  const attributes: Record<string, string | null | undefined> = {
+    'paybound.intent.id': facts.intentId,
+    'paybound.org.id': facts.orgId,
+    'paybound.session.id': facts.sessionId,
+    'paybound.agent.id': facts.agentId,
+    'paybound.amount': facts.amount,
+    'paybound.amount_atomic': facts.amountAtomic?.toString(),
+    'paybound.asset': facts.asset?.toLowerCase(),
+    'paybound.network': facts.network,
+    'paybound.payee': facts.payTo?.toLowerCase(),
   };
+  return Object.fromEntries(Object.entries(attributes).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+}
+
+function paymentAttributes(payment: PaymentFacts): Record<string, string> {
+  return paymentSpanAttributes({ ...payment, amount: formatUsdMicros(payment.amountMicros) });
 }
 

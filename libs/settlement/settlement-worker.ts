@@ -6,10 +6,11 @@ import type { Logger } from 'pino';
 import type { Address, Hex } from 'viem';
 import type { BudgetCommand } from '../domain/budget/commands.js';
 import { DomainError } from '../domain/budget/errors.js';
+import { formatUsdMicros } from '../domain/money.js';
 import type { Reserved } from '../domain/budget/events.js';
 import { positionOf, type EventStore, type LogPosition, type RecordedEvent } from '../eventstore/event-store.js';
 import type { BalanceProjection } from '../ledger/balance-projection.js';
-import type { ObservedDecisions } from '../ledger/decision-telemetry.js';
+import { paymentSpanAttributes, type ObservedDecisions } from '../ledger/decision-telemetry.js';
 import { contextOf, inSpan } from '../platform/tracing.js';
 import { paymentHeaderFor, planAuthorization, type SignRefusal, type StoredOffer } from './authorization.js';
 import type { EvmChainReader } from './chain.js';
@@ -182,16 +183,7 @@ export class SettlementWorker {
    */
   private async handleReserved(event: RecordedEvent<Reserved['data']>): Promise<ReservedOutcome> {
     const reservation = event.data;
-    const attributes = {
-      'paybound.intent.id': reservation.intentId,
-      'paybound.session.id': reservation.sessionId,
-      'paybound.agent.id': reservation.agentId,
-      'paybound.org.id': reservation.orgId,
-      'paybound.amount_atomic': reservation.amountAtomic.toString(),
-      'paybound.asset': reservation.asset,
-      'paybound.network': reservation.network,
-      'paybound.payee': reservation.payTo,
-    };
+    const attributes = paymentSpanAttributes({ ...reservation, amount: formatUsdMicros(reservation.amountMicros) });
     const startedAt = process.hrtime.bigint();
     let outcome: SigningOutcome = 'refused';
     try {
@@ -319,13 +311,7 @@ export class SettlementWorker {
       const settlementSpan = (outcome: string, extra: Record<string, string>) => ({
         parent: contextOf({ traceparent: row.traceparent ?? undefined }),
         attributes: {
-          'paybound.intent.id': row.intent_id,
-          'paybound.org.id': row.org_id,
-          'paybound.session.id': row.session_id,
-          'paybound.agent.id': row.agent_id,
-          'paybound.asset': row.asset,
-          'paybound.network': row.network,
-          ...(row.pay_to === null ? {} : { 'paybound.payee': row.pay_to }),
+          ...paymentSpanAttributes({ intentId: row.intent_id, orgId: row.org_id, sessionId: row.session_id, agentId: row.agent_id, asset: row.asset, network: row.network, payTo: row.pay_to }),
           'paybound.outcome': outcome,
           ...extra,
         },
