@@ -4,6 +4,7 @@ import { freshDatabase, readWholeLog, type TestDatabase } from '../support/datab
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { startKafkaBroker, type KafkaBroker } from '../support/kafka-broker.js';
 import { readTopic } from '../support/kafka-reader.js';
+import { sampleValue, scrape } from '../support/prometheus.js';
 
 const ADMIN = 'test-admin-token';
 const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
@@ -47,6 +48,21 @@ describe('outbox relay to Kafka through a broker outage', () => {
 
     const before = await Promise.all(Array.from({ length: 20 }, (_, i) => pay(i % 2 ? a : b, i)));
     expect(before.every((r) => r.status === 202)).toBe(true);
+    // Either governor reports the outbox lag, whichever of them relays.
+    const lagOf = async (g: GovernorProcess) => {
+      const samples = await scrape(`${g.url}/metrics`);
+      return { events: sampleValue(samples, 'paybound_outbox_lag_events'), seconds: sampleValue(samples, 'paybound_outbox_lag_seconds'), publishErrors: sampleValue(samples, 'paybound_kafka_publish_errors_total') };
+    };
+    const lagDrained = async () => {
+      for (let attempt = 0; attempt < 300; attempt += 1) {
+        const lags = await Promise.all(governors.map(lagOf));
+        if (lags.every((lag) => lag.events === 0 && lag.seconds === 0)) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`outbox lag did not reach 0: ${JSON.stringify(await Promise.all(governors.map(lagOf)))}`);
+    };
+    await lagDrained();
+    const publishedBeforeOutage = (await readWholeLog(db)).length;
 
     await broker.stop();
     const started = performance.now();
@@ -56,6 +72,20 @@ describe('outbox relay to Kafka through a broker outage', () => {
     // The session allows 60 payments of $0.01: 40 more are accepted, then the limit refuses.
     expect(during.filter((r) => r.status === 202)).toHaveLength(40);
     expect(during.filter((r) => r.status === 403)).toHaveLength(20);
+    // Everything decided during the outage waits in the outbox, and the metrics say so.
+    const waitingCount = (await readWholeLog(db)).length - publishedBeforeOutage;
+    expect(waitingCount).toBeGreaterThanOrEqual(60);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const lags = await Promise.all(governors.map(lagOf));
+    for (const lag of lags) expect({ events: lag.events, oldestWaitingAtLeastASecond: lag.seconds >= 1 }).toEqual({ events: waitingCount, oldestWaitingAtLeastASecond: true });
+    // The relay's client retries inside each send before it reports a failure.
+    let publishErrors = 0;
+    for (let attempt = 0; attempt < 150 && publishErrors === 0; attempt += 1) {
+      publishErrors = (await Promise.all(governors.map(lagOf))).reduce((sum, lag) => sum + lag.publishErrors, 0);
+      if (publishErrors === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(publishErrors).toBeGreaterThan(0);
+    console.log(`[outage] outbox lag with Kafka down: ${lags[0]!.events} events, oldest ${lags[0]!.seconds.toFixed(1)} s; Kafka publish errors ${publishErrors}`);
 
     await broker.start();
     const after = await Promise.all(Array.from({ length: 5 }, (_, i) => pay(a, 200 + i)));
@@ -77,5 +107,6 @@ describe('outbox relay to Kafka through a broker outage', () => {
     expect(reserved?.value).toMatchObject({ specversion: '1.0', source: 'urn:paybound:governor', orgid: 'org-k', datacontenttype: 'application/json' });
     expect(reserved?.value.data).toMatchObject({ amountMicros: '10000', amountAtomic: '10000', sessionId: session.body.id });
     expect(reserved?.headers.ce_id).toBe(reserved?.value.id);
+    await lagDrained();
   });
 });
