@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { traceIdsOf } from './tracing.js';
 
 // Structured JSON logs. Anything that could carry a credential is redacted by path, so a
 // key cannot reach a log line even when a whole request or config object is logged.
@@ -17,7 +18,8 @@ export const REDACTED_PATHS = [
 ];
 
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { service: name, pid: process.pid } });
+  // Lines written inside a recording span carry its trace_id and span_id, to find them from a trace.
+  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { service: name, pid: process.pid }, mixin: () => traceIdsOf() });
 }
 
 /** Removes the password from a connection URL before it is shown anywhere. */

@@ -146,6 +146,9 @@ export class SettlementWorker {
         const envelope = JSON.parse(message.value?.toString() ?? '{}') as CloudEventEnvelope;
         if (envelope.type !== RESERVED_CLOUD_EVENT_TYPE) return;
         const event = fromCloudEvent(envelope, 'Reserved') as RecordedEvent<Reserved['data']>;
+        // The message's own W3C header is the trace context Kafka carries; the envelope's copy is the fallback.
+        const traceparent = message.headers?.traceparent?.toString();
+        if (traceparent !== undefined && traceparent !== '') event.metadata = { ...event.metadata, traceparent };
         // A missing offer row makes the handler wait; it gives up (and releases) after the grace period.
         for (let attempt = 0; attempt < KAFKA_RETRY_ATTEMPTS_MAX && !this.stopping; attempt++) {
           if ((await this.handleReserved(event)) === 'done') return;

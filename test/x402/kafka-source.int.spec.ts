@@ -3,6 +3,7 @@ import type { Hex } from 'viem';
 import { call, seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
+import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
 
@@ -14,12 +15,14 @@ describe('the settlement worker fed by Kafka instead of the Postgres log', () =>
   let db: TestDatabase;
   let governor: GovernorProcess;
   let worker: WorkerProcess;
+  let receiver: OtlpReceiver;
 
   beforeAll(async () => {
+    receiver = await startOtlpReceiver();
     kit = await startX402Kit();
     db = await freshDatabase('kafkasource');
     const topic = `paybound.events.v1.worker-${Date.now()}`;
-    const kafka = { KAFKA_BROKERS: inject('kafkaBrokers'), KAFKA_TOPIC: topic };
+    const kafka = { KAFKA_BROKERS: inject('kafkaBrokers'), KAFKA_TOPIC: topic, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' };
     governor = await spawnGovernor({
       DATABASE_URL: db.url,
       ...kafka,
@@ -41,6 +44,7 @@ describe('the settlement worker fed by Kafka instead of the Postgres log', () =>
     await governor?.stop();
     await db?.drop();
     await kit?.stop();
+    await receiver?.stop();
   });
 
   it('signs from the Reserved events it consumes, and the payment settles on chain', async () => {
@@ -70,5 +74,16 @@ describe('the settlement worker fed by Kafka instead of the Postgres log', () =>
     // It never read Reserved events from the Postgres log: it has no checkpoint there.
     const checkpoints = await db.pool.query("SELECT 1 FROM subscription_checkpoints WHERE name = 'settlement-worker'");
     expect(checkpoints.rowCount).toBe(0);
+
+    // The trace crossed Kafka: the worker's signature span is a child of the governor's
+    // Reserve decision, through the traceparent header of the message it consumed.
+    let spans = receiver.spans();
+    for (const deadline = Date.now() + SETTLE_WAIT_MS; !spans.some((s) => s.name === 'paybound.signature') && Date.now() < deadline; spans = receiver.spans()) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const reserve = spans.find((s) => s.name === 'paybound.decision' && s.attributes['paybound.command'] === 'Reserve' && s.attributes['paybound.intent.id'] === paymentId);
+    const signature = spans.find((s) => s.name === 'paybound.signature' && s.attributes['paybound.intent.id'] === paymentId);
+    expect(reserve?.service).toBe('paybound-governor');
+    expect(signature).toMatchObject({ service: 'paybound-settlement-worker', traceId: reserve?.traceId, parentSpanId: reserve?.spanId, attributes: { 'paybound.outcome': 'signed' } });
   });
 });
