@@ -8,11 +8,13 @@ import type { GovernorConfig } from './config.js';
 import { parseBody } from './http-input.js';
 import { GOVERNOR_CONFIG } from './tokens.js';
 
-/** Payments whose money is held: they may still leave the wallet. */
-const OPEN_STATUSES = ['awaiting_approval', 'reserved', 'signed', 'unknown'];
-/** What open payments hold in wallet `w`'s asset, plus what settled after its reading; $3 = OPEN_STATUSES. */
-const COMMITTED_SQL = `(SELECT COALESCE(SUM(p.amount_atomic), 0) FROM payments_view p
-    WHERE p.network = w.network AND lower(p.asset) = w.asset AND (p.status = ANY($3) OR (p.status = 'settled' AND p.updated_at > w.observed_at)))`;
+/**
+ * What open payments hold in wallet `w`'s asset (one row per org, kept by the projection),
+ * plus what settled after its reading: a bounded window of recent payments.
+ */
+const COMMITTED_SQL = `((SELECT COALESCE(SUM(h.held_atomic), 0) FROM wallet_holds h WHERE h.network = w.network AND h.asset = w.asset)
+    + (SELECT COALESCE(SUM(p.amount_atomic), 0) FROM payments_view p
+       WHERE p.network = w.network AND lower(p.asset) = w.asset AND p.status = 'settled' AND p.updated_at > w.observed_at))`;
 /** Recent payments the typical price is taken from. */
 const TYPICAL_PRICE_SAMPLE = 100;
 
@@ -47,7 +49,7 @@ export class WalletFunding {
     const result = await this.pool.query<{ balance_atomic: string; committed: string }>(
       `SELECT w.balance_atomic, ${COMMITTED_SQL} AS committed
        FROM wallet_balances w WHERE w.network = $1 AND w.asset = $2 ORDER BY w.observed_at DESC LIMIT 1`,
-      [network, asset.toLowerCase(), OPEN_STATUSES],
+      [network, asset.toLowerCase()],
     );
     const wallet = result.rows[0];
     return wallet === undefined ? null : walletAvailableAtomic(BigInt(wallet.balance_atomic), BigInt(wallet.committed));
@@ -63,8 +65,8 @@ export class WalletFunding {
    */
   async committedAtomic(wallet: WalletRow): Promise<bigint> {
     const result = await this.pool.query<{ committed: string }>(
-      `SELECT ${COMMITTED_SQL} AS committed FROM wallet_balances w WHERE w.network = $1 AND w.asset = $2 AND w.address = $4`,
-      [wallet.network, wallet.asset, OPEN_STATUSES, wallet.address],
+      `SELECT ${COMMITTED_SQL} AS committed FROM wallet_balances w WHERE w.network = $1 AND w.asset = $2 AND w.address = $3`,
+      [wallet.network, wallet.asset, wallet.address],
     );
     return BigInt(result.rows[0]?.committed ?? '0');
   }

@@ -33,7 +33,8 @@ async function snapshot(db: TestDatabase): Promise<unknown[]> {
   const sessions = await db.pool.query('SELECT session_id, limit_micros, reserved_micros, spent_micros, payments_count FROM sessions_view ORDER BY session_id');
   const budgets = await db.pool.query('SELECT level, level_id, limit_micros, reserved_micros, spent_micros FROM budget_balances ORDER BY level, level_id');
   const payments = await db.pool.query('SELECT intent_id, status, amount_micros, transaction, reason FROM payments_view ORDER BY intent_id');
-  return [sessions.rows, budgets.rows, payments.rows];
+  const holds = await db.pool.query('SELECT org_id, network, asset, held_atomic FROM wallet_holds ORDER BY org_id, network, asset');
+  return [sessions.rows, budgets.rows, payments.rows, holds.rows];
 }
 
 describe('balance projection', () => {
@@ -52,6 +53,7 @@ describe('balance projection', () => {
       { ...base, type: 'RecordSignature', intentId: 'i-1', scheme: 'exact', payer: '0x1', nonce: '0xn1', validAfter: '1970-01-01T00:00:00.000Z', validBefore: '2026-11-25T10:05:00.000Z' },
       { ...base, type: 'Settle', intentId: 'i-1', amountAtomic: 250_000n, network: 'eip155:31337', transaction: '0xabc', payer: '0x1' },
       { ...base, type: 'Release', intentId: 'i-2', reason: 'seller_answered_500', proof: { kind: 'never_signed' } },
+      reserve('i-4', 100_000n),
     ];
     for (const command of commands) await processor.submit(command, () => undefined);
   });
@@ -61,22 +63,25 @@ describe('balance projection', () => {
 
   it('shows held, spent and released money per level and per payment', async () => {
     await new BalanceProjection(db.store).catchUpAll();
-    const [sessions, budgets, payments] = (await snapshot(db)) as [Record<string, string>[], Record<string, string>[], Record<string, string>[]];
-    expect(sessions).toEqual([{ session_id: 's-1', limit_micros: '1000000', reserved_micros: '0', spent_micros: '250000', payments_count: 2 }]);
-    expect(budgets.find((b) => b.level === 'org')).toMatchObject({ reserved_micros: '0', spent_micros: '250000' });
-    expect(budgets.find((b) => b.level === 'team')).toMatchObject({ reserved_micros: '0', spent_micros: '250000' });
-    expect(payments.map((p) => [p.intent_id, p.status, p.reason])).toEqual([
+    const [sessions, budgets, payments, holds] = (await snapshot(db)) as Record<string, string>[][];
+    expect(sessions).toEqual([{ session_id: 's-1', limit_micros: '1000000', reserved_micros: '100000', spent_micros: '250000', payments_count: 3 }]);
+    expect(budgets!.find((b) => b.level === 'org')).toMatchObject({ reserved_micros: '100000', spent_micros: '250000' });
+    expect(budgets!.find((b) => b.level === 'team')).toMatchObject({ reserved_micros: '100000', spent_micros: '250000' });
+    expect(payments!.map((p) => [p.intent_id, p.status, p.reason])).toEqual([
       ['i-1', 'settled', 'paid_less'],
       ['i-2', 'refunded', 'seller_answered_500'],
       ['i-3', 'rejected', 'session_limit_exceeded'],
+      ['i-4', 'reserved', null],
     ]);
+    // The wallet still holds only the open payment: the settled one and the released one let go of theirs, once.
+    expect(holds).toEqual([{ org_id: 'org-p', network: 'eip155:31337', asset: '0x5fbdb2315678afecb367f032d93f642f64180aa3', held_atomic: '100000' }]);
   });
 
   it('is rebuilt identically from the events by `npm run projections:rebuild`', async () => {
     const before = await snapshot(db);
     await db.pool.query("UPDATE sessions_view SET spent_micros = 999 WHERE session_id = 's-1'");
     const { stdout } = await run(process.execPath, ['dist/apps/governor/rebuild-projections.js'], { env: { ...process.env, DATABASE_URL: db.url } });
-    expect(stdout).toMatch(/rebuilt balances from 11 events/);
+    expect(stdout).toMatch(/rebuilt balances from 12 events/);
     expect(await snapshot(db)).toEqual(before);
   });
 });

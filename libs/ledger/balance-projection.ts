@@ -50,7 +50,7 @@ export class BalanceProjection {
   /** Empties the read model and replays the whole log into it. */
   async rebuild(): Promise<number> {
     await this.store.transaction(async (client) => {
-      await client.query('TRUNCATE projection_checkpoints, budget_balances, sessions_view, payments_view');
+      await client.query('TRUNCATE projection_checkpoints, budget_balances, sessions_view, payments_view, wallet_holds');
     });
     let applied = 0;
     for (;;) {
@@ -125,13 +125,21 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
           event.metadata.traceparent ?? null,
         ],
       );
-      if (row.rows[0]?.inserted === true) await moveMoney(client, d.orgId, d.sessionId, d.agentId, d.teamId, d.amountMicros, 0n, at, 1);
+      if (row.rows[0]?.inserted === true) {
+        await moveMoney(client, d.orgId, d.sessionId, d.agentId, d.teamId, d.amountMicros, 0n, at, 1);
+        await client.query(
+          `INSERT INTO wallet_holds (org_id, network, asset, held_atomic) VALUES ($1, $2, lower($3), $4)
+           ON CONFLICT (network, asset, org_id) DO UPDATE SET held_atomic = wallet_holds.held_atomic + EXCLUDED.held_atomic`,
+          [d.orgId, d.network, d.asset, d.amountAtomic.toString()],
+        );
+      }
       return;
     }
     case 'ApprovalGranted':
       return;
     case 'ApprovalDenied': {
       const d = typed.data;
+      await releaseWalletHold(client, d.intentId);
       await client.query(
         `UPDATE payments_view SET status = 'rejected', reason = $2, approval_expires_at = NULL, updated_at = $4,
            refusal = jsonb_build_object('level', 'policy', 'code', $3::text, 'limitMicros', NULL, 'requestedMicros', amount_micros::text, 'remainingMicros', NULL)
@@ -171,6 +179,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
     }
     case 'Settled': {
       const d = typed.data;
+      await releaseWalletHold(client, d.intentId);
       const payment = await client.query<{ team_id: string | null }>(
         `UPDATE payments_view p SET status = 'settled', transaction = $2, payer = $3, amount_micros = $5, amount_atomic = $6, reason = NULL, updated_at = $4
          FROM sessions_view s WHERE p.intent_id = $1 AND s.session_id = p.session_id RETURNING s.team_id`,
@@ -181,6 +190,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
     }
     case 'Refunded': {
       const d = typed.data;
+      await releaseWalletHold(client, d.intentId);
       const payment = await client.query<{ team_id: string | null }>(
         `UPDATE payments_view p SET status = CASE WHEN p.status IN ('settled', 'rejected') THEN p.status ELSE 'refunded' END,
            reason = CASE WHEN p.status = 'rejected' THEN p.reason ELSE $2 END, updated_at = $3
@@ -205,6 +215,20 @@ async function upsertBudget(client: PoolClient, orgId: string, level: string, le
     `INSERT INTO budget_balances (org_id, level, level_id, name, limit_micros) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (org_id, level, level_id) DO UPDATE SET name = EXCLUDED.name, limit_micros = EXCLUDED.limit_micros`,
     [orgId, level, levelId, name, limitMicros?.toString() ?? null],
+  );
+}
+
+/**
+ * A payment leaving the open set no longer holds its amount in the wallet. Called before the
+ * update that moves it out, and a no-op for one that is not open (a retry, a refund after a
+ * settlement), so each payment releases its hold exactly once.
+ */
+async function releaseWalletHold(client: PoolClient, intentId: string): Promise<void> {
+  await client.query(
+    `UPDATE wallet_holds h SET held_atomic = h.held_atomic - p.amount_atomic FROM payments_view p
+     WHERE p.intent_id = $1 AND p.status IN ('awaiting_approval', 'reserved', 'signed', 'unknown')
+       AND h.org_id = p.org_id AND h.network = p.network AND h.asset = lower(p.asset)`,
+    [intentId],
   );
 }
 
