@@ -2,6 +2,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PoolClient } from 'pg';
 import { positionOf, type EventStore, type LogPosition } from '../eventstore/event-store.js';
+import { BackgroundLoop } from '../platform/background-loop.js';
 import { toCloudEvent } from './cloud-event.js';
 
 export interface KafkaRelayOptions {
@@ -24,12 +25,9 @@ const BACKOFF_MS_MAX = 5_000;
  * the checkpoint when Kafka is back. The producer is idempotent, so its own retries cannot
  * duplicate a message.
  */
-export class KafkaOutboxRelay {
-  private running = false;
-  private loop: Promise<void> | undefined;
+export class KafkaOutboxRelay extends BackgroundLoop {
   private lockClient: PoolClient | undefined;
   private producer: Producer | undefined;
-  private wake: (() => void) | undefined;
   private readonly kafka: Kafka;
   private topicReady = false;
   publishedTotal = 0;
@@ -41,6 +39,7 @@ export class KafkaOutboxRelay {
     private readonly options: KafkaRelayOptions,
     private readonly logger: Logger,
   ) {
+    super();
     this.kafka = new Kafka({
       clientId: options.clientId ?? 'paybound-relay',
       brokers: options.brokers,
@@ -51,19 +50,7 @@ export class KafkaOutboxRelay {
     });
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     let backoffMs = 100;
     while (this.running) {
       try {
@@ -161,15 +148,5 @@ export class KafkaOutboxRelay {
     if (client === undefined) return;
     await client.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_KEY]).catch(() => undefined);
     client.release();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }
