@@ -33,6 +33,14 @@ const governorSchema = z.object({
   PAYBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
   /** Whether pay-and-fetch may call loopback, private and link-local addresses (local sellers in development). */
   PAYBOUND_FETCH_PRIVATE_ADDRESSES: z.enum(['deny', 'allow']).default('deny'),
+  /** Bounds each webhook POST, from connecting to the response status. */
+  PAYBOUND_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(5_000),
+  /** The wait after a webhook's first failed attempt; each further failure doubles it. */
+  PAYBOUND_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
+  /** The longest wait between two attempts. */
+  PAYBOUND_WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(21_600_000),
+  /** Attempts without a 2xx after which a delivery is failed (20 with the defaults: about two days). */
+  PAYBOUND_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(20),
 });
 
 export interface GovernorConfig {
@@ -48,6 +56,10 @@ export interface GovernorConfig {
   batchMax: number;
   fetchTimeoutMs: number;
   fetchPrivateAddresses: PrivateAddressPolicy;
+  webhookTimeoutMs: number;
+  webhookRetryBaseMs: number;
+  webhookRetryMaxMs: number;
+  webhookMaxAttempts: number;
 }
 
 export class ConfigError extends Error {}
@@ -84,6 +96,10 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     batchMax: c.PAYBOUND_BATCH_MAX,
     fetchTimeoutMs: c.PAYBOUND_FETCH_TIMEOUT_MS,
     fetchPrivateAddresses: c.PAYBOUND_FETCH_PRIVATE_ADDRESSES,
+    webhookTimeoutMs: c.PAYBOUND_WEBHOOK_TIMEOUT_MS,
+    webhookRetryBaseMs: c.PAYBOUND_WEBHOOK_RETRY_BASE_MS,
+    webhookRetryMaxMs: c.PAYBOUND_WEBHOOK_RETRY_MAX_MS,
+    webhookMaxAttempts: c.PAYBOUND_WEBHOOK_MAX_ATTEMPTS,
   };
 }
 

@@ -267,6 +267,13 @@ export class EventStore {
     return result.rows.map(toRecordedEvent);
   }
 
+  /** The events with these ids, in log order; an id that names no event is left out. */
+  async readByIds(db: Queryable, eventIds: readonly string[]): Promise<RecordedEvent[]> {
+    if (eventIds.length > MAX_PAGE_SIZE) throw new Error(`readByIds: at most ${MAX_PAGE_SIZE} ids per read`);
+    const result = await db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY global_position`, [eventIds]);
+    return result.rows.map(toRecordedEvent);
+  }
+
   async streamVersion(db: Queryable, streamId: string): Promise<number> {
     const result = await db.query<{ version: string }>('SELECT version FROM streams WHERE stream_id = $1', [streamId]);
     return Number(result.rows[0]?.version ?? 0);

@@ -13,6 +13,8 @@ export const REDACTED_PATHS = [
   '*.privateKey',
   'password',
   '*.password',
+  'secret',
+  '*.secret',
   'DATABASE_URL',
 ];
 
