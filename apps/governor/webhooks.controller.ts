@@ -3,9 +3,11 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Qu
 import pg from 'pg';
 import { z } from 'zod';
 import { DEFAULT_WEBHOOK_EVENT_TYPES, isWebhookEventType, WEBHOOK_ENDPOINTS_MAX, WEBHOOK_EVENT_TYPES } from '../../libs/domain/webhooks/webhooks.js';
+import { EventStore } from '../../libs/eventstore/event-store.js';
 import { orgStreamId } from '../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../libs/platform/problem.js';
 import { newWebhookSecret } from '../../libs/webhooks/signature.js';
+import { WEBHOOK_DISPATCH_LOCK_KEY } from '../../libs/webhooks/webhook-dispatcher.js';
 import { adminActorOf, Audience, type AuthenticatedRequest } from './auth.guard.js';
 import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
@@ -139,6 +141,7 @@ function endpointNotFound(id: string): ApiProblem {
 export class WebhooksController {
   constructor(
     @Inject(pg.Pool) private readonly pool: pg.Pool,
+    @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
   ) {}
@@ -155,15 +158,21 @@ export class WebhooksController {
     }
     const id = `we_${randomUUID().replace(/-/g, '')}`;
     const secret = newWebhookSecret();
-    const now = this.clock.now();
-    const created = await this.pool.query<EndpointRow>(
-      `INSERT INTO webhook_endpoints (endpoint_id, url, event_types, org_id, description, secret, created_at, created_by, updated_at)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $7
-       WHERE (SELECT count(*) FROM webhook_endpoints WHERE deleted_at IS NULL) < $9
-       RETURNING ${ENDPOINT_COLUMNS}`,
-      [id, body.url, body.eventTypes, body.orgId, body.description, secret, now, adminActorOf(request), WEBHOOK_ENDPOINTS_MAX],
-    );
-    const row = created.rows[0];
+    const { row, now } = await this.store.transaction(async (client) => {
+      // Between two dispatcher pages, so that created_at falls after every event the
+      // dispatcher has already passed by: the endpoint misses nothing that happens from now on.
+      // The lock also makes the count below exact.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [WEBHOOK_DISPATCH_LOCK_KEY]);
+      const at = this.clock.now();
+      const created = await client.query<EndpointRow>(
+        `INSERT INTO webhook_endpoints (endpoint_id, url, event_types, org_id, description, secret, created_at, created_by, updated_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $7
+         WHERE (SELECT count(*) FROM webhook_endpoints WHERE deleted_at IS NULL) < $9
+         RETURNING ${ENDPOINT_COLUMNS}`,
+        [id, body.url, body.eventTypes, body.orgId, body.description, secret, at, adminActorOf(request), WEBHOOK_ENDPOINTS_MAX],
+      );
+      return { row: created.rows[0], now: at };
+    });
     if (row === undefined) throw new ApiProblem(409, 'webhook_endpoints_limit_reached', `at most ${WEBHOOK_ENDPOINTS_MAX} webhook endpoints; delete one first`, { limit: WEBHOOK_ENDPOINTS_MAX });
     return { ...endpointView(row, now), secret };
   }
@@ -211,23 +220,15 @@ export class WebhooksController {
   @HttpCode(200)
   async remove(@Param('id') id: string) {
     const now = this.clock.now();
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return this.store.transaction(async (client) => {
       const deleted = await client.query('UPDATE webhook_endpoints SET deleted_at = $2, enabled = false, updated_at = $2 WHERE endpoint_id = $1 AND deleted_at IS NULL', [id, now]);
       if (deleted.rowCount === 0) throw endpointNotFound(id);
       const cancelled = await client.query(
         `UPDATE webhook_deliveries SET status = 'failed', lease_expires_at = NULL, last_error = 'endpoint_deleted' WHERE endpoint_id = $1 AND status = 'pending'`,
         [id],
       );
-      await client.query('COMMIT');
       return { id, deleted: true, pendingDeliveriesFailed: cancelled.rowCount ?? 0 };
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**

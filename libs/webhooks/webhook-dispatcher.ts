@@ -1,12 +1,15 @@
 import type { Logger } from 'pino';
 import { endpointWants } from '../domain/webhooks/webhooks.js';
-import { positionOf, type EventStore } from '../eventstore/event-store.js';
+import { comparePositions, positionOf, type EventStore } from '../eventstore/event-store.js';
 import { BackgroundLoop } from '../platform/background-loop.js';
 
 const CHECKPOINT = 'webhook-dispatcher';
-// One dispatcher at a time across governors, per page: the lock is the transaction's, so a
-// process that dies mid-page lets go of it with its connection.
-const DISPATCH_LOCK_KEY = 0x7768_6b73; // "whks"
+/**
+ * One dispatcher at a time across governors, per page: the lock is the transaction's, so a
+ * process that dies mid-page lets go of it with its connection. Creating an endpoint takes
+ * it too, so an endpoint is either seen by a page or created after that page's events.
+ */
+export const WEBHOOK_DISPATCH_LOCK_KEY = 0x7768_6b73; // "whks"
 const PAGE_SIZE = 500;
 /** Pages per round, so a large backlog is worked off in bounded steps between sleeps. */
 const PAGES_PER_ROUND_MAX = 20;
@@ -63,15 +66,22 @@ export class WebhookDispatcher extends BackgroundLoop {
   /** Enqueues the deliveries of the next page of the log; returns how many events it read (0 when another governor holds the page). */
   async dispatchPage(): Promise<number> {
     const { read, enqueued } = await this.store.transaction(async (client) => {
-      const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [DISPATCH_LOCK_KEY]);
+      const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [WEBHOOK_DISPATCH_LOCK_KEY]);
       if (lock.rows[0]?.locked !== true) return { read: 0, enqueued: 0 };
       const checkpoint = await this.store.loadCheckpoint(client, CHECKPOINT);
-      const page = await this.store.readAll(client, checkpoint, PAGE_SIZE);
-      const last = page.at(-1);
-      if (last === undefined) return { read: 0, enqueued: 0 };
       const endpoints = await client.query<EndpointRow>(
         'SELECT endpoint_id, event_types, org_id, created_at FROM webhook_endpoints WHERE enabled AND deleted_at IS NULL',
       );
+      if (endpoints.rows.length === 0) {
+        // Nobody to deliver to, and an endpoint gets only what happens after it is created:
+        // the events so far need not be read at all.
+        const head = await this.store.headPosition(client);
+        if (head !== undefined && comparePositions(head, checkpoint) > 0) await this.store.saveCheckpoint(client, CHECKPOINT, head);
+        return { read: 0, enqueued: 0 };
+      }
+      const page = await this.store.readAll(client, checkpoint, PAGE_SIZE);
+      const last = page.at(-1);
+      if (last === undefined) return { read: 0, enqueued: 0 };
       const endpointIds: string[] = [];
       const eventIds: string[] = [];
       const eventTypes: string[] = [];

@@ -346,7 +346,7 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
     expect((await admin<{ items: { id: string }[] }>('GET', '/admin/v1/webhooks')).body.items.map((e) => e.id)).not.toContain(failing.id);
   });
 
-  it('refuses invalid endpoints with the field, unknown ids with 404, and agents with 403', async () => {
+  it('refuses invalid endpoints with the field, unknown ids with 404, and agents with 403; a new endpoint gets nothing from before it', async () => {
     const ctx = await freshOrg();
     const cases: [Record<string, unknown>, number, string, string][] = [
       [{}, 400, 'invalid_request', 'url'],
@@ -364,7 +364,13 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
       expect({ body, status: answer.status, code: answer.body.code, field: answer.body.field }).toEqual({ body, status, code, field });
     }
     expect((await admin<{ field: string }>('PATCH', '/admin/v1/webhooks/we_missing', { enabled: true })).status).toBe(404);
-    const endpoint = await createEndpoint({ url: 'https://example.com/hook', orgId: ctx.orgId });
+    // An alert from before the endpoint existed is not sent to it.
+    expect((await pay(ctx, '600000')).status).toBe(202);
+    await settled();
+    const endpoint = await createEndpoint({ url: `${receiver.url}/late`, orgId: ctx.orgId });
+    await settled();
+    expect(await deliveries(endpoint.id)).toEqual([]);
+    expect(receiver.onPath('/late')).toEqual([]);
     expect((await admin<{ field: string }>('PATCH', `/admin/v1/webhooks/${endpoint.id}`, {})).status).toBe(400);
     expect((await admin<{ field: string }>('GET', `/admin/v1/webhooks/${endpoint.id}/deliveries?limit=1000`)).body.field).toBe('limit');
     expect((await admin<{ code: string }>('GET', `/admin/v1/webhooks/${endpoint.id}/deliveries/not-a-number`)).body.code).toBe('webhook_delivery_not_found');
