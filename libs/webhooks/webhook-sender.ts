@@ -46,6 +46,7 @@ interface AttemptResult {
 const CONCURRENCY_DEFAULT = 16;
 const PER_ENDPOINT_CONCURRENCY_DEFAULT = 4;
 const POLL_INTERVAL_MS = 250;
+const CLAIM_BACKOFF_MS_MAX = 5_000;
 /** A claim outlives the request by this much, so only a crashed sender's claim runs out. */
 const LEASE_MARGIN_MS = 10_000;
 const ERROR_CHARS_MAX = 500;
@@ -79,19 +80,26 @@ export class WebhookSender extends BackgroundLoop {
   }
 
   protected async run(): Promise<void> {
+    const pollMs = this.options.pollIntervalMs ?? POLL_INTERVAL_MS;
+    let waitMs = pollMs;
     while (this.running) {
       let claimed = 0;
       const free = this.concurrency - this.inFlight.size;
       if (free > 0) {
         try {
           claimed = await this.claimAndSend(free);
+          waitMs = pollMs;
         } catch (error) {
-          this.options.logger.warn({ err: { message: (error as Error).message } }, 'webhook sender: claim failed, retrying');
+          // The database is away: nothing can be claimed or recorded, so wait longer each time.
+          this.options.logger.warn({ err: { message: (error as Error).message }, retryInMs: waitMs }, 'webhook sender: claim failed, retrying');
+          await this.sleep(waitMs);
+          waitMs = Math.min(waitMs * 2, CLAIM_BACKOFF_MS_MAX);
+          continue;
         }
       }
       // More may be due while there are free slots; otherwise wait for a slot, new work or the poll.
       if (claimed > 0 && this.inFlight.size < this.concurrency) continue;
-      await this.sleep(this.options.pollIntervalMs ?? POLL_INTERVAL_MS);
+      await this.sleep(pollMs);
     }
   }
 
