@@ -35,6 +35,14 @@ const governorSchema = z.object({
   PAYBOUND_FETCH_PRIVATE_ADDRESSES: z.enum(['deny', 'allow']).default('deny'),
   /** When set, GET /metrics asks for `Authorization: Bearer <token>`. */
   PAYBOUND_METRICS_TOKEN: optionalString,
+  /** Bounds each webhook POST, from connecting to the response status. */
+  PAYBOUND_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(5_000),
+  /** The wait after a webhook's first failed attempt; each further failure doubles it. */
+  PAYBOUND_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
+  /** The longest wait between two attempts. */
+  PAYBOUND_WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(21_600_000),
+  /** Attempts without a 2xx after which a delivery is failed (20 with the defaults: about two days). */
+  PAYBOUND_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(20),
 });
 
 export interface GovernorConfig {
@@ -51,6 +59,10 @@ export interface GovernorConfig {
   fetchTimeoutMs: number;
   fetchPrivateAddresses: PrivateAddressPolicy;
   metricsToken: string | undefined;
+  webhookTimeoutMs: number;
+  webhookRetryBaseMs: number;
+  webhookRetryMaxMs: number;
+  webhookMaxAttempts: number;
 }
 
 export class ConfigError extends Error {}
@@ -88,6 +100,10 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     fetchTimeoutMs: c.PAYBOUND_FETCH_TIMEOUT_MS,
     fetchPrivateAddresses: c.PAYBOUND_FETCH_PRIVATE_ADDRESSES,
     metricsToken: c.PAYBOUND_METRICS_TOKEN,
+    webhookTimeoutMs: c.PAYBOUND_WEBHOOK_TIMEOUT_MS,
+    webhookRetryBaseMs: c.PAYBOUND_WEBHOOK_RETRY_BASE_MS,
+    webhookRetryMaxMs: c.PAYBOUND_WEBHOOK_RETRY_MAX_MS,
+    webhookMaxAttempts: c.PAYBOUND_WEBHOOK_MAX_ATTEMPTS,
   };
 }
 

@@ -36,6 +36,7 @@ import { Catalog } from './catalog.js';
 import { CatalogController } from './catalog.controller.js';
 import { CATALOG_CONFIG, CatalogSync, loadCatalogConfig } from './catalog-sync.js';
 import { WalletFunding, WalletsController } from './wallet-funding.js';
+import { WebhooksController } from './webhooks.controller.js';
 
 @Module({})
 export class GovernorModule {
@@ -43,7 +44,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },

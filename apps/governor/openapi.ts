@@ -1,10 +1,22 @@
 // The public contract as OpenAPI 3.1, written by hand so that it says exactly what API.md
 // promises; served at /docs (Swagger UI) and /docs/openapi.json.
 
+import { DEFAULT_WEBHOOK_EVENT_TYPES, WEBHOOK_ENDPOINTS_MAX, WEBHOOK_EVENT_TYPES } from '../../libs/domain/webhooks/webhooks.js';
+
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
 const orgParam = { name: 'orgId', in: 'path', required: true, schema: { type: 'string' } };
 const agentParam = { name: 'agentId', in: 'path', required: true, schema: { type: 'string' } };
+const webhookParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const deliveryParam = { name: 'deliveryId', in: 'path', required: true, schema: { type: 'string' } };
+const webhookEndpoint = { $ref: '#/components/schemas/WebhookEndpoint' };
+const WEBHOOK_DELIVERY_DESCRIPTION = [
+  'Paybound POSTs each subscribed event to the URL as a CloudEvents 1.0 JSON envelope (the same as on Kafka; `Content-Type: application/cloudevents+json`), once per endpoint and event, after it is committed; decisions never wait for it.',
+  'Headers: `Paybound-Webhook-Id` (the event id: dedupe by it, a delivery can arrive more than once), `Paybound-Webhook-Timestamp` (unix seconds), `Paybound-Webhook-Attempt`, and `Paybound-Signature: t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<raw body>" with the secret>` (a second v1 while a rotated secret overlaps).',
+  'Verify against the raw body with a constant-time compare and reject timestamps more than five minutes off (`verifyWebhookSignature` in libs/webhooks/signature.ts does both).',
+  'Any 2xx within PAYBOUND_WEBHOOK_TIMEOUT_MS is delivered; anything else (other status, redirect, timeout, refused connection) is retried with exponential backoff from PAYBOUND_WEBHOOK_RETRY_BASE_MS, capped at PAYBOUND_WEBHOOK_RETRY_MAX_MS, until PAYBOUND_WEBHOOK_MAX_ATTEMPTS attempts, then the delivery is failed. Order across events is not guaranteed.',
+  'An endpoint gets the events that happen after it is created; one with an orgId only that org\'s, and wallet alerts (which belong to no org) go to endpoints without one.',
+].join(' ');
 const usd = { type: 'string', pattern: '^\\d+\\.\\d{2,6}$', examples: ['2.00', '0.005'] };
 const idempotencyKey = {
   name: 'Idempotency-Key',
@@ -37,7 +49,7 @@ export const openApiDocument = {
           code: {
             type: 'string',
             description:
-              'Stable machine-readable code: invalid_request, invalid_amount, invalid_json, invalid_idempotency_key, idempotency_key_reused, unauthenticated, invalid_api_key, forbidden, session_not_found, payment_not_found, session_limit_exceeded, agent_limit_exceeded, team_limit_exceeded, org_limit_exceeded, price_above_max, payee_not_allowed, asset_not_allowed, network_not_allowed, session_expired, session_closed, bad_payment_offer, internal_error, …',
+              'Stable machine-readable code: invalid_request, destination_not_allowed, webhook_endpoint_not_found, webhook_delivery_not_found, webhook_endpoints_limit_reached, webhook_delivery_already_delivered, webhook_endpoint_disabled, invalid_amount, invalid_json, invalid_idempotency_key, idempotency_key_reused, unauthenticated, invalid_api_key, forbidden, session_not_found, payment_not_found, session_limit_exceeded, agent_limit_exceeded, team_limit_exceeded, org_limit_exceeded, price_above_max, payee_not_allowed, asset_not_allowed, network_not_allowed, session_expired, session_closed, bad_payment_offer, internal_error, …',
           },
           detail: { type: 'string' },
           field: { type: 'string', description: 'The input field that is wrong (400).' },
@@ -185,6 +197,37 @@ export const openApiDocument = {
         required: ['status'],
         additionalProperties: false,
         properties: { status: { type: 'integer' }, paymentResponse: { type: 'string', description: 'PAYMENT-RESPONSE or X-PAYMENT-RESPONSE value.' } },
+      },
+      WebhookEndpoint: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', examples: ['we_3f2a…'] },
+          url: { type: 'string', format: 'uri' },
+          eventTypes: { type: 'array', items: { type: 'string', enum: WEBHOOK_EVENT_TYPES } },
+          orgId: { type: ['string', 'null'], description: 'Only this org\'s events; null: every org and the org-less wallet alerts' },
+          description: { type: 'string' },
+          enabled: { type: 'boolean' },
+          previousSecretExpiresAt: { type: ['string', 'null'], format: 'date-time', description: 'Until then the secret replaced by the last rotation still signs beside the new one' },
+          createdAt: { type: 'string', format: 'date-time' },
+          createdBy: { type: 'string', examples: ['admin:alice'] },
+          updatedAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      WebhookDelivery: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', description: 'Cursor order: newer deliveries have larger ids' },
+          eventId: { type: 'string', format: 'uuid', description: 'Also sent as Paybound-Webhook-Id and as the CloudEvent `id`: receivers dedupe by it' },
+          eventType: { type: 'string' },
+          status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+          attempts: { type: 'integer', description: 'Attempts started so far' },
+          nextAttemptAt: { type: ['string', 'null'], format: 'date-time', description: 'When a pending delivery is tried next' },
+          lastAttemptAt: { type: ['string', 'null'], format: 'date-time' },
+          lastHttpStatus: { type: ['integer', 'null'], description: 'The status of the last answer; null when the last attempt got none' },
+          lastError: { type: ['string', 'null'], description: 'Why the last attempt got no answer (timeout, refused connection, destination_not_allowed, …)' },
+          deliveredAt: { type: ['string', 'null'], format: 'date-time' },
+          createdAt: { type: 'string', format: 'date-time' },
+        },
       },
     },
   },
@@ -457,6 +500,160 @@ export const openApiDocument = {
               },
             },
           },
+        },
+      },
+    },
+    '/admin/v1/webhooks': {
+      post: {
+        summary: 'Register a webhook endpoint; the answer carries its signing secret, shown only now',
+        description: WEBHOOK_DELIVERY_DESCRIPTION,
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['url'],
+                additionalProperties: false,
+                properties: {
+                  url: { type: 'string', format: 'uri', maxLength: 2048, description: 'http(s), no credentials or fragment; public addresses only unless PAYBOUND_FETCH_PRIVATE_ADDRESSES=allow' },
+                  eventTypes: { type: 'array', items: { type: 'string', enum: WEBHOOK_EVENT_TYPES }, minItems: 1, uniqueItems: true, default: DEFAULT_WEBHOOK_EVENT_TYPES },
+                  orgId: { type: ['string', 'null'], default: null, description: 'Only this org\'s events; null: every org and the org-less wallet alerts' },
+                  description: { type: 'string', maxLength: 500 },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '201': { description: 'Registered; `secret` (whsec_…) is shown only now', content: { 'application/json': { schema: { allOf: [webhookEndpoint, { type: 'object', properties: { secret: { type: 'string' } } }] } } } },
+          '400': problemResponse('Invalid input (`field` names it): invalid_request, or destination_not_allowed for a loopback or private URL'),
+          '404': problemResponse('org_not_found'),
+          '409': problemResponse(`webhook_endpoints_limit_reached: at most ${WEBHOOK_ENDPOINTS_MAX} endpoints`),
+        },
+      },
+      get: {
+        summary: 'The webhook endpoints (never their secrets)',
+        parameters: [{ name: 'orgId', in: 'query', required: false, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Every live endpoint, oldest first', content: { 'application/json': { schema: { type: 'object', properties: { items: { type: 'array', items: webhookEndpoint } } } } } } },
+      },
+    },
+    '/admin/v1/webhooks/{id}': {
+      get: {
+        summary: 'A webhook endpoint, with how many of its deliveries are pending, delivered and failed',
+        parameters: [webhookParam],
+        responses: {
+          '200': {
+            description: 'The endpoint',
+            content: {
+              'application/json': {
+                schema: {
+                  allOf: [
+                    webhookEndpoint,
+                    { type: 'object', properties: { deliveries: { type: 'object', properties: { pending: { type: 'integer' }, delivered: { type: 'integer' }, failed: { type: 'integer' } } } } },
+                  ],
+                },
+              },
+            },
+          },
+          '404': problemResponse('webhook_endpoint_not_found'),
+        },
+      },
+      patch: {
+        summary: 'Change the URL, event types, description, or enable/disable; a disabled endpoint gets no new deliveries and its pending ones wait',
+        parameters: [webhookParam],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                minProperties: 1,
+                properties: { url: { type: 'string', format: 'uri' }, eventTypes: { type: 'array', items: { type: 'string', enum: WEBHOOK_EVENT_TYPES } }, description: { type: 'string' }, enabled: { type: 'boolean' } },
+              },
+            },
+          },
+        },
+        responses: { '200': { description: 'Changed', content: { 'application/json': { schema: webhookEndpoint } } }, '400': problemResponse('Invalid input; `field` names it'), '404': problemResponse('webhook_endpoint_not_found') },
+      },
+      delete: {
+        summary: 'Delete a webhook endpoint: it gets nothing more, its pending deliveries are failed (`endpoint_deleted`), its record stays',
+        parameters: [webhookParam],
+        responses: { '200': { description: 'Deleted; `pendingDeliveriesFailed` counts the deliveries stopped' }, '404': problemResponse('webhook_endpoint_not_found') },
+      },
+    },
+    '/admin/v1/webhooks/{id}/secret': {
+      post: {
+        summary: 'Rotate the signing secret; the new one is shown only now, and the old one keeps signing beside it for overlapSeconds',
+        parameters: [webhookParam],
+        requestBody: {
+          required: false,
+          content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { overlapSeconds: { type: 'integer', minimum: 0, maximum: 604800, default: 86400, description: '0 retires the old secret at once' } } } } },
+        },
+        responses: {
+          '201': { description: '`secret` is the new one; `previousSecretExpiresAt` ends the overlap', content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'string' }, secret: { type: 'string' }, previousSecretExpiresAt: { type: ['string', 'null'], format: 'date-time' } } } } } },
+          '404': problemResponse('webhook_endpoint_not_found'),
+        },
+      },
+    },
+    '/admin/v1/webhooks/{id}/deliveries': {
+      get: {
+        summary: 'The deliveries of an endpoint, newest first, paged',
+        parameters: [
+          webhookParam,
+          { name: 'status', in: 'query', required: false, schema: { type: 'string', enum: ['pending', 'delivered', 'failed'] } },
+          { name: 'after', in: 'query', required: false, description: 'The `next` of the previous page', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+        ],
+        responses: {
+          '200': { description: 'A page', content: { 'application/json': { schema: { type: 'object', properties: { items: { type: 'array', items: { $ref: '#/components/schemas/WebhookDelivery' } }, next: { type: ['string', 'null'] } } } } } },
+          '400': problemResponse('Invalid query; `field` names it'),
+          '404': problemResponse('webhook_endpoint_not_found'),
+        },
+      },
+    },
+    '/admin/v1/webhooks/{id}/deliveries/{deliveryId}': {
+      get: {
+        summary: 'One delivery with every attempt: when it started, how long it took, the HTTP status or the error',
+        parameters: [webhookParam, deliveryParam],
+        responses: {
+          '200': {
+            description: 'The delivery',
+            content: {
+              'application/json': {
+                schema: {
+                  allOf: [
+                    { $ref: '#/components/schemas/WebhookDelivery' },
+                    {
+                      type: 'object',
+                      properties: {
+                        attemptHistory: {
+                          type: 'array',
+                          items: {
+                            type: 'object',
+                            properties: { attempt: { type: 'integer' }, startedAt: { type: 'string', format: 'date-time' }, durationMs: { type: 'integer' }, httpStatus: { type: ['integer', 'null'] }, error: { type: ['string', 'null'] } },
+                          },
+                        },
+                      },
+                    },
+                  ],
+                },
+              },
+            },
+          },
+          '404': problemResponse('webhook_endpoint_not_found or webhook_delivery_not_found'),
+        },
+      },
+    },
+    '/admin/v1/webhooks/{id}/deliveries/{deliveryId}/retry': {
+      post: {
+        summary: 'Try a delivery again now: a failed one gets one more attempt, a pending one skips the rest of its backoff',
+        parameters: [webhookParam, deliveryParam],
+        responses: {
+          '202': { description: 'Due now', content: { 'application/json': { schema: { $ref: '#/components/schemas/WebhookDelivery' } } } },
+          '404': problemResponse('webhook_endpoint_not_found or webhook_delivery_not_found'),
+          '409': problemResponse('webhook_delivery_already_delivered, or webhook_endpoint_disabled'),
         },
       },
     },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
-import { LOG_START, positionOf, WrongExpectedVersionError, type NewEvent } from './event-store.js';
+import { comparePositions, LOG_START, positionOf, WrongExpectedVersionError, type NewEvent } from './event-store.js';
 
 const event = (type: string, data: unknown = {}): NewEvent => ({
   type,
@@ -68,5 +68,33 @@ describe('event store on Postgres', () => {
     await db.store.saveCheckpoint(db.pool, 'test', positionOf(last!));
     expect(await db.store.loadCheckpoint(db.pool, 'test')).toEqual(positionOf(last!));
     expect(await db.store.readAll(db.pool, await db.store.loadCheckpoint(db.pool, 'test'))).toEqual([]);
+  });
+
+  it('names the head of the log as a reader sees it, held back by an open transaction like readAll', async () => {
+    const whole = await db.store.readAll(db.pool, LOG_START, 10_000);
+    const head = await db.store.headPosition(db.pool);
+    expect(head).toEqual(positionOf(whole.at(-1)!));
+    const open = await db.pool.connect();
+    await open.query('BEGIN');
+    await db.store.append(open, 'head-slow', 0, [event('Slow')]);
+    await db.store.transaction((c) => db.store.append(c, 'head-fast', 0, [event('Fast')]));
+    expect(await db.store.headPosition(db.pool)).toEqual(head);
+    await open.query('COMMIT');
+    open.release();
+    const moved = await db.store.headPosition(db.pool);
+    expect(comparePositions(moved!, head!)).toBe(1);
+    expect(comparePositions(head!, moved!)).toBe(-1);
+    expect(comparePositions(head!, head!)).toBe(0);
+    // Past the head there is nothing to read; the events up to it can be fetched by id.
+    expect(await db.store.readAll(db.pool, moved!)).toEqual([]);
+    const fast = (await db.store.readStream(db.pool, 'head-fast'))[0]!;
+    const slow = (await db.store.readStream(db.pool, 'head-slow'))[0]!;
+    expect((await db.store.readByIds(db.pool, [fast.eventId, slow.eventId, '00000000-0000-4000-8000-000000000000'])).map((e) => e.type)).toEqual(['Slow', 'Fast']);
+  });
+
+  it('orders positions by transaction first, then by position', () => {
+    expect(comparePositions({ transactionId: '10', globalPosition: 5n }, { transactionId: '9', globalPosition: 7n })).toBe(1);
+    expect(comparePositions({ transactionId: '9', globalPosition: 5n }, { transactionId: '9', globalPosition: 7n })).toBe(-1);
+    expect(comparePositions({ transactionId: '100', globalPosition: 1n }, { transactionId: '99', globalPosition: 1n })).toBe(1);
   });
 });

@@ -267,6 +267,27 @@ export class EventStore {
     return result.rows.map(toRecordedEvent);
   }
 
+  /**
+   * The last position readAll can reach right now (undefined for an empty log): a reader
+   * with nothing to do for the events before it can move its checkpoint there unread.
+   */
+  async headPosition(db: Queryable): Promise<LogPosition | undefined> {
+    const result = await db.query<{ transaction_id: string; global_position: string }>(
+      `SELECT transaction_id::text, global_position FROM events
+       WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : { transactionId: row.transaction_id, globalPosition: BigInt(row.global_position) };
+  }
+
+  /** The events with these ids, in log order; an id that names no event is left out. */
+  async readByIds(db: Queryable, eventIds: readonly string[]): Promise<RecordedEvent[]> {
+    if (eventIds.length > MAX_PAGE_SIZE) throw new Error(`readByIds: at most ${MAX_PAGE_SIZE} ids per read`);
+    const result = await db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY global_position`, [eventIds]);
+    return result.rows.map(toRecordedEvent);
+  }
+
   async streamVersion(db: Queryable, streamId: string): Promise<number> {
     const result = await db.query<{ version: string }>('SELECT version FROM streams WHERE stream_id = $1', [streamId]);
     return Number(result.rows[0]?.version ?? 0);
@@ -308,6 +329,13 @@ export class EventStore {
 
 export function positionOf(event: RecordedEvent): LogPosition {
   return { transactionId: event.transactionId, globalPosition: event.globalPosition };
+}
+
+/** Commit order of two log positions: negative when `a` comes first, 0 when they are the same. */
+export function comparePositions(a: LogPosition, b: LogPosition): number {
+  const byTransaction = BigInt(a.transactionId) - BigInt(b.transactionId);
+  if (byTransaction !== 0n) return byTransaction < 0n ? -1 : 1;
+  return a.globalPosition === b.globalPosition ? 0 : a.globalPosition < b.globalPosition ? -1 : 1;
 }
 
 function toRecordedEvent(row: EventRow): RecordedEvent {

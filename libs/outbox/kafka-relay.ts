@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { PoolClient } from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { positionOf, type EventStore, type LogPosition } from '../eventstore/event-store.js';
+import { BackgroundLoop } from '../platform/background-loop.js';
 import { toCloudEvent } from './cloud-event.js';
 
 export interface KafkaRelayOptions {
@@ -27,12 +28,9 @@ const BACKOFF_MS_MAX = 5_000;
  * the checkpoint when Kafka is back. The producer is idempotent, so its own retries cannot
  * duplicate a message.
  */
-export class KafkaOutboxRelay {
-  private running = false;
-  private loop: Promise<void> | undefined;
+export class KafkaOutboxRelay extends BackgroundLoop {
   private lockClient: PoolClient | undefined;
   private producer: Producer | undefined;
-  private wake: (() => void) | undefined;
   private readonly kafka: Kafka;
   private topicReady = false;
 
@@ -42,6 +40,7 @@ export class KafkaOutboxRelay {
     private readonly logger: Logger,
     private readonly metrics?: RelayMetrics,
   ) {
+    super();
     this.kafka = new Kafka({
       clientId: options.clientId ?? 'paybound-relay',
       brokers: options.brokers,
@@ -52,19 +51,7 @@ export class KafkaOutboxRelay {
     });
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     let backoffMs = 100;
     while (this.running) {
       try {
@@ -161,16 +148,6 @@ export class KafkaOutboxRelay {
     if (client === undefined) return;
     await client.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_KEY]).catch(() => undefined);
     client.release();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }
 

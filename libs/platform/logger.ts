@@ -14,6 +14,8 @@ export const REDACTED_PATHS = [
   '*.privateKey',
   'password',
   '*.password',
+  'secret',
+  '*.secret',
   'DATABASE_URL',
 ];
 

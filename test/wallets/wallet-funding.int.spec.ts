@@ -2,9 +2,11 @@ import { createWalletClient, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../libs/eventstore/event-store.js';
+import { verifyWebhookSignature } from '../../libs/webhooks/signature.js';
 import { call, seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { anvilDevKey, KIT_ACCOUNT_INDEX, kitChain } from '../support/x402-kit/deploy.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
@@ -36,6 +38,10 @@ describe('wallet funding on anvil: floors, alerts and wallet_insufficient_funds'
   let worker: WorkerProcess;
   let agentKey: string;
   let sessionId: string;
+  let receiver: WebhookReceiver;
+  /** Wallet alerts belong to no org: they go to endpoints without an org scope only. */
+  let unscopedHook: { id: string; secret: string };
+  let orgHook: { id: string };
 
   /** Polls until `read` returns something, within a bound. */
   async function eventually<T>(what: string, read: () => Promise<T | undefined>): Promise<T> {
@@ -82,9 +88,14 @@ describe('wallet funding on anvil: floors, alerts and wallet_insufficient_funds'
     agentKey = await seedAgent(governor.url, ADMIN, { orgId: 'org-wallet', agentId: 'agent-wallet' }, { org: '100.00' });
     const session = await call<{ id: string }>(governor.url, 'POST', '/v1/sessions', { key: agentKey, body: { limit: '1.00' } });
     sessionId = session.body.id;
+    receiver = await WebhookReceiver.start();
+    // The default event types are the alerts, WalletLowBalance and WalletBalanceRestored among them.
+    unscopedHook = (await call<{ id: string; secret: string }>(governor.url, 'POST', '/admin/v1/webhooks', { key: ADMIN, body: { url: `${receiver.url}/wallets` } })).body;
+    orgHook = (await call<{ id: string }>(governor.url, 'POST', '/admin/v1/webhooks', { key: ADMIN, body: { url: `${receiver.url}/org`, orgId: 'org-wallet' } })).body;
   });
 
   afterAll(async () => {
+    await receiver?.down();
     await worker?.stop();
     await governor?.stop();
     await db?.drop();
@@ -138,5 +149,23 @@ describe('wallet funding on anvil: floors, alerts and wallet_insufficient_funds'
     const again = await paidFetch();
     expect({ status: again.status, body: again.body }).toMatchObject({ status: 200, body: { data: 'paid content' } });
     expect(await wallet()).toMatchObject({ belowFloor: false });
+
+    // Both alerts went out as webhooks to the unscoped endpoint, once each and signed; the org's endpoint got neither.
+    const alertIds = (await db.pool.query<{ event_id: string }>(`SELECT event_id FROM events WHERE stream_id LIKE 'wallet-%' ORDER BY global_position`)).rows.map((r) => r.event_id);
+    const hooks = await eventually('the wallet alerts as webhooks', () => Promise.resolve(receiver.accepted('/wallets').length >= 2 ? receiver.accepted('/wallets') : undefined));
+    expect(receiver.onPath('/wallets').map((r) => [r.envelope.id, r.envelope.type, r.envelope.orgid])).toEqual([
+      [alertIds[0], 'paybound.wallet_low_balance.v1', ''],
+      [alertIds[1], 'paybound.wallet_balance_restored.v1', ''],
+    ]);
+    for (const hook of hooks) {
+      expect(verifyWebhookSignature({ header: hook.headers['paybound-signature'] as string, rawBody: hook.rawBody, secret: unscopedHook.secret, nowMs: Date.now() })).toBe('ok');
+      expect(hook.envelope.data).toMatchObject({ kind: 'asset', address: kit.payer.address.toLowerCase(), floorAtomic: '25000' });
+    }
+    const recorded = await call<{ items: { eventId: string; status: string; attempts: number }[] }>(governor.url, 'GET', `/admin/v1/webhooks/${unscopedHook.id}/deliveries`, { key: ADMIN });
+    expect(recorded.body.items.map((d) => [d.eventId, d.status, d.attempts]).reverse()).toEqual(alertIds.map((id) => [id, 'delivered', 1]));
+    // Each alert was matched against both endpoints in the same page, so the org's would have it by now.
+    const orgDeliveries = await call<{ items: unknown[] }>(governor.url, 'GET', `/admin/v1/webhooks/${orgHook.id}/deliveries`, { key: ADMIN });
+    expect({ status: orgDeliveries.status, items: orgDeliveries.body.items }).toEqual({ status: 200, items: [] });
+    expect(receiver.onPath('/org')).toEqual([]);
   });
 });
