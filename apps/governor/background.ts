@@ -6,7 +6,7 @@ import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { KafkaOutboxRelay, RelayMetrics } from '../../libs/outbox/kafka-relay.js';
 import { EventStore } from '../../libs/eventstore/event-store.js';
 import { WebhookDispatcher } from '../../libs/webhooks/webhook-dispatcher.js';
-import { WebhookSender } from '../../libs/webhooks/webhook-sender.js';
+import { WebhookMetrics, WebhookSender } from '../../libs/webhooks/webhook-sender.js';
 import { ApprovalTimeouts } from './approvals.js';
 import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
@@ -53,6 +53,7 @@ export class Background implements OnApplicationBootstrap, OnApplicationShutdown
       dispatcher: this.webhookClient,
       ...(config.fetchPrivateAddresses === 'deny' ? { assertDestination: assertPublicLiteral } : {}),
       now: () => clock.now(),
+      metrics: new WebhookMetrics(registry, store.pool),
     });
     this.webhookDispatcher = new WebhookDispatcher(store, logger, { now: () => clock.now(), onEnqueued: () => this.webhookSender.wake() });
   }

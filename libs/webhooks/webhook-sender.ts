@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { fetch, type Dispatcher } from 'undici';
 import { afterAttempt, type RetrySchedule } from '../domain/webhooks/webhooks.js';
 import type { EventStore, RecordedEvent } from '../eventstore/event-store.js';
@@ -25,6 +26,27 @@ export interface WebhookSenderOptions {
   /** Requests in flight to one endpoint at once, so a slow endpoint cannot take every slot. */
   perEndpointConcurrency?: number;
   pollIntervalMs?: number;
+  metrics?: WebhookMetrics;
+}
+
+export class WebhookMetrics {
+  readonly attempts: Counter<'result'>;
+  readonly attemptSeconds: Histogram;
+
+  constructor(registry: Registry, pool: Pool) {
+    const registers = [registry];
+    this.attempts = new Counter({ name: 'paybound_webhook_attempts_total', help: 'Webhook POSTs by what they led to: delivered, retrying (will be tried again) or failed (no attempts left)', labelNames: ['result'], registers });
+    this.attemptSeconds = new Histogram({ name: 'paybound_webhook_attempt_duration_seconds', help: 'One webhook POST, from connecting to the response status', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers });
+    new Gauge({
+      name: 'paybound_webhook_deliveries_pending',
+      help: 'Webhook deliveries waiting for a first or further attempt, over all endpoints',
+      registers,
+      async collect() {
+        const result = await pool.query<{ count: string }>(`SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'`);
+        this.set(Number(result.rows[0]?.count ?? 0));
+      },
+    });
+  }
 }
 
 interface ClaimedRow {
@@ -63,8 +85,6 @@ export class WebhookSender extends BackgroundLoop {
   private readonly stopping = new AbortController();
   private readonly concurrency: number;
   private readonly perEndpoint: number;
-  attemptsTotal = 0;
-  deliveredTotal = 0;
 
   constructor(private readonly options: WebhookSenderOptions) {
     super();
@@ -162,12 +182,12 @@ export class WebhookSender extends BackgroundLoop {
     const next = afterAttempt(row.attempts, result.httpStatus, now.getTime(), this.options.schedule, (this.options.random ?? Math.random)());
     const nextAttemptAt = next.status === 'pending' ? new Date(next.nextAttemptAtMs) : null;
     const recorded = await this.options.pool.query(RECORD_SQL, [row.delivery_id, row.attempts, next.status, nextAttemptAt, result.httpStatus, result.error, now, startedAt, durationMs]);
-    this.attemptsTotal += 1;
     if (recorded.rowCount === 0) {
       this.options.logger.info({ deliveryId: row.delivery_id, attempt: row.attempts }, 'webhook sender: the delivery moved on during the attempt (claim ran out, retried or endpoint deleted); attempt not recorded');
       return;
     }
-    if (next.status === 'delivered') this.deliveredTotal += 1;
+    this.options.metrics?.attempts.inc({ result: next.status === 'pending' ? 'retrying' : next.status });
+    this.options.metrics?.attemptSeconds.observe(durationMs / 1_000);
     const log = { deliveryId: row.delivery_id, endpointId: row.endpoint_id, eventId: row.event_id, attempt: row.attempts, httpStatus: result.httpStatus, error: result.error, status: next.status, nextAttemptAt };
     if (next.status === 'failed') this.options.logger.warn(log, 'webhook delivery failed: no more attempts');
     else if (next.status === 'pending') this.options.logger.info(log, 'webhook attempt failed; retrying later');

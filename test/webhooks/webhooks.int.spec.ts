@@ -3,6 +3,7 @@ import { verifyWebhookSignature } from '../../libs/webhooks/signature.js';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
+import { sampleValue, scrape } from '../support/prometheus.js';
 import { eventually, WebhookReceiver, type ReceivedRequest } from '../support/webhook-receiver.js';
 
 const ADMIN = 'test-admin-token-webhooks';
@@ -184,7 +185,20 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
 
   it('keeps trying an endpoint that is down, then refusing with 503, and delivers everything once it recovers', async () => {
     const down = await WebhookReceiver.start({ down: true });
+    // Attempts counted by both governors' metrics, beside what the tables recorded.
+    const attemptCounts = async () => {
+      const scrapes = await Promise.all([governor, second].map((g) => scrape(`${g.url}/metrics`)));
+      const sum = (result: string) => scrapes.reduce((total, samples) => total + sampleValue(samples, 'paybound_webhook_attempts_total', { result }), 0);
+      const recorded = await db.pool.query<{ attempts: string; delivered: string; failed: string }>(
+        `SELECT (SELECT count(*) FROM webhook_attempts) AS attempts, (SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered') AS delivered,
+                (SELECT count(*) FROM webhook_deliveries WHERE status = 'failed') AS failed`,
+      );
+      const row = recorded.rows[0]!;
+      return { delivered: sum('delivered'), retrying: sum('retrying'), failed: sum('failed'), recordedAttempts: Number(row.attempts), recordedDelivered: Number(row.delivered), recordedFailed: Number(row.failed) };
+    };
     try {
+      await settled();
+      const countsBefore = await attemptCounts();
       const ctx = await freshOrg();
       const endpoint = await createEndpoint({ url: `${down.url}/hook`, orgId: ctx.orgId });
       for (const amount of AMOUNTS) expect((await pay(ctx, amount)).status).toBe(202);
@@ -228,6 +242,17 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
       expect(history.at(-1)).toMatchObject({ httpStatus: 200, error: null });
       const lastRequest = accepted.find((r) => r.envelope.id === detail.body.eventId)!;
       expect(lastRequest.headers['paybound-webhook-attempt']).toBe(String(detail.body.attempts));
+      // The metrics saw the attempts the tables recorded meanwhile (this endpoint's, and the
+      // earlier tests' endpoints without an org scope): each delivered once, the rest retried.
+      const countsAfter = await attemptCounts();
+      const moved = (key: keyof typeof countsAfter) => countsAfter[key] - countsBefore[key];
+      expect(moved('recordedDelivered')).toBeGreaterThanOrEqual(2);
+      expect({ delivered: moved('delivered'), attempts: moved('delivered') + moved('retrying') + moved('failed'), failed: moved('failed') }).toEqual({
+        delivered: moved('recordedDelivered'),
+        attempts: moved('recordedAttempts'),
+        failed: moved('recordedFailed'),
+      });
+      expect(moved('retrying')).toBeGreaterThanOrEqual(list.reduce((total, d) => total + d.attempts - 1, 0));
       console.log(
         `webhooks: receiver down then 503: attempts per delivery ${list.map((d) => d.attempts).join(', ')}; ${refusedRequests} requests refused with 503; delivered ${msToDelivery.join(' and ')} ms after recovery`,
       );
