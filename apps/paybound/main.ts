@@ -214,7 +214,7 @@ async function main(config: StartConfig): Promise<void> {
   if (existsSync(WORKER_SCRIPT)) {
     const workerEnv: Record<string, string> = { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: config.logLevel, ...config.rpcUrls };
     if (config.kafkaBrokers !== undefined) workerEnv.KAFKA_BROKERS = config.kafkaBrokers;
-    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS'] as const) {
+    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS', 'PAYBOUND_WORKER_SIGN_CONCURRENCY', 'PAYBOUND_WORKER_POLL_FALLBACK_MS'] as const) {
       const value = process.env[name];
       if (value !== undefined) workerEnv[name] = value;
     }

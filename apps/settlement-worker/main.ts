@@ -18,6 +18,8 @@ import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js'
 // PAYBOUND_WORKER_FAULT=exit_after_sign|exit_after_record is a test-only fault injection:
 // the process SIGKILLs itself right after signing (before recording the signature) or right
 // after recording it (before storing the header), to prove a restart never pays twice.
+// PAYBOUND_WORKER_FAULT_AFTER=n makes it strike the n-th time instead of the first, in the
+// middle of a page whose other reservations are being handled at the same moment.
 
 const logger = createLogger('settlement-worker');
 try {
@@ -61,14 +63,17 @@ try {
     chains,
     logger,
     idleWaitMs: config.idleWaitMs,
+    signConcurrencyMax: config.signConcurrencyMax,
+    wakeups: { connectionString: config.databaseUrl, pollFallbackMs: config.pollFallbackMs },
     reconcileIntervalMs: config.reconcileIntervalMs,
     fault: config.fault,
+    faultAfterCount: config.faultAfterCount,
     kafka: config.kafka,
   });
   worker.start();
   const walletMonitor = new WalletMonitor({ pool, store, chains, address: signer.address, floors: config.walletFloors, logger, intervalMs: config.walletCheckIntervalMs });
   walletMonitor.start();
-  logger.info({ address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka' }, 'settlement worker ready');
+  logger.info({ address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka', signConcurrencyMax: config.signConcurrencyMax }, 'settlement worker ready');
   const stop = (): void => {
     void Promise.all([worker.stop(), walletMonitor.stop()])
       .then(() => pool.end())
