@@ -4,7 +4,7 @@ import { call, paymentRequiredHeader, seedAgent } from '../test/support/api-clie
 import { startX402Kit, type X402Kit } from '../test/support/x402-kit/index.js';
 import { registerCleanup } from './cleanup.js';
 import { assertDurableCommits, createBenchDatabase } from './database.js';
-import { startGovernorProcess, startWorkerProcess } from './processes.js';
+import { linkX402KitForDist, startGovernorProcess, startWorkerProcess } from './processes.js';
 import { formatTable } from './stats.js';
 
 // The agent API over HTTP on loopback: `POST /v1/sessions/{id}/payments` driven by
@@ -31,7 +31,7 @@ export interface HttpRow {
   latencyMsP50: number;
   latencyMsP99: number;
   latencyMsMax: number;
-  /** Answers with the status this mode must give (202 reserve-only, 201 sign-only). */
+  /** Answers with the status this mode must give (202 reserve-only, 201 with a PAYMENT-SIGNATURE header sign-only). */
   expected: number;
   /** Every other answer or connection error, by status ("err" for socket errors). */
   unexpected: Record<string, number>;
@@ -55,6 +55,7 @@ export function readHttpConfig(adminUrl: string): HttpBenchConfig {
 export async function runHttpBench(config: HttpBenchConfig, fail: (label: string, message: string) => void): Promise<HttpRow[]> {
   console.log(`\nhttp bench: POST /v1/sessions/{id}/payments, autocannon on loopback, ${config.seconds} s per run, connections ${config.connections.join('/')}`);
   const startedAt = Date.now();
+  linkX402KitForDist();
   const kit = await startX402Kit();
   const stopKit = registerCleanup('x402 kit (anvil, facilitator, seller)', () => kit.stop());
   console.log(`  x402 kit up in ${((Date.now() - startedAt) / 1_000).toFixed(1)} s (anvil ${kit.rpcUrl}, token ${kit.token})`);
@@ -127,7 +128,7 @@ interface Target {
   kit: X402Kit;
 }
 
-function fire(target: Target, connections: number, seconds: number, onResponse?: (status: number) => void): Promise<autocannon.Result> {
+function fire(target: Target, connections: number, seconds: number, onResponse?: (status: number, body: string) => void): Promise<autocannon.Result> {
   const paymentRequired = paymentRequiredHeader({ amount: AMOUNT_ATOMIC, asset: target.kit.token, payTo: target.kit.seller.payTo, network: target.kit.network });
   return autocannon({
     url: target.url,
@@ -142,7 +143,7 @@ function fire(target: Target, connections: number, seconds: number, onResponse?:
         path: target.path,
         headers: { 'content-type': 'application/json', authorization: `Bearer ${target.agentKey}` },
         body: JSON.stringify({ paymentRequired, url: `${target.kit.seller.dataUrl}?bench=[<id>]` }),
-        ...(onResponse === undefined ? {} : { onResponse: (status: number) => onResponse(status) }),
+        ...(onResponse === undefined ? {} : { onResponse: (status: number, body: string) => onResponse(status, body) }),
       },
     ],
   });
@@ -152,9 +153,10 @@ async function measure(target: Target, mode: HttpMode, connections: number, seco
   const expectedStatus = mode === 'sign-only' ? 201 : 202;
   let expected = 0;
   const unexpected: Record<string, number> = {};
-  const result = await fire(target, connections, seconds, (status) => {
-    if (status === expectedStatus) expected += 1;
-    else unexpected[String(status)] = (unexpected[String(status)] ?? 0) + 1;
+  const result = await fire(target, connections, seconds, (status, body) => {
+    const outcome = status !== expectedStatus ? String(status) : mode === 'sign-only' && !carriesPaymentHeader(body) ? `${status} without header` : 'expected';
+    if (outcome === 'expected') expected += 1;
+    else unexpected[outcome] = (unexpected[outcome] ?? 0) + 1;
   });
   if (result.errors > 0) unexpected.err = result.errors;
   return {
@@ -169,6 +171,16 @@ async function measure(target: Target, mode: HttpMode, connections: number, seco
     expected,
     unexpected,
   };
+}
+
+/** Whether a sign-only answer carries the worker's PAYMENT-SIGNATURE header, not just the status. */
+function carriesPaymentHeader(body: string): boolean {
+  try {
+    const parsed = JSON.parse(body) as { header?: { name?: unknown; value?: unknown } | null };
+    return parsed.header?.name === 'PAYMENT-SIGNATURE' && typeof parsed.header.value === 'string' && parsed.header.value.length > 0;
+  } catch {
+    return false;
+  }
 }
 
 const HTTP_HEADER = ['mode', 'connections', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'expected', 'unexpected'];

@@ -85,8 +85,21 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<B
  */
 export function linkKafkaInstallForDist(): void {
   const installed = join(repoRoot, '.cache', 'kafka');
-  const expected = join(repoRoot, 'dist', '.cache', 'kafka');
   if (!existsSync(join(installed, 'lib'))) throw new Error(`Kafka is not installed in ${installed}; run: bash scripts/install-kafka.sh`);
+  linkIntoDist(installed, join(repoRoot, 'dist', '.cache', 'kafka'));
+}
+
+/**
+ * The x402 kit reads its Solidity sources beside its own file and runs anvil from
+ * <its root>/node_modules/.bin; from dist/test/support/x402-kit those are
+ * dist/test/support/x402-kit/contracts and dist/node_modules, which tsc does not produce.
+ */
+export function linkX402KitForDist(): void {
+  linkIntoDist(join(repoRoot, 'test', 'support', 'x402-kit', 'contracts'), join(repoRoot, 'dist', 'test', 'support', 'x402-kit', 'contracts'));
+  linkIntoDist(join(repoRoot, 'node_modules'), join(repoRoot, 'dist', 'node_modules'));
+}
+
+function linkIntoDist(installed: string, expected: string): void {
   if (existsSync(expected)) return;
   mkdirSync(dirname(expected), { recursive: true });
   symlinkSync(installed, expected, 'dir');

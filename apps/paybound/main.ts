@@ -228,7 +228,7 @@ async function main(config: StartConfig): Promise<void> {
       ...config.rpcUrls,
     };
     if (config.kafkaBrokers !== undefined) workerEnv.KAFKA_BROKERS = config.kafkaBrokers;
-    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS', 'PAYBOUND_METRICS_TOKEN'] as const) {
+    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS', 'PAYBOUND_WORKER_SIGN_CONCURRENCY', 'PAYBOUND_WORKER_POLL_FALLBACK_MS', 'PAYBOUND_METRICS_TOKEN'] as const) {
       const value = process.env[name];
       if (value !== undefined) workerEnv[name] = value;
     }

@@ -18,6 +18,9 @@ const workerSchema = z.object({
   PAYBOUND_KEYSTORE_PASSWORD: z.string().optional(),
   PAYBOUND_DEV_PRIVATE_KEY: z.string().optional(),
   PAYBOUND_WORKER_IDLE_WAIT_MS: z.coerce.number().int().min(5).max(100).default(25),
+  /** Reads of the log without a notification, at the latest; notifications are lost while the listener reconnects. */
+  PAYBOUND_WORKER_POLL_FALLBACK_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
+  PAYBOUND_WORKER_SIGN_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(32),
   PAYBOUND_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(250),
   PAYBOUND_LOG_LOOKBACK_BLOCKS: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
   PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(50).default(5),
@@ -55,6 +58,8 @@ const workerSchema = z.object({
   PAYBOUND_METRICS_TOKEN: z.string().trim().optional(),
   /** Test-only fault injection; see apps/settlement-worker/main.ts. */
   PAYBOUND_WORKER_FAULT: z.enum(['none', 'exit_after_sign', 'exit_after_record']).default('none'),
+  /** Test-only: the fault strikes the n-th time its point is reached. */
+  PAYBOUND_WORKER_FAULT_AFTER: z.coerce.number().int().min(1).max(10_000).default(1),
 });
 
 export interface WorkerConfig {
@@ -62,10 +67,13 @@ export interface WorkerConfig {
   /** RPC URLs keyed by variable name: RPC_URL_<CAIP-2 network with non-alphanumerics as _>. */
   rpcEnvNames: Map<string, string>;
   idleWaitMs: number;
+  pollFallbackMs: number;
+  signConcurrencyMax: number;
   reconcileIntervalMs: number;
   lookbackBlocks: bigint;
   dbPoolSize: number;
   fault: WorkerFault;
+  faultAfterCount: number;
   walletCheckIntervalMs: number;
   /** Balances under these raise WalletLowBalance; every asset paid in is watched, with or without one. */
   walletFloors: WalletFloorSetting[];
@@ -101,10 +109,13 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     databaseUrl: c.DATABASE_URL,
     rpcEnvNames,
     idleWaitMs: c.PAYBOUND_WORKER_IDLE_WAIT_MS,
+    pollFallbackMs: c.PAYBOUND_WORKER_POLL_FALLBACK_MS,
+    signConcurrencyMax: c.PAYBOUND_WORKER_SIGN_CONCURRENCY,
     reconcileIntervalMs: c.PAYBOUND_RECONCILE_INTERVAL_MS,
     lookbackBlocks: BigInt(c.PAYBOUND_LOG_LOOKBACK_BLOCKS),
     dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,
     fault: c.PAYBOUND_WORKER_FAULT,
+    faultAfterCount: c.PAYBOUND_WORKER_FAULT_AFTER,
     walletCheckIntervalMs: c.PAYBOUND_WALLET_CHECK_INTERVAL_MS,
     walletFloors: c.PAYBOUND_WALLET_FLOORS.map((f) => ({
       network: f.network,

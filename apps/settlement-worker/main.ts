@@ -22,6 +22,8 @@ import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js'
 // PAYBOUND_WORKER_FAULT=exit_after_sign|exit_after_record is a test-only fault injection:
 // the process SIGKILLs itself right after signing (before recording the signature) or right
 // after recording it (before storing the header), to prove a restart never pays twice.
+// PAYBOUND_WORKER_FAULT_AFTER=n makes it strike the n-th time instead of the first, in the
+// middle of a page whose other reservations are being handled at the same moment.
 
 const logger = createLogger('settlement-worker');
 const tracing = startTracing('paybound-settlement-worker');
@@ -68,8 +70,11 @@ try {
     chains,
     logger,
     idleWaitMs: config.idleWaitMs,
+    signConcurrencyMax: config.signConcurrencyMax,
+    wakeups: { connectionString: config.databaseUrl, pollFallbackMs: config.pollFallbackMs },
     reconcileIntervalMs: config.reconcileIntervalMs,
     fault: config.fault,
+    faultAfterCount: config.faultAfterCount,
     kafka: config.kafka,
     metrics: workerMetrics,
   });
@@ -84,7 +89,7 @@ try {
     logger.error({ err: { message: (error as Error).message }, host: config.metrics.host, port: config.metrics.port }, 'metrics server could not listen; serving no /metrics');
   }
   logger.info(
-    { address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka', metrics: metricsServer?.url ?? 'off', tracing: tracing.exporting ? 'otlp' : 'off' },
+    { address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka', signConcurrencyMax: config.signConcurrencyMax, metrics: metricsServer?.url ?? 'off', tracing: tracing.exporting ? 'otlp' : 'off' },
     'settlement worker ready',
   );
   const stop = (): void => {

@@ -54,11 +54,16 @@ describe('event store on Postgres', () => {
     // While the slow one is open, the fast one is committed but must not be handed out yet.
     const whileOpen = await db.store.readAll(db.pool, after);
     expect(whileOpen.map((e) => e.type)).toEqual([]);
+    // ...and a reader that found nothing can tell that something committed is held back.
+    expect(await db.store.hasEventsAfter(db.pool, after)).toBe(true);
+    expect(await db.store.hasEventsAfter(db.pool, after, ['Fast'])).toBe(true);
+    expect(await db.store.hasEventsAfter(db.pool, after, ['Other'])).toBe(false);
 
     await slow.query('COMMIT');
     slow.release();
     const afterCommit = await db.store.readAll(db.pool, after);
     expect(afterCommit.map((e) => e.type)).toEqual(['Slow', 'Fast']);
+    expect(await db.store.hasEventsAfter(db.pool, positionOf(afterCommit.at(-1)!))).toBe(false);
   });
 
   it('stores and reloads a checkpoint', async () => {

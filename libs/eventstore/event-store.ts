@@ -288,6 +288,25 @@ export class EventStore {
     return result.rows.map(toRecordedEvent);
   }
 
+  /**
+   * Whether committed events come after `after`, whether `readAll` returns them already or
+   * still holds them back behind an older transaction. A reader that has read everything it
+   * could and gets true should look again soon rather than wait for a wake-up: the older
+   * transaction may append nothing when it ends, and so wake nobody. (Asking only about the
+   * held-back ones would race: the older transaction can end between the two queries.)
+   */
+  async hasEventsAfter(db: Queryable, after: LogPosition, types?: readonly string[]): Promise<boolean> {
+    const result = await db.query<{ found: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM events
+         WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+           AND ($3::text[] IS NULL OR type = ANY($3::text[]))
+       ) AS found`,
+      [after.transactionId, after.globalPosition.toString(), types ?? null],
+    );
+    return result.rows[0]?.found === true;
+  }
+
   async streamVersion(db: Queryable, streamId: string): Promise<number> {
     const result = await db.query<{ version: string }>('SELECT version FROM streams WHERE stream_id = $1', [streamId]);
     return Number(result.rows[0]?.version ?? 0);

@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { cloudEventType, fromCloudEvent, type CloudEventEnvelope } from '../outbox/cloud-event.js';
 import { writeSync } from 'node:fs';
 import type pg from 'pg';
@@ -12,14 +12,31 @@ import { positionOf, type EventStore, type LogPosition, type RecordedEvent } fro
 import type { BalanceProjection } from '../ledger/balance-projection.js';
 import { paymentSpanAttributes, type ObservedDecisions } from '../ledger/decision-telemetry.js';
 import { contextOf, inSpan } from '../platform/tracing.js';
+import { Coalescer, ConcurrencyLimit, Wakeup } from '../platform/concurrency.js';
+import { PgListener } from '../platform/pg-listener.js';
+import type { PaymentHeader } from '../x402/headers.js';
 import { paymentHeaderFor, planAuthorization, type SignRefusal, type StoredOffer } from './authorization.js';
 import type { EvmChainReader } from './chain.js';
 import { decideReconciliation, nextCheckDelayMs } from './reconcile.js';
 import type { PaymentSigner } from './signer.js';
 import type { SigningOutcome, WorkerMetrics } from './worker-metrics.js';
+import { finishedPrefixLength, SignWindow, type HandlingOutcome } from './sign-window.js';
 
 export const WORKER_CHECKPOINT = 'settlement-worker';
+/** Migration 017 notifies here once per statement that appends events. */
+export const EVENTS_APPENDED_CHANNEL = 'paybound_events_appended';
 const PAGE_SIZE = 200;
+/**
+ * Reservations read past the checkpoint at most. Reading runs ahead of one that must wait
+ * (its offer row is late) only this far; beyond, the worker waits for it as it always did.
+ */
+const WINDOW_SIZE_MAX = 200;
+export const SIGN_CONCURRENCY_DEFAULT = 32;
+/** After a failed read or handling: long enough not to hammer a database that is down. */
+const FAILURE_BACKOFF_MS = 500;
+const FAILURE_WARNING_INTERVAL_MS = 5_000;
+/** Headers stored in one statement at most. */
+const HEADER_BATCH_MAX = 200;
 /** Reconciliation checks per tick at most, so one tick stays short whatever the backlog. */
 const RECONCILE_CHECKS_PER_TICK_MAX = 20;
 const RECONCILE_CANDIDATES_MAX = 200;
@@ -33,6 +50,8 @@ const KAFKA_GROUP_ID = 'paybound-settlement-worker';
 const RESERVED_CLOUD_EVENT_TYPE = cloudEventType('Reserved');
 const KAFKA_RETRY_WAIT_MS = 200;
 const KAFKA_RETRY_ATTEMPTS_MAX = Math.ceil((OFFER_GRACE_MS * 2) / KAFKA_RETRY_WAIT_MS);
+/** The relay creates the topic with 3 partitions; the concurrency limit is shared by all of them. */
+const KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY = 3;
 const WORKER_ACTOR = 'worker:settlement';
 
 export type WorkerFault = 'none' | 'exit_after_sign' | 'exit_after_record';
@@ -47,10 +66,25 @@ export interface SettlementWorkerOptions {
   /** Chain access per CAIP-2 network; a network without one is never signed for. */
   chains: ReadonlyMap<string, EvmChainReader>;
   logger: Logger;
+  /**
+   * How soon a reservation that must wait (its offer row is late) is tried again, and how
+   * soon the log is read again while events are held back by an older transaction or while
+   * no notification can arrive (no listener, or it is reconnecting).
+   */
   idleWaitMs: number;
   reconcileIntervalMs: number;
+  /** Reservations handled at once at most: signing, recording the signature, storing the header. */
+  signConcurrencyMax?: number;
+  /**
+   * With a connection string, the worker LISTENs for appended events and, when idle, reads
+   * the log again on a notification or after `pollFallbackMs` at the latest (notifications
+   * are lost while the listener reconnects). Without, it reads every `idleWaitMs`.
+   */
+  wakeups?: { connectionString: string; pollFallbackMs: number } | undefined;
   /** Test-only fault injection: the process kills itself at that point (see main.ts). */
   fault: WorkerFault;
+  /** The fault strikes the n-th time its point is reached (default 1), e.g. in the middle of a page. */
+  faultAfterCount?: number;
   /** Where Reserved events come from: Kafka (a consumer group) when set, else the Postgres log. */
   kafka?: { brokers: string[]; topic: string } | undefined;
   metrics?: WorkerMetrics | undefined;
@@ -58,6 +92,12 @@ export interface SettlementWorkerOptions {
 }
 
 type ReservedOutcome = 'done' | 'retry_later';
+type ReservedEvent = RecordedEvent<Reserved['data']>;
+interface ReservedItem {
+  key: string;
+  position: LogPosition;
+  event: ReservedEvent;
+}
 
 /** How one reservation went: signed, refused (released, or the ledger said no), or not yet decidable. */
 type ReservedResult = { outcome: 'done'; signed: boolean } | { outcome: 'retry_later' };
@@ -76,9 +116,42 @@ export class SettlementWorker {
   private reconciling: Promise<void> | undefined;
   private readonly nextCheckAtMs = new Map<string, { atMs: number; attempt: number }>();
   private readonly now: () => number;
+  private readonly limit: ConcurrencyLimit;
+  private readonly wakeup = new Wakeup();
+  private readonly listener: PgListener | undefined;
+  private readonly headers: Coalescer<{ intentId: string; header: PaymentHeader }, void>;
+  /** Reservation handlers still running, so that `stop` waits for them. */
+  private readonly handling = new Set<Promise<void>>();
+  private checkpointToSave: LogPosition | undefined;
+  private savingCheckpoint: Promise<void> | undefined;
+  /** The last error a handler met, for one warning now and then rather than one per reservation. */
+  private lastHandlingError: Error | undefined;
+  private failedSinceWarning = 0;
+  private lastFailureWarningMs = Number.NEGATIVE_INFINITY;
+  private faultHits = 0;
 
   constructor(private readonly options: SettlementWorkerOptions) {
     this.now = options.now ?? Date.now;
+    this.limit = new ConcurrencyLimit(options.signConcurrencyMax ?? SIGN_CONCURRENCY_DEFAULT);
+    this.headers = new Coalescer((items) => this.storeHeaders(items), HEADER_BATCH_MAX);
+    const wakeups = options.wakeups;
+    this.listener =
+      wakeups === undefined || options.kafka !== undefined
+        ? undefined
+        : new PgListener({
+            connectionString: wakeups.connectionString,
+            applicationName: 'paybound-settlement-worker-wakeups',
+            channels: [EVENTS_APPENDED_CHANNEL],
+            logger: options.logger,
+            onNotification: () => this.wakeup.notify(),
+            // Whatever was appended while not listening went unheard: read once now.
+            onListening: () => this.wakeup.notify(),
+          });
+  }
+
+  /** The listener, for tests that take its connection away. */
+  get notificationListener(): PgListener | undefined {
+    return this.listener;
   }
 
   start(): void {
@@ -97,27 +170,101 @@ export class SettlementWorker {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.reconcileTimer !== undefined) clearInterval(this.reconcileTimer);
+    this.wakeup.notify();
     await this.signLoop;
+    await Promise.all(this.handling);
+    await this.savingCheckpoint;
     await this.reconciling;
+    await this.listener?.stop();
   }
 
+  /**
+   * Reserved events from the Postgres log, from the worker's checkpoint, handled
+   * concurrently as they are read: a reservation read while others are being signed starts
+   * at once (within the limit) rather than after them. The checkpoint moves only over the
+   * reservations at the start of the window that are finished (see SignWindow), so a crash
+   * or a restart never skips one; a restart may handle some again, which yields the same
+   * authorization and records nothing new.
+   */
   private async runSignLoop(): Promise<void> {
     const { store, pool, logger, idleWaitMs } = this.options;
-    let checkpoint = await store.loadCheckpoint(pool, WORKER_CHECKPOINT);
+    this.listener?.start();
+    let window: SignWindow<ReservedItem> | undefined;
     while (!this.stopping) {
-      let handled = 0;
+      let moreSoon = false;
       try {
-        const result = await this.signPage(checkpoint);
-        checkpoint = result.checkpoint;
-        handled = result.handled;
+        window ??= new SignWindow<ReservedItem>(await store.loadCheckpoint(pool, WORKER_CHECKPOINT), WINDOW_SIZE_MAX, { retryLaterMs: idleWaitMs, failedMs: FAILURE_BACKOFF_MS });
+        for (const due of window.takeDue(this.now())) this.startHandling(window, due, 'fetch');
+        const readCount = await this.readMore(window);
+        // A full page: there may be more right now.
+        if (readCount >= PAGE_SIZE && window.room > 0) continue;
+        // Events an older transaction still holds back become readable when it ends, which may
+        // append nothing and so wake nobody: look again soon rather than wait for a wake-up.
+        moreSoon = window.room > 0 && (await store.hasEventsAfter(pool, window.readAfter, ['Reserved']));
       } catch (error) {
-        // Postgres or the chain is unreachable: nothing is signed, and the page is read again.
-        logger.warn({ err: { message: (error as Error).message } }, 'signing page failed; retrying');
-        await sleep(Math.max(idleWaitMs, 500));
+        // Postgres is unreachable: nothing is signed, and the log is read again.
+        logger.warn({ err: { message: (error as Error).message } }, 'reading reservations failed; retrying');
+        await sleep(Math.max(idleWaitMs, FAILURE_BACKOFF_MS));
         continue;
       }
-      if (handled < PAGE_SIZE) await sleep(idleWaitMs);
+      const listening = this.listener?.listening === true;
+      const idleMs = moreSoon || !listening ? idleWaitMs : (this.options.wakeups?.pollFallbackMs ?? idleWaitMs);
+      const retryAtMs = window.nextRetryAtMs();
+      await this.wakeup.wait(retryAtMs === undefined ? idleMs : Math.max(0, Math.min(idleMs, retryAtMs - this.now())));
     }
+  }
+
+  /** Reads the next reservations into the window's free places and starts handling them; returns how many. */
+  private async readMore(window: SignWindow<ReservedItem>): Promise<number> {
+    if (window.room === 0) return 0;
+    const { store, pool } = this.options;
+    const page = (await store.readAll(pool, window.readAfter, Math.min(window.room, PAGE_SIZE), ['Reserved'])) as ReservedEvent[];
+    if (page.length === 0) return 0;
+    // Read before anything enters the window: if this fails, the page is simply read again.
+    const offers = await this.storedOffers(page.map((event) => event.data.intentId));
+    const items = page.map((event): ReservedItem => ({ key: eventKey(event), position: positionOf(event), event }));
+    window.add(items);
+    for (const item of items) this.startHandling(window, item, { prefetched: offers.get(item.event.data.intentId) });
+    return page.length;
+  }
+
+  private startHandling(window: SignWindow<ReservedItem>, item: ReservedItem, offer: { prefetched: StoredOffer | undefined } | 'fetch'): void {
+    const task = this.handleBounded(item.event, offer).then((outcome) => {
+      if (outcome === 'failed') this.warnFailures([outcome]);
+      const wasFull = window.room === 0;
+      const moved = window.finish(item.key, outcome, this.now());
+      if (moved !== undefined) this.saveCheckpointSoon(moved);
+      // The loop looks again when a place opened in a full window or a retry is to be planned.
+      if (outcome !== 'done' || (wasFull && window.room > 0)) this.wakeup.notify();
+    });
+    this.handling.add(task);
+    void task.finally(() => this.handling.delete(task));
+  }
+
+  /**
+   * Stores the latest checkpoint, one write at a time: handlers finishing together share
+   * one write, and a later position is never overwritten by an earlier one.
+   */
+  private saveCheckpointSoon(position: LogPosition): void {
+    this.checkpointToSave = position;
+    if (this.savingCheckpoint !== undefined) return;
+    this.savingCheckpoint = (async () => {
+      while (this.checkpointToSave !== undefined) {
+        const next = this.checkpointToSave;
+        this.checkpointToSave = undefined;
+        try {
+          await this.options.store.saveCheckpoint(this.options.pool, WORKER_CHECKPOINT, next);
+        } catch (error) {
+          // Not saved: a restart would handle these reservations again, which is safe.
+          this.options.logger.warn({ err: { message: (error as Error).message } }, 'saving the worker checkpoint failed; retrying');
+          this.checkpointToSave ??= next;
+          if (this.stopping) return;
+          await sleep(FAILURE_BACKOFF_MS);
+        }
+      }
+    })().finally(() => {
+      this.savingCheckpoint = undefined;
+    });
   }
 
   /**
@@ -141,57 +288,91 @@ export class SettlementWorker {
       }
     }
     if (this.stopping) return;
+    // eachBatch rather than eachMessage, which handles one message at a time per partition:
+    // the Reserved events of a batch are handled concurrently (within the shared limit), and
+    // the offset is resolved only over the finished messages at the start of the batch.
     await consumer.run({
-      eachMessage: async ({ message }) => {
-        const envelope = JSON.parse(message.value?.toString() ?? '{}') as CloudEventEnvelope;
-        if (envelope.type !== RESERVED_CLOUD_EVENT_TYPE) return;
-        const event = fromCloudEvent(envelope, 'Reserved') as RecordedEvent<Reserved['data']>;
-        // The message's own W3C header is the trace context Kafka carries; the envelope's copy is the fallback.
-        const traceparent = message.headers?.traceparent?.toString();
-        if (traceparent !== undefined && traceparent !== '') event.metadata = { ...event.metadata, traceparent };
-        // A missing offer row makes the handler wait; it gives up (and releases) after the grace period.
-        for (let attempt = 0; attempt < KAFKA_RETRY_ATTEMPTS_MAX && !this.stopping; attempt++) {
-          if ((await this.handleReserved(event)) === 'done') return;
-          await sleep(KAFKA_RETRY_WAIT_MS);
-        }
-        // Not handled: throwing makes the consumer deliver the message again rather than skip it.
-        throw new Error(`reservation ${event.data.intentId} not handled yet`);
+      partitionsConsumedConcurrently: KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY,
+      eachBatchAutoResolve: false,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        const heartbeat = (): Promise<void> => payload.heartbeat();
+        const live = (): boolean => payload.isRunning() && !payload.isStale() && !this.stopping;
+        const events = batch.messages.map(reservedFromKafka);
+        const offers = await this.storedOffers(events.flatMap((event) => (event === undefined ? [] : [event.data.intentId])));
+        const outcomes = await Promise.all(
+          events.map((event) => (event === undefined ? Promise.resolve<HandlingOutcome>('done') : this.handleFromKafka(event, offers.get(event.data.intentId), heartbeat, live))),
+        );
+        this.warnFailures(outcomes);
+        const finished = finishedPrefixLength(outcomes);
+        const last = batch.messages[finished - 1];
+        if (last !== undefined) payload.resolveOffset(last.offset);
+        await heartbeat();
+        // Not handled: throwing makes the consumer deliver the message again rather than skip
+        // it; the resolved offsets before it are committed first.
+        const unfinished = events[finished];
+        if (finished < outcomes.length && live()) throw new Error(`reservation ${unfinished?.data.intentId ?? `at offset ${batch.messages[finished]?.offset}`} not handled yet`);
       },
     });
     while (!this.stopping) await sleep(this.options.idleWaitMs * 4);
     await consumer.disconnect();
   }
 
-  /** Handles one page of Reserved events and stores how far it got. */
-  async signPage(from: LogPosition): Promise<{ checkpoint: LogPosition; handled: number }> {
-    const { store, pool } = this.options;
-    const page = (await store.readAll(pool, from, PAGE_SIZE, ['Reserved'])) as RecordedEvent<Reserved['data']>[];
-    let checkpoint = from;
-    let handled = 0;
-    for (const event of page) {
-      if (this.stopping) break;
-      // An event that must wait (its offer row is not there yet) stops the page there, so the
-      // checkpoint never passes a reservation that was not signed or released.
-      if ((await this.handleReserved(event)) === 'retry_later') break;
-      checkpoint = positionOf(event);
-      handled += 1;
+  /** One Reserved event from Kafka; a missing offer row makes it wait, and it gives up (and releases) after the grace period. */
+  private async handleFromKafka(event: ReservedEvent, prefetched: StoredOffer | undefined, heartbeat: () => Promise<void>, live: () => boolean): Promise<HandlingOutcome> {
+    for (let attempt = 0; attempt < KAFKA_RETRY_ATTEMPTS_MAX; attempt++) {
+      if (!live()) return 'not_started';
+      const outcome = await this.handleBounded(event, attempt === 0 ? { prefetched } : 'fetch');
+      if (outcome !== 'retry_later') return outcome;
+      try {
+        // Waiting must not cost the group membership.
+        await heartbeat();
+      } catch {
+        return 'not_started';
+      }
+      await sleep(KAFKA_RETRY_WAIT_MS);
     }
-    if (handled > 0) await store.saveCheckpoint(pool, WORKER_CHECKPOINT, checkpoint);
-    return { checkpoint, handled };
+    return 'retry_later';
+  }
+
+  /** One reservation within the concurrency limit; a failure is an outcome, so the others of the page still finish. */
+  private handleBounded(event: ReservedEvent, offer: { prefetched: StoredOffer | undefined } | 'fetch'): Promise<HandlingOutcome> {
+    return this.limit.run(async () => {
+      if (this.stopping) return 'not_started';
+      try {
+        const stored = offer === 'fetch' ? (await this.storedOffers([event.data.intentId])).get(event.data.intentId) : offer.prefetched;
+        return await this.handleReserved(event, stored);
+      } catch (error) {
+        this.lastHandlingError = error as Error;
+        return 'failed';
+      }
+    });
+  }
+
+  /** One warning per interval at most: with the database down, every handler fails at once. */
+  private warnFailures(outcomes: readonly HandlingOutcome[]): void {
+    this.failedSinceWarning += outcomes.filter((outcome) => outcome === 'failed').length;
+    const nowMs = this.now();
+    if (this.failedSinceWarning === 0 || nowMs - this.lastFailureWarningMs < FAILURE_WARNING_INTERVAL_MS) return;
+    // Postgres or the chain is unreachable: nothing more is signed, and these are handled again.
+    this.options.logger.warn({ failedCount: this.failedSinceWarning, err: { message: this.lastHandlingError?.message } }, 'handling reservations failed; retrying');
+    this.failedSinceWarning = 0;
+    this.lastFailureWarningMs = nowMs;
   }
 
   /**
    * Signs or releases one reservation inside a `paybound.signature` span that continues the
-   * trace of the decision that reserved it (its traceparent is stored with the event).
+   * trace of the decision that reserved it (its traceparent is stored with the event, and
+   * comes in the Kafka message's header).
    */
-  private async handleReserved(event: RecordedEvent<Reserved['data']>): Promise<ReservedOutcome> {
+  private async handleReserved(event: ReservedEvent, stored: StoredOffer | undefined): Promise<ReservedOutcome> {
     const reservation = event.data;
     const attributes = paymentSpanAttributes({ ...reservation, amount: formatUsdMicros(reservation.amountMicros) });
     const startedAt = process.hrtime.bigint();
     let outcome: SigningOutcome = 'refused';
     try {
       return await inSpan('paybound.signature', { parent: contextOf({ traceparent: event.metadata.traceparent }), attributes }, async (span) => {
-        const result = await this.signOrRelease(event);
+        const result = await this.signOrRelease(event, stored);
         outcome = result.outcome === 'retry_later' ? 'retry_later' : result.signed ? 'signed' : 'refused';
         span.setAttribute('paybound.outcome', outcome);
         return result.outcome;
@@ -201,10 +382,9 @@ export class SettlementWorker {
     }
   }
 
-  private async signOrRelease(event: RecordedEvent<Reserved['data']>): Promise<ReservedResult> {
+  private async signOrRelease(event: ReservedEvent, stored: StoredOffer | undefined): Promise<ReservedResult> {
     const { logger, signer } = this.options;
     const reservation = event.data;
-    const stored = await this.storedOffer(reservation.intentId);
     if (stored === undefined && this.now() - Date.parse(reservation.reservedAt) < OFFER_GRACE_MS) return { outcome: 'retry_later' };
     const chain = this.options.chains.get(reservation.network);
     const planned = chain === undefined ? ({ ok: false, reason: 'no_wallet_for_network' } as const) : planAuthorization(reservation, stored, signer.address, Math.floor(this.now() / 1000));
@@ -239,22 +419,36 @@ export class SettlementWorker {
       return { outcome: 'done', signed: false };
     }
     this.injectFault('exit_after_record', reservation.intentId);
-    await this.options.pool.query(
-      'INSERT INTO payment_signatures (intent_id, header_name, header_value) VALUES ($1, $2, $3) ON CONFLICT (intent_id) DO NOTHING',
-      [reservation.intentId, header.name, header.value],
-    );
+    await this.headers.submit({ intentId: reservation.intentId, header });
     logger.info({ intentId: reservation.intentId, network: reservation.network, payer: signer.address, validBeforeSec: plan.validBeforeSec }, 'payment signed');
     return { outcome: 'done', signed: true };
   }
 
-  private async storedOffer(intentId: string): Promise<StoredOffer | undefined> {
-    const result = await this.options.pool.query<{ x402_version: number; requirement_raw: Record<string, unknown>; resource_raw: Record<string, unknown> | null; extensions: Record<string, unknown> | null }>(
-      'SELECT x402_version, requirement_raw, resource_raw, extensions FROM payment_offers WHERE intent_id = $1',
-      [intentId],
+  /** The stored offers of these intents, in one query; an intent without a row is absent from the map. */
+  private async storedOffers(intentIds: readonly string[]): Promise<Map<string, StoredOffer>> {
+    const offers = new Map<string, StoredOffer>();
+    if (intentIds.length === 0) return offers;
+    const result = await this.options.pool.query<{ intent_id: string; x402_version: number; requirement_raw: Record<string, unknown>; resource_raw: Record<string, unknown> | null; extensions: Record<string, unknown> | null }>(
+      'SELECT intent_id, x402_version, requirement_raw, resource_raw, extensions FROM payment_offers WHERE intent_id = ANY($1::text[])',
+      [intentIds],
     );
-    const row = result.rows[0];
-    if (row === undefined) return undefined;
-    return { x402Version: row.x402_version === 1 ? 1 : 2, requirementRaw: row.requirement_raw, resourceRaw: row.resource_raw, extensions: row.extensions };
+    for (const row of result.rows) {
+      offers.set(row.intent_id, { x402Version: row.x402_version === 1 ? 1 : 2, requirementRaw: row.requirement_raw, resourceRaw: row.resource_raw, extensions: row.extensions });
+    }
+    return offers;
+  }
+
+  /**
+   * The headers recorded during one turn, in one statement: the concurrent handlers of a
+   * page see their signatures committed together, and share this insert and its commit.
+   */
+  private async storeHeaders(items: readonly { intentId: string; header: PaymentHeader }[]): Promise<void[]> {
+    await this.options.pool.query(
+      `INSERT INTO payment_signatures (intent_id, header_name, header_value)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (intent_id) DO NOTHING`,
+      [items.map((i) => i.intentId), items.map((i) => i.header.name), items.map((i) => i.header.value)],
+    );
+    return items.map(() => undefined);
   }
 
   private async releaseUnsigned(reservation: Reserved['data'], reason: SignRefusal): Promise<void> {
@@ -358,10 +552,26 @@ export class SettlementWorker {
 
   private injectFault(point: Exclude<WorkerFault, 'none'>, intentId: string): void {
     if (this.options.fault !== point) return;
+    this.faultHits += 1;
+    if (this.faultHits < (this.options.faultAfterCount ?? 1)) return;
     // Written synchronously: the log line must be out before the process dies.
     writeSync(2, `${JSON.stringify({ level: 40, time: this.now(), service: 'settlement-worker', intentId, fault: point, msg: 'test-only fault injection: killing the worker' })}\n`);
     process.kill(process.pid, 'SIGKILL');
   }
+}
+
+/** Events are keyed by their place in the log, which is unique and what the checkpoint orders by. */
+function eventKey(event: RecordedEvent): string {
+  return `${event.transactionId}/${event.globalPosition}`;
+}
+
+function reservedFromKafka(message: KafkaMessage): ReservedEvent | undefined {
+  const envelope = JSON.parse(message.value?.toString() ?? '{}') as CloudEventEnvelope;
+  if (envelope.type !== RESERVED_CLOUD_EVENT_TYPE) return undefined;
+  const event = fromCloudEvent(envelope, 'Reserved') as ReservedEvent;
+  // The message's own W3C header is the trace context Kafka carries; the envelope's copy is the fallback.
+  const traceparent = message.headers?.traceparent?.toString();
+  return traceparent === undefined || traceparent === '' ? event : { ...event, metadata: { ...event.metadata, traceparent } };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -125,6 +125,7 @@ describe('observability: a connected trace per paid fetch and counters that move
     const signature = one('paybound.signature');
     expect(signature).toMatchObject({ service: 'paybound-settlement-worker', parentSpanId: reserve.spanId, attributes: { ...payment, 'paybound.outcome': 'signed' } });
     expect(decision('RecordSignature')).toMatchObject({ service: 'paybound-settlement-worker', parentSpanId: signature.spanId, attributes: { 'paybound.outcome': 'signed', 'paybound.session.remaining': '0.99' } });
+    expect(one('paybound.signature_wait')).toMatchObject({ service: 'paybound-governor', parentSpanId: server.spanId, attributes: { 'paybound.intent.id': paymentId, 'paybound.outcome': 'signed' } });
     const unpaid = one('paybound.unpaid_request');
     const paidRequest = one('paybound.paid_request');
     for (const request of [unpaid, paidRequest]) expect(request).toMatchObject({ service: 'paybound-governor', kind: SPAN_KIND_CLIENT, parentSpanId: server.spanId });

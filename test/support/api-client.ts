@@ -1,3 +1,5 @@
+import { decodeBase64Json } from '../../libs/x402/encoding.js';
+
 // A few typed calls against the governor's HTTP API, for tests and benchmarks.
 
 export interface ApiAnswer<T = Record<string, unknown>> {
@@ -65,4 +67,12 @@ export async function seedAgent(
   });
   if (agent.status !== 201) throw new Error(`create agent: ${agent.status} ${JSON.stringify(agent.body)}`);
   return agent.body.apiKey;
+}
+
+/** The EIP-3009 nonce inside a PAYMENT-SIGNATURE header the governor answered with. */
+export function paymentHeaderNonce(header: { value: string }): string {
+  const decoded = decodeBase64Json(header.value, 64 * 1024) as { payload?: { authorization?: { nonce?: unknown } } };
+  const nonce = decoded.payload?.authorization?.nonce;
+  if (typeof nonce !== 'string') throw new Error('no nonce in the payment header');
+  return nonce;
 }

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import type { Hex } from 'viem';
-import { call, seedAgent } from '../support/api-client.js';
+import { orgStreamId } from '../../libs/ledger/org-command-processor.js';
+import { deriveNonce } from '../../libs/x402/eip3009.js';
+import { call, paymentHeaderNonce, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
@@ -85,5 +87,29 @@ describe('the settlement worker fed by Kafka instead of the Postgres log', () =>
     const signature = spans.find((s) => s.name === 'paybound.signature' && s.attributes['paybound.intent.id'] === paymentId);
     expect(reserve?.service).toBe('paybound-governor');
     expect(signature).toMatchObject({ service: 'paybound-settlement-worker', traceId: reserve?.traceId, parentSpanId: reserve?.spanId, attributes: { 'paybound.outcome': 'signed' } });
+  });
+
+  it('signs 30 concurrent sign-only payments from the Reserved events of one partition, each once with its own nonce', async () => {
+    const orgId = 'org-kafka-many';
+    const key = await seedAgent(governor.url, ADMIN, { orgId, agentId: 'agent-kafka-many' }, { org: '10.00' });
+    const session = await call<{ id: string }>(governor.url, 'POST', '/v1/sessions', { key, body: { limit: '1.00' } });
+    const paymentRequired = paymentRequiredHeader({ amount: '1000', asset: kit.token, payTo: kit.seller.payTo, network: kit.network, url: kit.seller.dataUrl });
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, index) =>
+        call<{ id: string; status: string; header: { name: string; value: string } | null }>(governor.url, 'POST', `/v1/sessions/${session.body.id}/payments`, {
+          key,
+          body: { paymentRequired, url: `${kit.seller.dataUrl}?n=${index}` },
+        }),
+      ),
+    );
+    for (const answer of answers) expect(answer.body).toMatchObject({ status: 'signed', header: { name: 'PAYMENT-SIGNATURE' } });
+    const ids = answers.map((a) => a.body.id);
+    const nonces = answers.map((a) => paymentHeaderNonce(a.body.header!));
+    expect(new Set(nonces).size).toBe(30);
+    ids.forEach((id, index) => expect(nonces[index]).toBe(deriveNonce(kit.payer.address, id)));
+    const signed = (await db.store.readStream(db.pool, orgStreamId(orgId), 0, 10_000)).filter((e) => e.type === 'PaymentSigned');
+    expect(signed.map((e) => (e.data as { intentId: string }).intentId).sort()).toEqual([...ids].sort());
+    // One org's events share a partition; several of its signatures were recorded together.
+    expect(new Set(signed.map((e) => e.transactionId)).size).toBeLessThan(signed.length);
   });
 });
