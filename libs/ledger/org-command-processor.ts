@@ -106,10 +106,11 @@ interface Pending {
 }
 
 /**
- * `sending`: in a transaction now. `parked`: its fence failed while a batch before it was
- * unresolved, so it waits for that one. `resend`: still valid, queued to be sent again.
+ * `open`: decided commands are still added to it; it is sent once the batches before it
+ * allow. `sending`: in a transaction now. `parked`: its fence failed while a batch before it
+ * was unresolved, so it waits for that one. `resend`: still valid, queued to be sent again.
  */
-type BatchStatus = 'sending' | 'parked' | 'resend';
+type BatchStatus = 'open' | 'sending' | 'parked' | 'resend';
 
 /** One org's decided commands, committed as one append to its stream. */
 interface Batch {
@@ -119,7 +120,9 @@ interface Batch {
   readonly items: Pending[];
   results: DecisionResult[];
   toAppend: NewEvent[];
-  /** Set once decided. */
+  /** The stream version the batch's decisions start from. */
+  expectedVersion: number;
+  /** Set once no more commands are added: when sent (fast path) or decided (locked path). */
   prepared: PreparedAppend | undefined;
   status: BatchStatus;
   sendCount: number;
@@ -140,10 +143,11 @@ interface OrgWriter {
   version: number;
   /** Commands not yet decided, in submission order. */
   waiting: Pending[];
-  /** Batches decided (or, on the locked path, being decided) and not yet resolved, oldest first. */
+  /**
+   * Batches decided (or, on the locked path, being decided) and not yet resolved, oldest
+   * first; on the fast path the last one may be open.
+   */
   inFlight: Batch[];
-  /** The fast batch decided last, while unresolved: the next batch is fenced on its last event. */
-  lastDecided: Batch | undefined;
   /** Commands submitted and not yet answered. */
   pendingCount: number;
   /** After a failure nothing is decided until every batch in flight has resolved; the state is then rebuilt. */
@@ -167,14 +171,16 @@ const ORG_LOCK_NAMESPACE = 0x6f72;
  * and commits the batches of several orgs in one transaction (group commit) before
  * answering any of their callers.
  *
- * The fast path, while no other process writes to the org: a batch is decided at once on the
- * cached state and committed in one round trip (`EventStore.commitFenced`: locks, fence and
- * events in one statement), so the org's lock is held only inside the database. Up to
- * `maxInFlightPerOrg` batches of one org are in flight: each is decided on the state after
- * the one before and fenced on that one's last event, so it commits only after it and only
- * if it did. A batch whose fence fails was answered to no one: once the batches before it
- * have resolved it is sent again if it may just have overtaken them, and otherwise the org
- * is rebuilt from its stream and the commands are decided again.
+ * The fast path, while no other process writes to the org: commands are decided as they
+ * arrive on the cached state, into the org's open batch, also while its previous batch is
+ * still committing (so deciding is off the commit's critical path), and a batch is committed
+ * in one round trip (`EventStore.commitFenced`: locks, fence and events in one statement), so
+ * the org's lock is held only inside the database. A batch is sent once the one before it has
+ * committed, or (pipelining, `maxInFlightPerOrg` > 1) while up to that many are in flight,
+ * fenced on the last event of the one before, so that it commits only after it and only if
+ * it did. A batch whose fence fails was answered to no one: once the batches before it have
+ * resolved it is sent again if it may just have overtaken them, and otherwise the org is
+ * rebuilt from its stream and the commands are decided again.
  *
  * The locked path, for an org being rebuilt or that another process wrote to lately: the
  * lock is taken first, the state caught up with what others wrote, the batch decided and
@@ -182,10 +188,14 @@ const ORG_LOCK_NAMESPACE = 0x6f72;
  */
 export class OrgCommandProcessor {
   private readonly writers = new Map<string, OrgWriter>();
-  /** Orgs that may have a batch to start, oldest first; `pump` drops those that have none. */
+  /** Orgs with commands waiting to be decided, oldest first; `pump` drops those that have none. */
   private readonly ready = new Set<OrgWriter>();
+  /** Orgs with an open batch, oldest first; `takeGroup` drops those whose batch was sent. */
+  private readonly sendable = new Set<OrgWriter>();
   /** Decided batches to send again, oldest first. */
   private readonly resendQueue: Batch[] = [];
+  /** Commands in open batches: decided ahead of sending, bounded by `maxCommandsPerCommit`. */
+  private decidedUnsentCount = 0;
   private readonly options: Required<OrgCommandProcessorOptions>;
   readonly counters: OrgCommandProcessorCounters = { fastCommits: 0, lockedCommits: 0, staleFences: 0, resentBatches: 0, redecidedCommands: 0, droppedStates: 0 };
   private committingTransactions = 0;
@@ -227,7 +237,6 @@ export class OrgCommandProcessor {
         version: 0,
         waiting: [],
         inFlight: [],
-        lastDecided: undefined,
         pendingCount: 0,
         draining: false,
         toRedecide: [],
@@ -262,6 +271,7 @@ export class OrgCommandProcessor {
   }
 
   private pump(): void {
+    this.decideAhead();
     while (this.committingTransactions < this.options.maxConcurrentCommits) {
       const group = this.takeGroup();
       if (group === undefined) return;
@@ -271,81 +281,96 @@ export class OrgCommandProcessor {
         this.committingTransactions -= 1;
         this.schedulePump();
       });
+      // With pipelining, the org's next batch may go in the next transaction of this turn.
+      this.decideAhead();
     }
   }
 
   /**
-   * The next transaction's batches: batches to send again first, then one batch for each
-   * ready org in turn, all of the same path as the first one taken, one batch per org.
+   * Decides the waiting commands of orgs on the fast path into their open batches, also while
+   * an org's previous batch commits: on the state after it, to be sent once it has committed.
+   */
+  private decideAhead(): void {
+    const { maxBatchSize, maxCommandsPerCommit } = this.options;
+    for (const writer of this.ready) {
+      if (this.decidedUnsentCount >= maxCommandsPerCommit) return;
+      const { state } = writer;
+      if (writer.waiting.length === 0 || writer.draining || state === undefined || writer.lockedCommitsLeft > 0 || writer.inFlight[0]?.path === 'locked') continue;
+      let open = writer.inFlight.at(-1);
+      if (open?.status !== 'open') {
+        open = { writer, path: 'fast', items: [], results: [], toAppend: [], expectedVersion: writer.version, prepared: undefined, status: 'open', sendCount: 0, sentBehind: false };
+        writer.inFlight.push(open);
+      }
+      const items = writer.waiting.splice(0, Math.min(maxBatchSize - open.items.length, maxCommandsPerCommit - this.decidedUnsentCount));
+      writer.version += this.decideInto(open, items, state);
+      open.items.push(...items);
+      this.decidedUnsentCount += items.length;
+      this.sendable.add(writer);
+      if (writer.waiting.length === 0) this.ready.delete(writer);
+    }
+  }
+
+  /**
+   * The next transaction's batches: batches to send again and open batches that may go now,
+   * one per org; or else one batch of each org due on the locked path, up to the limits.
    */
   private takeGroup(): { path: 'fast' | 'locked'; batches: Batch[] } | undefined {
-    const { maxOrgsPerCommit, maxCommandsPerCommit, maxBatchSize } = this.options;
+    const { maxOrgsPerCommit, maxCommandsPerCommit, maxBatchSize, maxInFlightPerOrg } = this.options;
     const batches: Batch[] = [];
     const inGroup = new Set<OrgWriter>();
     let commandCount = 0;
-    let path: 'fast' | 'locked' | undefined;
-    while (this.resendQueue.length > 0 && batches.length < maxOrgsPerCommit) {
-      const batch = this.resendQueue[0];
-      if (batch === undefined || inGroup.has(batch.writer) || commandCount + batch.items.length > maxCommandsPerCommit) break;
-      this.resendQueue.shift();
+    const fits = (batch: Batch): boolean => batches.length < maxOrgsPerCommit && !inGroup.has(batch.writer) && (batches.length === 0 || commandCount + batch.items.length <= maxCommandsPerCommit);
+    const add = (batch: Batch): void => {
       batches.push(batch);
       inGroup.add(batch.writer);
       commandCount += batch.items.length;
-      path = 'fast';
+    };
+    while (this.resendQueue[0] !== undefined && fits(this.resendQueue[0])) {
+      const batch = this.resendQueue.shift();
+      if (batch !== undefined) add(batch);
     }
-    const again: OrgWriter[] = [];
+    for (const writer of this.sendable) {
+      if (batches.length >= maxOrgsPerCommit || commandCount >= maxCommandsPerCommit) break;
+      const open = writer.inFlight.at(-1);
+      if (open?.status !== 'open') {
+        this.sendable.delete(writer);
+        continue;
+      }
+      // Sent behind an unresolved batch, it is fenced on that one's last event: there must be one.
+      const before = writer.inFlight.length - 1;
+      const previous = writer.inFlight[before - 1];
+      if (before >= maxInFlightPerOrg || (previous !== undefined && (previous.toAppend.length === 0 || previous.status === 'parked')) || !fits(open)) continue;
+      this.sendable.delete(writer);
+      open.prepared = prepareAppend(writer.streamId, open.expectedVersion, previous?.prepared?.eventIds.at(-1) ?? null, open.toAppend);
+      open.status = 'sending';
+      this.decidedUnsentCount -= open.items.length;
+      add(open);
+    }
+    if (batches.length > 0) return { path: 'fast', batches };
     for (const writer of this.ready) {
       if (batches.length >= maxOrgsPerCommit || commandCount >= maxCommandsPerCommit) break;
-      if (inGroup.has(writer)) continue;
-      const writerPath = this.nextBatchPath(writer);
-      if (writerPath === undefined) {
+      if (writer.waiting.length === 0) {
         this.ready.delete(writer);
         continue;
       }
-      if (path !== undefined && writerPath !== path) continue;
-      path = writerPath;
+      // The locked path decides under the lock, so the org must have nothing else in flight.
+      if (writer.draining || (writer.state !== undefined && writer.lockedCommitsLeft === 0) || writer.inFlight.length > 0) continue;
       this.ready.delete(writer);
       const items = writer.waiting.splice(0, Math.min(maxBatchSize, maxCommandsPerCommit - commandCount));
-      const batch: Batch = { writer, path, items, results: [], toAppend: [], prepared: undefined, status: 'sending', sendCount: 0, sentBehind: false };
-      if (path === 'fast') this.decideFast(batch);
+      const batch: Batch = { writer, path: 'locked', items, results: [], toAppend: [], expectedVersion: 0, prepared: undefined, status: 'sending', sendCount: 1, sentBehind: false };
       writer.inFlight.push(batch);
-      batches.push(batch);
-      inGroup.add(writer);
-      commandCount += items.length;
-      if (writer.waiting.length > 0) again.push(writer);
+      add(batch);
     }
-    // Back at the end of the queue, so that other orgs go first; pump filters them again.
-    for (const writer of again) this.ready.add(writer);
-    return path === undefined ? undefined : { path, batches };
+    return batches.length > 0 ? { path: 'locked', batches } : undefined;
   }
 
-  /** Which path the org's next batch can take now, or undefined when it must wait. */
-  private nextBatchPath(writer: OrgWriter): 'fast' | 'locked' | undefined {
-    if (writer.waiting.length === 0 || writer.draining) return undefined;
-    if (writer.inFlight[0]?.path === 'locked') return undefined;
-    if (writer.state === undefined || writer.lockedCommitsLeft > 0) return writer.inFlight.length === 0 ? 'locked' : undefined;
-    if (writer.inFlight.length >= this.options.maxInFlightPerOrg) return undefined;
-    // Fenced on the last event of the batch before it: there must be one, and it must still count.
-    const last = writer.lastDecided;
-    if (last !== undefined && (last.toAppend.length === 0 || last.status === 'parked')) return undefined;
-    return 'fast';
-  }
-
-  /** Decides a fast batch on the cached state, which from now on includes its effects. */
-  private decideFast(batch: Batch): void {
-    const { writer } = batch;
-    assert(writer.state !== undefined, 'fast batch without a cached state');
-    this.decideBatch(batch, writer.state);
-    const expectedHeadEventId = writer.lastDecided?.prepared?.eventIds.at(-1) ?? null;
-    assert(writer.lastDecided === undefined || expectedHeadEventId !== null, 'fast batch behind a batch without events');
-    batch.prepared = prepareAppend(writer.streamId, writer.version, expectedHeadEventId, batch.toAppend);
-    writer.version += batch.toAppend.length;
-    writer.lastDecided = batch;
-  }
-
-  /** Decides a batch's commands in order on `state`, collecting the events and answers. */
-  private decideBatch(batch: Batch, state: OrgState): void {
-    for (const item of batch.items) {
+  /**
+   * Decides commands in order on `state`, adding their events and answers to the batch, and
+   * returns how many events they added.
+   */
+  private decideInto(batch: Batch, items: readonly Pending[], state: OrgState): number {
+    const eventCountBefore = batch.toAppend.length;
+    for (const item of items) {
       item.decisionCount += 1;
       if (item.decisionCount > MAX_DECISIONS_PER_COMMAND) {
         batch.results.push({ ok: false, error: new Error(`command decided ${item.decisionCount} times without committing; not decided again`) });
@@ -370,6 +395,7 @@ export class OrgCommandProcessor {
         batch.results.push({ ok: false, error });
       }
     }
+    return batch.toAppend.length - eventCountBefore;
   }
 
   /** One round trip: every batch's stream fenced and appended, committed in one statement. */
@@ -420,7 +446,8 @@ export class OrgCommandProcessor {
           const { writer } = batch;
           if ((await this.catchUp(client, writer, versions.get(writer.streamId) ?? 0)) > 0) conflicted.add(writer);
           assert(writer.state !== undefined, 'locked batch without a caught-up state');
-          this.decideBatch(batch, writer.state);
+          batch.expectedVersion = writer.version;
+          this.decideInto(batch, batch.items, writer.state);
           batch.prepared = prepareAppend(writer.streamId, writer.version, null, batch.toAppend);
           appends.push(batch.prepared);
         }
@@ -528,7 +555,6 @@ export class OrgCommandProcessor {
     writer.draining = true;
     writer.state = undefined;
     writer.version = 0;
-    writer.lastDecided = undefined;
     for (const batch of [...writer.inFlight]) {
       if (batch.status !== 'sending') this.decideAgainLater(batch);
     }
@@ -536,6 +562,7 @@ export class OrgCommandProcessor {
 
   /** Its commands will be decided again, in their order, once the org has drained. */
   private decideAgainLater(batch: Batch): void {
+    if (batch.status === 'open') this.decidedUnsentCount -= batch.items.length;
     this.removeFromFlight(batch);
     const queued = this.resendQueue.indexOf(batch);
     if (queued >= 0) this.resendQueue.splice(queued, 1);
@@ -548,7 +575,6 @@ export class OrgCommandProcessor {
     const index = writer.inFlight.indexOf(batch);
     assert(index >= 0, `batch of ${writer.streamId} resolved twice`);
     writer.inFlight.splice(index, 1);
-    if (writer.lastDecided === batch) writer.lastDecided = undefined;
   }
 
   private answered(writer: OrgWriter, count: number): void {
@@ -564,10 +590,9 @@ export class OrgCommandProcessor {
       writer.waiting = [...writer.toRedecide.sort((a, b) => a.seq - b.seq), ...writer.waiting];
       writer.toRedecide = [];
     }
-    if (writer.waiting.length > 0) {
-      this.ready.add(writer);
-      this.schedulePump();
-    }
+    if (writer.waiting.length > 0) this.ready.add(writer);
+    // The open batch may go now that the one before it has resolved.
+    if (writer.waiting.length > 0 || writer.inFlight.at(-1)?.status === 'open') this.schedulePump();
   }
 
   /**
