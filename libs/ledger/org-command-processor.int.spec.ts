@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetCommand, Reserve } from '../domain/budget/commands.js';
 import type { OrgState } from '../domain/budget/state.js';
 import { DomainError } from '../domain/budget/errors.js';
-import { EventStore, LOG_START, MAX_PAGE_SIZE, positionOf, WrongExpectedVersionError, type RecordedEvent } from '../eventstore/event-store.js';
+import { EventStore, WrongExpectedVersionError, type RecordedEvent } from '../eventstore/event-store.js';
 import { checkBudgetInvariants } from '../../test/support/invariants.js';
-import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
+import { freshDatabase, readWholeLog, type TestDatabase } from '../../test/support/database.js';
 import { OrgCommandProcessor, OverloadedError, orgStreamId } from './org-command-processor.js';
 
 const at = '2026-11-25T10:00:00.000Z';
@@ -54,19 +54,6 @@ function reserve(orgId: string, sessionIndex: number, intentId: string, amount =
 
 async function setUp(processor: OrgCommandProcessor, commands: readonly BudgetCommand[]): Promise<void> {
   await Promise.all(commands.map((command) => processor.submit(command, () => undefined)));
-}
-
-async function readWholeLog(store: EventStore): Promise<RecordedEvent[]> {
-  const events: RecordedEvent[] = [];
-  let position = LOG_START;
-  for (let page = 0; page < 100; page += 1) {
-    const batch = await store.readAll(store.pool, position, MAX_PAGE_SIZE);
-    const last = batch[batch.length - 1];
-    if (last === undefined) return events;
-    events.push(...batch);
-    position = positionOf(last);
-  }
-  throw new Error('log longer than the test can have written');
 }
 
 describe('OrgCommandProcessor', () => {
@@ -145,7 +132,7 @@ describe('OrgCommandProcessor', () => {
     expect(accepted + refused).toBe(issued);
     expect(accepted).toBe(hotAcceptable + spreadAcceptablePerOrg * spreadOrgs.length);
 
-    const events = await readWholeLog(db.store);
+    const events = await readWholeLog(db);
     const report = checkBudgetInvariants(events);
     expect(report.violations).toEqual([]);
     expect(report.unaccounted).toBe(0);
@@ -262,7 +249,7 @@ describe('OrgCommandProcessor', () => {
     expect(versions).toEqual([...versions].sort((a, b) => a - b));
     expect(new Set(outcomes.map((o) => o.events[0]?.transactionId)).size).toBe(9);
     expect(processor.counters.fastCommits - fastCommitsBefore).toBe(9);
-    expect(checkBudgetInvariants(await readWholeLog(db.store)).violations).toEqual([]);
+    expect(checkBudgetInvariants(await readWholeLog(db)).violations).toEqual([]);
   });
 
   it('a stale processor with batches pipelined behind a stale one decides them all again, on what the other wrote', async () => {
@@ -293,7 +280,7 @@ describe('OrgCommandProcessor', () => {
       expect(types.filter((t) => t === 'Reserved'), orgId).toHaveLength(5);
       expect(types.filter((t) => t === 'LimitExceeded'), orgId).toHaveLength(3);
     }
-    const report = checkBudgetInvariants(await readWholeLog(db.store));
+    const report = checkBudgetInvariants(await readWholeLog(db));
     expect(report.violations).toEqual([]);
     expect(report.unaccounted).toBe(0);
   });
@@ -318,7 +305,7 @@ describe('OrgCommandProcessor', () => {
     ]);
     // The two sent behind it, and the fourth, decided ahead while all three were in flight.
     expect(processor.counters.redecidedCommands - counters.redecidedCommands).toBe(3);
-    const events = await readWholeLog(db.store);
+    const events = await readWholeLog(db);
     expect(events.filter((e) => e.streamId === orgStreamId('pred') && e.type === 'Reserved').map((e) => (e.data as { intentId: string }).intentId)).toEqual(['pred-2', 'pred-3', 'pred-4']);
     expect(checkBudgetInvariants(events).violations).toEqual([]);
   });
@@ -357,7 +344,7 @@ describe('OrgCommandProcessor', () => {
     // The pool and the org carry on: one more fits, the next is refused.
     expect((await processor.submit(reserve('kill', 0, 'kill-4'), view)).view).toBe(3n * amountMicros);
     expect((await processor.submit(reserve('kill', 0, 'kill-5'), view)).events[0]?.type).toBe('LimitExceeded');
-    const events = await readWholeLog(db.store);
+    const events = await readWholeLog(db);
     expect(events.some((e) => e.metadata.correlationId === 'test-hook-hang-1')).toBe(false);
     const report = checkBudgetInvariants(events);
     expect(report.violations).toEqual([]);
