@@ -252,6 +252,33 @@ describe('OrgCommandProcessor', () => {
     expect(checkBudgetInvariants(await readWholeLog(db)).violations).toEqual([]);
   });
 
+  it('sends a pipelined batch right when answers cross: behind one that committed, fenced by version alone', async () => {
+    // Once armed, the next commit's answer reaches the processor late, after the one behind it.
+    let armed = false;
+    const lateStore = new EventStore(db.pool);
+    const commitFenced = lateStore.commitFenced.bind(lateStore);
+    lateStore.commitFenced = async (...args) => {
+      const late = armed;
+      armed = false;
+      const recorded = await commitFenced(...args);
+      if (late) await new Promise((resolve) => setTimeout(resolve, 200));
+      return recorded;
+    };
+    const processor = new OrgCommandProcessor(lateStore, { maxBatchSize: 1, maxInFlightPerOrg: 2 });
+    await setUp(processor, setupCommands('cross', null, 1, 100n * amountMicros));
+    const counters = { ...processor.counters };
+    armed = true;
+    const view = (state: OrgState): bigint => state.budget.reservedMicros;
+    // Two batches go out at once; the third waits for room and goes when the second answers,
+    // while the first is still unanswered.
+    const outcomes = await Promise.all([1, 2, 3].map((i) => processor.submit(reserve('cross', 0, `cross-${i}`), view)));
+    expect(outcomes.map((o) => o.view)).toEqual([1n, 2n, 3n].map((n) => n * amountMicros));
+    // A batch may overtake the one before it to the lock and be sent again, but none may be
+    // taken for another process's write: no state dropped, nothing decided again.
+    expect([processor.counters.droppedStates - counters.droppedStates, processor.counters.redecidedCommands - counters.redecidedCommands]).toEqual([0, 0]);
+    expect(processor.counters.fastCommits - counters.fastCommits).toBe(3);
+  });
+
   it('a stale processor with batches pipelined behind a stale one decides them all again, on what the other wrote', async () => {
     const first = new OrgCommandProcessor(db.store, { maxBatchSize: 2, maxInFlightPerOrg: 3 });
     const second = new OrgCommandProcessor(otherStore, { maxBatchSize: 2, maxInFlightPerOrg: 3 });

@@ -336,10 +336,12 @@ export class OrgCommandProcessor {
         this.sendable.delete(writer);
         continue;
       }
-      // Sent behind an unresolved batch, it is fenced on that one's last event: there must be one.
-      const before = writer.inFlight.length - 1;
-      const previous = writer.inFlight[before - 1];
-      if (before >= maxInFlightPerOrg || (previous !== undefined && (previous.toAppend.length === 0 || previous.status === 'parked')) || !fits(open)) continue;
+      // Sent behind the batch decided just before it, while that one is unresolved, it is
+      // fenced on that one's last event: there must be one. Answers may cross, so that batch
+      // is found by where it ends, not by its place; once it has committed, the version is
+      // fence enough.
+      const previous = writer.inFlight.findLast((b) => b !== open && b.expectedVersion + b.toAppend.length === open.expectedVersion);
+      if (writer.inFlight.length - 1 >= maxInFlightPerOrg || (previous !== undefined && (previous.toAppend.length === 0 || previous.status === 'parked')) || !fits(open)) continue;
       this.sendable.delete(writer);
       open.prepared = prepareAppend(writer.streamId, open.expectedVersion, previous?.prepared?.eventIds.at(-1) ?? null, open.toAppend);
       open.status = 'sending';
