@@ -95,23 +95,36 @@ export interface PayboundAudit {
   decisionCommitCount: number;
 }
 
-/** Reads the whole committed log in pages and replays it with the independent checker. */
+// How long the audit waits for every committed event to become readable.
+const LOG_SETTLE_TIMEOUT_MS = 30_000;
+const LOG_SETTLE_POLL_MS = 50;
+
+/**
+ * Reads the whole committed log in pages and replays it with the independent checker. A
+ * reader of the log only sees events below the oldest transaction still open anywhere on
+ * the server (see EventStore.readAll), and other databases on a shared server have theirs;
+ * so the audit keeps reading until it has every event the table holds, for a bounded time.
+ */
 export async function auditPaybound(store: EventStore, maxEventCount: number): Promise<PayboundAudit> {
   const events: RecordedEvent[] = [];
   const maxPageCount = Math.ceil(maxEventCount / MAX_PAGE_SIZE) + 2;
+  const committedCount = Number((await store.pool.query<{ count: string }>('SELECT count(*) FROM events')).rows[0]?.count ?? 0);
+  if (committedCount > maxEventCount) throw new Error(`the log holds ${committedCount} events, more than the ${maxEventCount} this run can have made`);
+  const deadlineMs = Date.now() + LOG_SETTLE_TIMEOUT_MS;
   let position = LOG_START;
-  let readToEnd = false;
-  for (let pageIndex = 0; pageIndex < maxPageCount && !readToEnd; pageIndex += 1) {
+  for (let pageIndex = 0; events.length < committedCount; pageIndex += 1) {
+    if (pageIndex >= maxPageCount + LOG_SETTLE_TIMEOUT_MS / LOG_SETTLE_POLL_MS || Date.now() > deadlineMs) {
+      throw new Error(`only ${events.length} of ${committedCount} committed events became readable within ${LOG_SETTLE_TIMEOUT_MS} ms`);
+    }
     const page = await store.readAll(store.pool, position, MAX_PAGE_SIZE);
     const last = page[page.length - 1];
     if (last === undefined) {
-      readToEnd = true;
+      await new Promise((resolve) => setTimeout(resolve, LOG_SETTLE_POLL_MS));
     } else {
       events.push(...page);
       position = positionOf(last);
     }
   }
-  if (!readToEnd || events.length > maxEventCount) throw new Error(`read ${events.length} events, more than the ${maxEventCount} this run can have made`);
   const decisionTransactions = new Set(events.filter((e) => e.type === 'Reserved' || e.type === 'LimitExceeded').map((e) => e.transactionId));
   return { report: checkBudgetInvariants(events), eventCount: events.length, decisionCommitCount: decisionTransactions.size };
 }

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
-import { comparePositions, LOG_START, positionOf, WrongExpectedVersionError, type NewEvent } from './event-store.js';
+import { comparePositions, LOG_START, positionOf, prepareAppend, StaleStreamsError, WrongExpectedVersionError, type NewEvent } from './event-store.js';
 
 const event = (type: string, data: unknown = {}): NewEvent => ({
   type,
@@ -64,6 +65,60 @@ describe('event store on Postgres', () => {
     const afterCommit = await db.store.readAll(db.pool, after);
     expect(afterCommit.map((e) => e.type)).toEqual(['Slow', 'Fast']);
     expect(await db.store.hasEventsAfter(db.pool, positionOf(afterCommit.at(-1)!))).toBe(false);
+  });
+
+  it('commits a fenced batch in one statement, and writes nothing when a stream is not at its version or head', async () => {
+    const lockKeys = [1, 2];
+    const first = await db.store.commitFenced(7, lockKeys, [prepareAppend('fenced-1', 0, null, [event('A'), event('B', { amountMicros: 3n })]), prepareAppend('fenced-2', 0, null, [event('C')])]);
+    expect(first.map((events) => events.map((e) => [e.type, e.streamVersion]))).toEqual([[['A', 1], ['B', 2]], [['C', 1]]]);
+    const stored = await db.store.readStream(db.pool, 'fenced-1');
+    expect(stored.map((e) => [e.eventId, e.globalPosition, e.transactionId, e.data])).toEqual(first[0]?.map((e) => [e.eventId, e.globalPosition, e.transactionId, e.data]));
+    const headOf1 = first[0]?.at(-1)?.eventId ?? null;
+
+    // fenced-2 is stale; fenced-1 was right, yet nothing of either may be written.
+    const stale = db.store.commitFenced(7, lockKeys, [prepareAppend('fenced-1', 2, headOf1, [event('D')]), prepareAppend('fenced-2', 0, null, [event('E')])]);
+    await expect(stale).rejects.toBeInstanceOf(StaleStreamsError);
+    await expect(stale).rejects.toMatchObject({ staleStreams: [{ streamId: 'fenced-2', expectedVersion: 0, version: 1 }] });
+    // Right version, wrong head: another writer's batch of the same length.
+    const otherHead = db.store.commitFenced(7, lockKeys, [prepareAppend('fenced-1', 2, first[0]?.[0]?.eventId ?? null, [event('D')])]);
+    await expect(otherHead).rejects.toMatchObject({ staleStreams: [{ streamId: 'fenced-1', expectedVersion: 2, version: 2 }] });
+    // A stream with nothing to write is only checked.
+    await expect(db.store.commitFenced(7, lockKeys, [prepareAppend('fenced-2', 5, null, [])])).rejects.toBeInstanceOf(StaleStreamsError);
+    expect(await db.store.commitFenced(7, lockKeys, [prepareAppend('fenced-2', 1, null, []), prepareAppend('fenced-1', 2, headOf1, [event('D')])])).toMatchObject([[], [{ type: 'D', streamVersion: 3 }]]);
+    expect((await db.store.readStream(db.pool, 'fenced-1')).map((e) => e.type)).toEqual(['A', 'B', 'D']);
+    expect((await db.store.readStream(db.pool, 'fenced-2')).map((e) => e.type)).toEqual(['C']);
+    expect([...(await db.store.streamVersions(db.pool, ['fenced-1', 'fenced-2'])).values()]).toEqual([3, 1]);
+  });
+
+  it('refuses a malformed fenced batch outright', async () => {
+    const batch = (streams: unknown[], events: unknown[]): string => JSON.stringify({ streams, events });
+    const e = (v: number): unknown => ({ i: randomUUID(), s: 'malformed', v, t: 'X', sv: 1, d: {}, m: {}, o: '2026-11-25T10:00:00.000Z' });
+    for (const malformed of [
+      batch([], []),
+      batch([{ id: 'malformed', v: 0, n: 2, h: null }], [e(1)]),
+      batch([{ id: 'malformed', v: 0, n: 1, h: null }], [e(2)]),
+      batch([{ id: 'malformed', v: 0, n: 1, h: null }, { id: 'malformed', v: 0, n: 0, h: null }], [e(1)]),
+      batch([{ id: 'malformed', v: 0, n: 1, h: randomUUID() }], [e(1)]),
+    ]) {
+      await expect(db.pool.query('SELECT * FROM paybound_append_fenced(7, $1, $2)', [[1], malformed])).rejects.toMatchObject({ code: 'PB400' });
+    }
+    expect(await db.store.streamVersion(db.pool, 'malformed')).toBe(0);
+  });
+
+  it('appends and commits an open transaction in one round trip', async () => {
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const recorded = await db.store.commitFencedInTransaction(client, 7, [3], [prepareAppend('in-tx', 0, null, [event('A', { text: "it's \\ quoted" })])]);
+      expect(client.getTransactionStatus()).toBe('I');
+      expect((await db.store.readStream(db.pool, 'in-tx')).map((e) => [e.eventId, e.data])).toEqual(recorded[0]?.map((e) => [e.eventId, e.data]));
+      await client.query('BEGIN');
+      await expect(db.store.commitFencedInTransaction(client, 7, [3], [prepareAppend('in-tx', 0, null, [event('B')])])).rejects.toBeInstanceOf(StaleStreamsError);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    expect(await db.store.streamVersion(db.pool, 'in-tx')).toBe(1);
   });
 
   it('stores and reloads a checkpoint', async () => {

@@ -1,5 +1,6 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryResult } from 'pg';
 import { encodeJson, reviveBigints } from './json-codec.js';
 
 export interface EventMetadata {
@@ -48,6 +49,64 @@ export class WrongExpectedVersionError extends Error {
   ) {
     super(`stream ${streamId} is not at version ${expectedVersion}`);
   }
+}
+
+/** A stream a fenced commit found elsewhere than expected: moved by another writer, or its expected head never committed. */
+export interface StaleStream {
+  streamId: string;
+  expectedVersion: number;
+  version: number;
+}
+
+/** A fenced commit wrote nothing because these streams were not at their expected version or head. */
+export class StaleStreamsError extends WrongExpectedVersionError {
+  constructor(readonly staleStreams: readonly StaleStream[]) {
+    super(staleStreams[0]?.streamId ?? '', staleStreams[0]?.expectedVersion ?? 0);
+    this.name = 'StaleStreamsError';
+  }
+}
+
+/**
+ * Events for one stream, ready for a fenced commit (migration 018): ids chosen and the JSON
+ * encoded once, so that a retry resends exactly the same events.
+ */
+export interface PreparedAppend {
+  readonly streamId: string;
+  readonly expectedVersion: number;
+  /**
+   * The id of the event at `expectedVersion` when the batch that wrote it is not yet known to
+   * have committed; null when `expectedVersion` is known to be committed (or is 0).
+   */
+  readonly expectedHeadEventId: string | null;
+  readonly events: readonly NewEvent[];
+  readonly eventIds: readonly string[];
+  /** This append's entry of the batch's `streams` and its `events` entries, encoded. */
+  readonly streamJson: string;
+  readonly eventsJson: string;
+}
+
+/** Events in one fenced commit at most; callers batch far below it. */
+export const MAX_EVENTS_PER_COMMIT = 10_000;
+
+// Raised by paybound_append_fenced (migration 018).
+const STALE_STREAMS_SQLSTATE = 'PB409';
+
+/** Chooses the events' ids and encodes them for `commitFenced`. */
+export function prepareAppend(streamId: string, expectedVersion: number, expectedHeadEventId: string | null, events: readonly NewEvent[]): PreparedAppend {
+  assert(Number.isSafeInteger(expectedVersion) && expectedVersion >= 0, `prepareAppend: expected version ${expectedVersion} of ${streamId}`);
+  assert(expectedVersion > 0 || expectedHeadEventId === null, `prepareAppend: ${streamId} at version 0 has no head event`);
+  assert(events.length <= MAX_EVENTS_PER_COMMIT, `prepareAppend: ${events.length} events for ${streamId}`);
+  const streamIdJson = JSON.stringify(streamId);
+  const eventIds = events.map(() => randomUUID());
+  const eventsJson = events
+    .map(
+      (event, index) =>
+        `{"i":"${eventIds[index] ?? ''}","s":${streamIdJson},"v":${expectedVersion + index + 1},"t":${JSON.stringify(event.type)},` +
+        `"sv":${event.schemaVersion ?? 1},"d":${encodeJson(event.data)},"m":${encodeJson(event.metadata)},"o":${JSON.stringify(event.occurredAt)}}`,
+    )
+    .join(',');
+  const streamJson = `{"id":${streamIdJson},"v":${expectedVersion},"n":${events.length},"h":${expectedHeadEventId === null ? 'null' : JSON.stringify(expectedHeadEventId)}}`;
+  return { streamId, expectedVersion, expectedHeadEventId, events, eventIds, streamJson, eventsJson };
 }
 
 /** Events for one stream that must be at `expectedVersion` (0 for a new stream). */
@@ -232,6 +291,57 @@ export class EventStore {
     return appends.map((a) => recordedByStream.get(a.streamId) ?? []);
   }
 
+  /**
+   * Commits appends to several streams in one statement and one round trip, on a pooled
+   * connection outside any transaction: the orgs' advisory locks, the fence (every stream at
+   * its expected version and head) and the events together, committed when this resolves.
+   * A stale stream raises StaleStreamsError and nothing is written; any other error leaves
+   * the outcome to the database (a lost connection may have committed).
+   */
+  async commitFenced(lockNamespace: number, lockKeys: readonly number[], appends: readonly PreparedAppend[]): Promise<RecordedEvent[][]> {
+    const client = await this.pool.connect();
+    let reusable = false;
+    try {
+      // In an open transaction the call would not commit, and callers would be answered early.
+      assert.equal(client.getTransactionStatus(), 'I', 'commitFenced: pooled connection is inside a transaction');
+      const result = await client.query<FencedRow>({
+        name: 'paybound_append_fenced',
+        text: 'SELECT global_positions, xact_id FROM paybound_append_fenced($1, $2, $3)',
+        values: [lockNamespace, lockKeys, fencedBatchJson(appends)],
+      });
+      assert.equal(client.getTransactionStatus(), 'I', 'commitFenced: the implicit transaction did not end');
+      reusable = true;
+      return recordedFromFenced(appends, result.rows[0]);
+    } catch (error) {
+      const stale = staleStreamsOf(error);
+      // A fence failure leaves the connection as it was; after anything else it is not trusted.
+      reusable = stale !== undefined;
+      throw stale ?? error;
+    } finally {
+      client.release(!reusable);
+    }
+  }
+
+  /**
+   * Appends inside the caller's open transaction on `client` and commits it, in one round
+   * trip (a simple-protocol query of two statements; the batch goes as an escaped literal).
+   * A stale stream raises StaleStreamsError before COMMIT runs; the caller must roll back.
+   */
+  async commitFencedInTransaction(client: PoolClient, lockNamespace: number, lockKeys: readonly number[], appends: readonly PreparedAppend[]): Promise<RecordedEvent[][]> {
+    assert.equal(client.getTransactionStatus(), 'T', 'commitFencedInTransaction: no open transaction');
+    assert(Number.isSafeInteger(lockNamespace) && lockKeys.every((key) => Number.isSafeInteger(key)), 'commitFencedInTransaction: lock keys must be integers');
+    let results: QueryResult<FencedRow>[];
+    try {
+      results = (await client.query(
+        `SELECT global_positions, xact_id FROM paybound_append_fenced(${lockNamespace}, '{${lockKeys.join(',')}}'::int4[], ${client.escapeLiteral(fencedBatchJson(appends))}::jsonb); COMMIT`,
+      )) as unknown as QueryResult<FencedRow>[];
+    } catch (error) {
+      throw staleStreamsOf(error) ?? error;
+    }
+    assert.equal(client.getTransactionStatus(), 'I', 'commitFencedInTransaction: COMMIT did not end the transaction');
+    return recordedFromFenced(appends, results[0]?.rows[0]);
+  }
+
   /** The current version of each of the given streams; a stream with no events is at 0. */
   async streamVersions(db: Queryable, streamIds: readonly string[]): Promise<Map<string, number>> {
     const result = await db.query<{ stream_id: string; version: string }>('SELECT stream_id, version FROM streams WHERE stream_id = ANY($1::text[])', [streamIds]);
@@ -344,6 +454,52 @@ export class EventStore {
       client.release();
     }
   }
+}
+
+interface FencedRow {
+  global_positions: string[];
+  xact_id: string;
+}
+
+function fencedBatchJson(appends: readonly PreparedAppend[]): string {
+  assert(appends.length > 0, 'fenced commit of no stream');
+  assert(new Set(appends.map((a) => a.streamId)).size === appends.length, 'fenced commit: a stream appears twice');
+  const eventCount = appends.reduce((n, a) => n + a.events.length, 0);
+  assert(eventCount <= MAX_EVENTS_PER_COMMIT, `fenced commit of ${eventCount} events`);
+  const events = appends.filter((a) => a.events.length > 0).map((a) => a.eventsJson);
+  return `{"streams":[${appends.map((a) => a.streamJson).join(',')}],"events":[${events.join(',')}]}`;
+}
+
+function recordedFromFenced(appends: readonly PreparedAppend[], row: FencedRow | undefined): RecordedEvent[][] {
+  assert(row !== undefined, 'paybound_append_fenced returned no row');
+  const eventCount = appends.reduce((n, a) => n + a.events.length, 0);
+  assert.equal(row.global_positions.length, eventCount, 'paybound_append_fenced returned a position per event');
+  let eventIndex = 0;
+  return appends.map((append) =>
+    append.events.map((event, index): RecordedEvent => {
+      const position = row.global_positions[eventIndex];
+      eventIndex += 1;
+      return {
+        eventId: append.eventIds[index] ?? '',
+        type: event.type,
+        streamId: append.streamId,
+        streamVersion: append.expectedVersion + index + 1,
+        globalPosition: BigInt(position ?? 0),
+        transactionId: row.xact_id,
+        schemaVersion: event.schemaVersion ?? 1,
+        data: event.data,
+        metadata: event.metadata,
+        occurredAt: new Date(event.occurredAt).toISOString(),
+      };
+    }),
+  );
+}
+
+function staleStreamsOf(error: unknown): StaleStreamsError | undefined {
+  const { code, detail } = error as { code?: unknown; detail?: unknown };
+  if (code !== STALE_STREAMS_SQLSTATE) return undefined;
+  const listed = typeof detail === 'string' ? (JSON.parse(detail) as StaleStream[]) : [];
+  return new StaleStreamsError(listed.map((s) => ({ streamId: String(s.streamId), expectedVersion: Number(s.expectedVersion), version: Number(s.version) })));
 }
 
 export function positionOf(event: RecordedEvent): LogPosition {

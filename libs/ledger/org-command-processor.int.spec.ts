@@ -1,10 +1,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetCommand, Reserve } from '../domain/budget/commands.js';
+import type { OrgState } from '../domain/budget/state.js';
 import { DomainError } from '../domain/budget/errors.js';
-import { EventStore, LOG_START, MAX_PAGE_SIZE, positionOf, WrongExpectedVersionError, type RecordedEvent } from '../eventstore/event-store.js';
+import { EventStore, WrongExpectedVersionError, type RecordedEvent } from '../eventstore/event-store.js';
 import { checkBudgetInvariants } from '../../test/support/invariants.js';
-import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
+import { freshDatabase, readWholeLog, type TestDatabase } from '../../test/support/database.js';
 import { OrgCommandProcessor, OverloadedError, orgStreamId } from './org-command-processor.js';
 
 const at = '2026-11-25T10:00:00.000Z';
@@ -55,19 +56,6 @@ async function setUp(processor: OrgCommandProcessor, commands: readonly BudgetCo
   await Promise.all(commands.map((command) => processor.submit(command, () => undefined)));
 }
 
-async function readWholeLog(store: EventStore): Promise<RecordedEvent[]> {
-  const events: RecordedEvent[] = [];
-  let position = LOG_START;
-  for (let page = 0; page < 100; page += 1) {
-    const batch = await store.readAll(store.pool, position, MAX_PAGE_SIZE);
-    const last = batch[batch.length - 1];
-    if (last === undefined) return events;
-    events.push(...batch);
-    position = positionOf(last);
-  }
-  throw new Error('log longer than the test can have written');
-}
-
 describe('OrgCommandProcessor', () => {
   let db: TestDatabase;
   let otherPool: pg.Pool;
@@ -78,6 +66,17 @@ describe('OrgCommandProcessor', () => {
     otherPool = new pg.Pool({ connectionString: db.url, max: 10 });
     otherPool.on('error', () => undefined);
     otherStore = new EventStore(otherPool);
+    // Lets a test make the insert of one chosen event fail, or hang until its connection is
+    // killed, inside the transaction that commits it.
+    await db.pool.query(`
+      CREATE FUNCTION test_event_hook() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.metadata->>'correlationId' LIKE 'test-hook-fail-%' THEN RAISE EXCEPTION 'test hook refused %', NEW.metadata->>'correlationId'; END IF;
+        IF NEW.metadata->>'correlationId' LIKE 'test-hook-hang-%' THEN PERFORM pg_sleep(10); END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_event_hook BEFORE INSERT ON events FOR EACH ROW
+        WHEN (NEW.metadata->>'correlationId' LIKE 'test-hook-%') EXECUTE FUNCTION test_event_hook();`);
   });
   afterAll(async () => {
     await otherPool.end();
@@ -85,8 +84,9 @@ describe('OrgCommandProcessor', () => {
   });
 
   it('two processors on two pools hammering one hot org and many spread orgs keep every budget and stream intact', async () => {
-    // Small groups on one side so that both the group path and the single-org path run.
-    const first = new OrgCommandProcessor(db.store, { maxBatchSize: 50, maxOrgsPerCommit: 8, maxConcurrentCommits: 2 });
+    // Small groups and pipelining on one side, so that both the group path and the single-org
+    // path run, and batches go out behind others that the other process makes stale.
+    const first = new OrgCommandProcessor(db.store, { maxBatchSize: 50, maxOrgsPerCommit: 8, maxConcurrentCommits: 2, maxInFlightPerOrg: 2 });
     const second = new OrgCommandProcessor(otherStore, { maxBatchSize: 500 });
     const hotOrg = 'hot';
     const hotSessions = 20;
@@ -132,7 +132,7 @@ describe('OrgCommandProcessor', () => {
     expect(accepted + refused).toBe(issued);
     expect(accepted).toBe(hotAcceptable + spreadAcceptablePerOrg * spreadOrgs.length);
 
-    const events = await readWholeLog(db.store);
+    const events = await readWholeLog(db);
     const report = checkBudgetInvariants(events);
     expect(report.violations).toEqual([]);
     expect(report.unaccounted).toBe(0);
@@ -237,6 +237,145 @@ describe('OrgCommandProcessor', () => {
     expect(refusals.map((r) => (r as OverloadedError).scope)).toEqual(['org', 'org', 'total', 'total']);
     // Once answered, the room is back.
     expect((await processor.submit(reserve('busy-a', 0, 'b-a-later'), () => undefined)).events[0]?.type).toBe('Reserved');
+  });
+
+  it('pipelines one org: batches decided behind ones still committing commit after them, in order', async () => {
+    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3 });
+    await setUp(processor, setupCommands('pipe', null, 1, 1_000_000n));
+    const fastCommitsBefore = processor.counters.fastCommits;
+    const outcomes = await Promise.all(Array.from({ length: 9 }, (_, i) => processor.submit(reserve('pipe', 0, `pipe-${i}`), (state) => state.budget.reservedMicros)));
+    expect(outcomes.map((o) => o.view)).toEqual(outcomes.map((_, i) => BigInt(i + 1) * amountMicros));
+    const versions = outcomes.map((o) => o.events[0]?.streamVersion ?? 0);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(new Set(outcomes.map((o) => o.events[0]?.transactionId)).size).toBe(9);
+    expect(processor.counters.fastCommits - fastCommitsBefore).toBe(9);
+    expect(checkBudgetInvariants(await readWholeLog(db)).violations).toEqual([]);
+  });
+
+  it('sends a pipelined batch right when answers cross: behind one that committed, fenced by version alone', async () => {
+    // Once armed, the next commit's answer reaches the processor late, after the one behind it.
+    let armed = false;
+    const lateStore = new EventStore(db.pool);
+    const commitFenced = lateStore.commitFenced.bind(lateStore);
+    lateStore.commitFenced = async (...args) => {
+      const late = armed;
+      armed = false;
+      const recorded = await commitFenced(...args);
+      if (late) await new Promise((resolve) => setTimeout(resolve, 200));
+      return recorded;
+    };
+    const processor = new OrgCommandProcessor(lateStore, { maxBatchSize: 1, maxInFlightPerOrg: 2 });
+    await setUp(processor, setupCommands('cross', null, 1, 100n * amountMicros));
+    const counters = { ...processor.counters };
+    armed = true;
+    const view = (state: OrgState): bigint => state.budget.reservedMicros;
+    // Two batches go out at once; the third waits for room and goes when the second answers,
+    // while the first is still unanswered.
+    const outcomes = await Promise.all([1, 2, 3].map((i) => processor.submit(reserve('cross', 0, `cross-${i}`), view)));
+    expect(outcomes.map((o) => o.view)).toEqual([1n, 2n, 3n].map((n) => n * amountMicros));
+    // A batch may overtake the one before it to the lock and be sent again, but none may be
+    // taken for another process's write: no state dropped, nothing decided again.
+    expect([processor.counters.droppedStates - counters.droppedStates, processor.counters.redecidedCommands - counters.redecidedCommands]).toEqual([0, 0]);
+    expect(processor.counters.fastCommits - counters.fastCommits).toBe(3);
+  });
+
+  it('a stale processor with batches pipelined behind a stale one decides them all again, on what the other wrote', async () => {
+    const first = new OrgCommandProcessor(db.store, { maxBatchSize: 2, maxInFlightPerOrg: 3 });
+    const second = new OrgCommandProcessor(otherStore, { maxBatchSize: 2, maxInFlightPerOrg: 3 });
+    await setUp(first, setupCommands('stale', 5n * amountMicros, 1, 100n * amountMicros));
+    // The other process reserves twice in one batch; the first one's cache does not know. Its
+    // batches are two events long too, so a version alone would let the second one commit
+    // right where the other process's batch ended, on a state holding the failed first one.
+    const other = await Promise.all([0, 1].map((i) => second.submit(reserve('stale', 0, `stale-other-${i}`), () => undefined)));
+    expect(other.map((o) => o.events[0]?.type)).toEqual(['Reserved', 'Reserved']);
+    expect(other[0]?.events[0]?.transactionId).toBe(other[1]?.events[0]?.transactionId);
+    const counters = { ...first.counters };
+    const outcomes = await Promise.all(Array.from({ length: 6 }, (_, i) => first.submit(reserve('stale', 0, `stale-${i}`), (state) => state.budget.reservedMicros)));
+    // Three batches went out on the stale state: all failed their fences and were decided again.
+    expect(first.counters.staleFences - counters.staleFences).toBe(3);
+    expect(first.counters.redecidedCommands - counters.redecidedCommands).toBe(6);
+    expect(first.counters.droppedStates - counters.droppedStates).toBe(1);
+    expect(outcomes.map((o) => o.events[0]?.type)).toEqual(['Reserved', 'Reserved', 'Reserved', 'LimitExceeded', 'LimitExceeded', 'LimitExceeded']);
+    expect(outcomes.map((o) => o.view)).toEqual([3n, 4n, 5n, 5n, 5n, 5n].map((n) => n * amountMicros));
+
+    // Then both at once, in rounds, on orgs with room for exactly five payments.
+    for (let round = 0; round < 10; round += 1) {
+      const orgId = `stale-round-${round}`;
+      await setUp(round % 2 === 0 ? first : second, setupCommands(orgId, 5n * amountMicros, 2, 100n * amountMicros));
+      const submissions = Array.from({ length: 8 }, (_, i) => (i % 3 === round % 3 ? second : first).submit(reserve(orgId, i % 2, `${orgId}-${i}`), () => undefined));
+      const types = (await Promise.all(submissions)).map((o) => o.events[0]?.type);
+      expect(types.filter((t) => t === 'Reserved'), orgId).toHaveLength(5);
+      expect(types.filter((t) => t === 'LimitExceeded'), orgId).toHaveLength(3);
+    }
+    const report = checkBudgetInvariants(await readWholeLog(db));
+    expect(report.violations).toEqual([]);
+    expect(report.unaccounted).toBe(0);
+  });
+
+  it('decides a batch again when the batch it was pipelined behind failed, without that one\'s effects', async () => {
+    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3 });
+    await setUp(processor, setupCommands('pred', 3n * amountMicros, 1, 100n * amountMicros));
+    const counters = { ...processor.counters };
+    const view = (state: OrgState): bigint => state.budget.reservedMicros;
+    const results = await Promise.allSettled([
+      processor.submit(reserve('pred', 0, 'test-hook-fail-1'), view),
+      processor.submit(reserve('pred', 0, 'pred-2'), view),
+      processor.submit(reserve('pred', 0, 'pred-3'), view),
+      processor.submit(reserve('pred', 0, 'pred-4'), view),
+    ]);
+    expect(results[0]?.status === 'rejected' && String(results[0].reason)).toContain('test hook refused');
+    // Had the failed reservation stayed in the state, the last one would be over the limit.
+    expect(results.slice(1).map((r) => (r.status === 'fulfilled' ? [r.value.events[0]?.type, r.value.view] : String(r.reason)))).toEqual([
+      ['Reserved', 1n * amountMicros],
+      ['Reserved', 2n * amountMicros],
+      ['Reserved', 3n * amountMicros],
+    ]);
+    // The two sent behind it, and the fourth, decided ahead while all three were in flight.
+    expect(processor.counters.redecidedCommands - counters.redecidedCommands).toBe(3);
+    const events = await readWholeLog(db);
+    expect(events.filter((e) => e.streamId === orgStreamId('pred') && e.type === 'Reserved').map((e) => (e.data as { intentId: string }).intentId)).toEqual(['pred-2', 'pred-3', 'pred-4']);
+    expect(checkBudgetInvariants(events).violations).toEqual([]);
+  });
+
+  it('survives the connection of a pipelined batch being killed mid-transaction', async () => {
+    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3 });
+    await setUp(processor, setupCommands('kill', 3n * amountMicros, 1, 100n * amountMicros));
+    const view = (state: OrgState): bigint => state.budget.reservedMicros;
+    const submitted = [
+      processor.submit(reserve('kill', 0, 'test-hook-hang-1'), view),
+      processor.submit(reserve('kill', 0, 'kill-2'), view),
+      processor.submit(reserve('kill', 0, 'kill-3'), view),
+    ];
+    const settled = Promise.allSettled(submitted);
+    // The first batch hangs in its insert, holding the org's lock; the next two queue on it
+    // (or one may have reached the lock first, failed its fence, and wait in the process).
+    let hanging: number | undefined;
+    let queuedCount = 0;
+    for (let attempt = 0; attempt < 500 && (hanging === undefined || queuedCount < 2); attempt += 1) {
+      if (hanging !== undefined && queuedCount === 1 && attempt >= 50) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const found = await db.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'");
+      hanging = found.rows[0]?.pid;
+      const queued = await db.pool.query<{ count: string }>("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+      queuedCount = Number(queued.rows[0]?.count);
+    }
+    expect(hanging).toBeDefined();
+    expect(queuedCount).toBeGreaterThanOrEqual(1);
+    await db.pool.query('SELECT pg_terminate_backend($1)', [hanging]);
+    const results = await settled;
+    expect(results[0]?.status).toBe('rejected');
+    expect(results.slice(1).map((r) => (r.status === 'fulfilled' ? [r.value.events[0]?.type, r.value.view] : String(r.reason)))).toEqual([
+      ['Reserved', 1n * amountMicros],
+      ['Reserved', 2n * amountMicros],
+    ]);
+    // The pool and the org carry on: one more fits, the next is refused.
+    expect((await processor.submit(reserve('kill', 0, 'kill-4'), view)).view).toBe(3n * amountMicros);
+    expect((await processor.submit(reserve('kill', 0, 'kill-5'), view)).events[0]?.type).toBe('LimitExceeded');
+    const events = await readWholeLog(db);
+    expect(events.some((e) => e.metadata.correlationId === 'test-hook-hang-1')).toBe(false);
+    const report = checkBudgetInvariants(events);
+    expect(report.violations).toEqual([]);
+    expect(report.unaccounted).toBe(0);
   });
 
   it('appends to several streams only if every one is at its expected version', async () => {
