@@ -109,13 +109,6 @@ export function prepareAppend(streamId: string, expectedVersion: number, expecte
   return { streamId, expectedVersion, expectedHeadEventId, events, eventIds, streamJson, eventsJson };
 }
 
-/** Events for one stream that must be at `expectedVersion` (0 for a new stream). */
-export interface StreamAppend {
-  streamId: string;
-  expectedVersion: number;
-  events: readonly NewEvent[];
-}
-
 type Queryable = Pool | PoolClient;
 
 interface EventRow {
@@ -175,120 +168,6 @@ export class EventStore {
       ],
     );
     return result.rows.map(toRecordedEvent).sort((a, b) => a.streamVersion - b.streamVersion);
-  }
-
-  /**
-   * Appends to several streams at once inside the caller's transaction, in one statement:
-   * each stream must be at its expected version (0 for a new stream), the stream versions
-   * move and the events are inserted together, and only the columns the database assigns
-   * come back (the rest is what the caller passed in). If any stream moved, nothing is
-   * inserted and WrongExpectedVersionError is raised; the caller must roll back, because
-   * the other streams' versions may already have moved in this transaction.
-   * Returns the recorded events of each append, in the order of `appends`.
-   */
-  async appendToStreams(client: PoolClient, appends: readonly StreamAppend[]): Promise<RecordedEvent[][]> {
-    const nonEmpty = appends.filter((a) => a.events.length > 0);
-    if (nonEmpty.length === 0) return appends.map(() => []);
-    const streamIds = nonEmpty.map((a) => a.streamId);
-    if (new Set(streamIds).size !== streamIds.length) throw new Error('appendToStreams: a stream appears twice in one call');
-    const eventCount = nonEmpty.reduce((n, a) => n + a.events.length, 0);
-    const eventIds: string[] = [];
-    const eventStreamIds: string[] = [];
-    const versions: number[] = [];
-    const types: string[] = [];
-    const schemaVersions: number[] = [];
-    const data: string[] = [];
-    const metadata: string[] = [];
-    const occurredAt: string[] = [];
-    for (const append of nonEmpty) {
-      append.events.forEach((event, index) => {
-        eventIds.push(randomUUID());
-        eventStreamIds.push(append.streamId);
-        versions.push(append.expectedVersion + index + 1);
-        types.push(event.type);
-        schemaVersions.push(event.schemaVersion ?? 1);
-        data.push(encodeJson(event.data));
-        metadata.push(encodeJson(event.metadata));
-        occurredAt.push(event.occurredAt);
-      });
-    }
-    // New streams are created, existing ones advanced only from their expected version; the
-    // events go in only if every stream moved. Rows for the streams that did not move come
-    // back with null positions so the error can name them.
-    const result = await client.query<{ stream_id: string; stream_version: string | null; global_position: string | null; transaction_id: string | null }>(
-      `WITH batch AS (
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS b(stream_id, expected_version, next_version)
-       ), created AS (
-         INSERT INTO streams (stream_id, version)
-         SELECT stream_id, next_version FROM batch WHERE expected_version = 0
-         ON CONFLICT (stream_id) DO NOTHING
-         RETURNING stream_id
-       ), advanced AS (
-         UPDATE streams s SET version = b.next_version FROM batch b
-         WHERE b.expected_version > 0 AND s.stream_id = b.stream_id AND s.version = b.expected_version
-         RETURNING s.stream_id
-       ), fence AS (
-         SELECT (SELECT count(*) FROM created) + (SELECT count(*) FROM advanced) = cardinality($1::text[]) AS ok
-       ), inserted AS (
-         INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata, occurred_at)
-         SELECT e.event_id, e.stream_id, e.stream_version, e.type, e.schema_version, e.data, e.metadata, e.occurred_at
-         FROM unnest($4::uuid[], $5::text[], $6::bigint[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[], $11::timestamptz[])
-           AS e(event_id, stream_id, stream_version, type, schema_version, data, metadata, occurred_at)
-         WHERE (SELECT ok FROM fence)
-         RETURNING stream_id, stream_version, global_position, transaction_id
-       )
-       SELECT stream_id, stream_version, global_position, transaction_id::text FROM inserted
-       UNION ALL
-       SELECT b.stream_id, NULL, NULL, NULL FROM batch b
-       WHERE NOT (SELECT ok FROM fence)
-         AND b.stream_id NOT IN (SELECT stream_id FROM created UNION ALL SELECT stream_id FROM advanced)`,
-      [
-        streamIds,
-        nonEmpty.map((a) => a.expectedVersion),
-        nonEmpty.map((a) => a.expectedVersion + a.events.length),
-        eventIds,
-        eventStreamIds,
-        versions,
-        types,
-        schemaVersions,
-        data,
-        metadata,
-        occurredAt,
-      ],
-    );
-    if (result.rows.length !== eventCount || result.rows.some((row) => row.global_position === null)) {
-      const stale = result.rows.find((row) => row.global_position === null)?.stream_id ?? streamIds[0] ?? '';
-      throw new WrongExpectedVersionError(stale, nonEmpty.find((a) => a.streamId === stale)?.expectedVersion ?? 0);
-    }
-    const positions = new Map<string, { globalPosition: bigint; transactionId: string }>();
-    for (const row of result.rows) {
-      positions.set(`${row.stream_id}\u0000${row.stream_version ?? ''}`, { globalPosition: BigInt(row.global_position ?? 0), transactionId: row.transaction_id ?? '' });
-    }
-    let eventIndex = 0;
-    const recordedByStream = new Map<string, RecordedEvent[]>();
-    for (const append of nonEmpty) {
-      const recorded = append.events.map((event, index): RecordedEvent => {
-        const streamVersion = append.expectedVersion + index + 1;
-        const position = positions.get(`${append.streamId}\u0000${streamVersion}`);
-        const eventId = eventIds[eventIndex];
-        eventIndex += 1;
-        if (position === undefined || eventId === undefined) throw new Error(`appendToStreams: no position returned for ${append.streamId} v${streamVersion}`);
-        return {
-          eventId,
-          type: event.type,
-          streamId: append.streamId,
-          streamVersion,
-          globalPosition: position.globalPosition,
-          transactionId: position.transactionId,
-          schemaVersion: event.schemaVersion ?? 1,
-          data: event.data,
-          metadata: event.metadata,
-          occurredAt: new Date(event.occurredAt).toISOString(),
-        };
-      });
-      recordedByStream.set(append.streamId, recorded);
-    }
-    return appends.map((a) => recordedByStream.get(a.streamId) ?? []);
   }
 
   /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetCommand, Reserve } from '../domain/budget/commands.js';
 import type { OrgState } from '../domain/budget/state.js';
 import { DomainError } from '../domain/budget/errors.js';
-import { EventStore, WrongExpectedVersionError, type RecordedEvent } from '../eventstore/event-store.js';
+import { EventStore, type RecordedEvent } from '../eventstore/event-store.js';
 import { checkBudgetInvariants } from '../../test/support/invariants.js';
 import { freshDatabase, readWholeLog, type TestDatabase } from '../../test/support/database.js';
 import { OrgCommandProcessor, OverloadedError, orgStreamId } from './org-command-processor.js';
@@ -376,27 +376,5 @@ describe('OrgCommandProcessor', () => {
     const report = checkBudgetInvariants(events);
     expect(report.violations).toEqual([]);
     expect(report.unaccounted).toBe(0);
-  });
-
-  it('appends to several streams only if every one is at its expected version', async () => {
-    const event = { type: 'Note', data: { n: 1 }, occurredAt: at, metadata: { actor: 'test', correlationId: 'x', orgId: 'x' } };
-    const first = await db.store.transaction((client) =>
-      db.store.appendToStreams(client, [
-        { streamId: 'multi-1', expectedVersion: 0, events: [event, event] },
-        { streamId: 'multi-2', expectedVersion: 0, events: [event] },
-      ]),
-    );
-    expect(first.map((events) => events.map((e) => e.streamVersion))).toEqual([[1, 2], [1]]);
-    const stale = db.store.transaction((client) =>
-      db.store.appendToStreams(client, [
-        { streamId: 'multi-1', expectedVersion: 2, events: [event] },
-        { streamId: 'multi-2', expectedVersion: 0, events: [event] },
-      ]),
-    );
-    await expect(stale).rejects.toBeInstanceOf(WrongExpectedVersionError);
-    await expect(stale).rejects.toMatchObject({ streamId: 'multi-2' });
-    const versions = await db.store.streamVersions(db.pool, ['multi-1', 'multi-2', 'multi-3']);
-    expect([...versions.entries()]).toEqual([['multi-1', 2], ['multi-2', 1], ['multi-3', 0]]);
-    expect(await db.store.readStream(db.pool, 'multi-1')).toHaveLength(2);
   });
 });
