@@ -4,7 +4,7 @@ import { decide } from './decide.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent } from './events.js';
 import { evolve } from './evolve.js';
-import { EMPTY_POLICY, type Policy } from './policy.js';
+import { EMPTY_POLICY, HISTORY_PER_AGENT_MAX, HISTORY_WINDOW_MS_MAX, type Policy } from './policy.js';
 import { initialOrgState, remainingMicros, type OrgState } from './state.js';
 
 const AT = '2026-11-25T10:00:00.000Z';
@@ -371,6 +371,39 @@ describe('policies and periods in decisions', () => {
     expect(events.map((e) => (e.type === 'LimitExceeded' ? e.data.code : e.type))).toEqual(['Reserved', 'Reserved', 'loop_detected', 'Reserved']);
     // A minute later the window has passed.
     expect(decide(reserve('i-5', 1n, { at: '2026-11-25T10:01:01.000Z' }), state)[0]?.type).toBe('Reserved');
+  });
+
+  it('keeps an agent history bounded and the rate guard exact past the history cap', () => {
+    const limit = 3_000;
+    const state = run(
+      [changePolicy('agent', 'a-1', { maxPaymentsPerMinutePerAgent: limit }), openSession({ sessionId: 's-busy', limitMicros: 10n ** 12n })],
+      world(),
+    ).state;
+    // More than the cap, over 10 minutes: the last minute holds 10 % of them, under the limit.
+    const count = HISTORY_PER_AGENT_MAX + 2_000;
+    const startMs = Date.parse(AT);
+    const atOf = (index: number): string => new Date(startMs + Math.floor((index * 600_000) / count)).toISOString();
+    const { events } = run(Array.from({ length: count }, (_, index) => reserve(`h-${index}`, 1n, { sessionId: 's-busy', at: atOf(index) })), state);
+    expect(events.every((e) => e.type === 'Reserved')).toBe(true);
+    const history = state.recentPayments.get('a-1') ?? [];
+    expect(history.length).toBeGreaterThanOrEqual(HISTORY_PER_AGENT_MAX);
+    expect(history.length).toBeLessThanOrEqual(Math.ceil((HISTORY_PER_AGENT_MAX * 8) / 7) + 1);
+    // The limit is reached by as many payments at one instant as it allows, and not one before.
+    const burstAt = new Date(startMs + 600_000).toISOString();
+    const burst = run(Array.from({ length: limit + 1 }, (_, index) => reserve(`b-${index}`, 1n, { sessionId: 's-busy', at: burstAt })), state).events;
+    const firstRefusal = burst.findIndex((e) => e.type === 'LimitExceeded');
+    // A tenth of the earlier payments are within the minute before the burst.
+    expect(firstRefusal).toBe(limit - Math.round(count / 10) + 1);
+    expect(burst[firstRefusal]).toMatchObject({ data: { code: 'rate_limited' } });
+  });
+
+  it('forgets payments older than the longest guard window', () => {
+    const state = run([openSession({ sessionId: 's-long', limitMicros: 10n ** 12n, expiresAt: '2026-11-28T00:00:00.000Z' })], world()).state;
+    const early = Array.from({ length: 100 }, (_, index) => reserve(`e-${index}`, 1n, { sessionId: 's-long' }));
+    const laterAt = new Date(Date.parse(AT) + HISTORY_WINDOW_MS_MAX + 1_000).toISOString();
+    const later = Array.from({ length: 20 }, (_, index) => reserve(`l-${index}`, 1n, { sessionId: 's-long', at: laterAt, validBefore: '2026-11-26T10:10:00.000Z' }));
+    run([...early, ...later], state);
+    expect(state.recentPayments.get('a-1')?.map((p) => p.atMs)).toEqual(Array.from({ length: 20 }, () => Date.parse(laterAt)));
   });
 
   it('starts a daily budget afresh each UTC day, keeping money still held', () => {

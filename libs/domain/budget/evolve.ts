@@ -182,13 +182,22 @@ export function loopKeyOf(method: string, resource: string): string {
 }
 
 function rememberRecentPayment(state: OrgState, agentId: string, payment: RecentPayment): void {
-  const list = state.recentPayments.get(agentId) ?? [];
+  const list = state.recentPayments.get(agentId);
+  if (list === undefined) {
+    state.recentPayments.set(agentId, [payment]);
+    return;
+  }
   list.push(payment);
-  // Forget what no guard can look at any more, so the state stays bounded.
+  // Forget what no guard can look at any more (older than the longest window, or beyond the
+  // newest HISTORY_PER_AGENT_MAX), so the state stays bounded. It goes in chunks of at least
+  // an eighth of the list: dropping one payment per payment would move the whole list each
+  // time, which for a busy agent is 10,000 entries per decision.
+  const minDrop = Math.max(1, list.length >> 3);
   const horizonMs = payment.atMs - HISTORY_WINDOW_MS_MAX;
+  if (list.length - HISTORY_PER_AGENT_MAX < minDrop && list[minDrop - 1]!.atMs >= horizonMs) return;
   let drop = 0;
   while (drop < list.length && (list[drop]!.atMs < horizonMs || list.length - drop > HISTORY_PER_AGENT_MAX)) drop += 1;
-  state.recentPayments.set(agentId, drop === 0 ? list : list.slice(drop));
+  if (drop >= minDrop) list.splice(0, drop);
 }
 
 /** A payment whose money is still held: not yet settled or refunded. */

@@ -75,7 +75,11 @@ export interface PaymentFacts {
   sessionId: string;
 }
 
-/** A past payment, as the loop and rate guards need it. */
+/**
+ * A past payment, as the loop and rate guards need it. An agent's history is kept in
+ * decision order, oldest first, so its times ascend up to the clock skew of the governors
+ * that stamped them.
+ */
 export interface RecentPayment {
   atMs: number;
   sessionId: string;
@@ -138,23 +142,45 @@ export function evaluatePolicies(
   for (const { source, policy } of policies) {
     const guard = policy.loopGuard;
     if (guard === null) continue;
-    const since = facts.atMs - guard.windowSeconds * 1000;
-    const repeats = recentForAgent.filter((p) => p.loopKey === facts.loopKey && p.atMs > since).length;
+    const repeats = countRecentSince(recentForAgent, facts.atMs - guard.windowSeconds * 1000, (p) => p.loopKey === facts.loopKey);
     if (repeats >= guard.maxPayments) {
       return refusal('loop_detected', source, `${repeats} payments for ${facts.loopKey} within ${guard.windowSeconds} s`, BigInt(guard.maxPayments));
     }
   }
-  const lastMinute = recentForAgent.filter((p) => p.atMs > facts.atMs - 60_000);
+  // Counted only when a level limits the rate: most payments pass no rate rule at all.
+  let inLastMinute: { agent: number; session: number } | undefined;
   for (const { source, policy } of policies) {
-    if (policy.maxPaymentsPerMinutePerAgent !== null && lastMinute.length >= policy.maxPaymentsPerMinutePerAgent) {
-      return refusal('rate_limited', source, `the agent made ${lastMinute.length} payments in the last minute`, BigInt(policy.maxPaymentsPerMinutePerAgent));
+    if (policy.maxPaymentsPerMinutePerAgent === null && policy.maxPaymentsPerMinutePerSession === null) continue;
+    inLastMinute ??= {
+      agent: countRecentSince(recentForAgent, facts.atMs - 60_000),
+      session: countRecentSince(recentForAgent, facts.atMs - 60_000, (p) => p.sessionId === facts.sessionId),
+    };
+    if (policy.maxPaymentsPerMinutePerAgent !== null && inLastMinute.agent >= policy.maxPaymentsPerMinutePerAgent) {
+      return refusal('rate_limited', source, `the agent made ${inLastMinute.agent} payments in the last minute`, BigInt(policy.maxPaymentsPerMinutePerAgent));
     }
-    const inSession = lastMinute.filter((p) => p.sessionId === facts.sessionId).length;
-    if (policy.maxPaymentsPerMinutePerSession !== null && inSession >= policy.maxPaymentsPerMinutePerSession) {
-      return refusal('rate_limited', source, `the session made ${inSession} payments in the last minute`, BigInt(policy.maxPaymentsPerMinutePerSession));
+    if (policy.maxPaymentsPerMinutePerSession !== null && inLastMinute.session >= policy.maxPaymentsPerMinutePerSession) {
+      return refusal('rate_limited', source, `the session made ${inLastMinute.session} payments in the last minute`, BigInt(policy.maxPaymentsPerMinutePerSession));
     }
   }
   return null;
+}
+
+/**
+ * How many of the newest HISTORY_PER_AGENT_MAX payments in `recent` are after `sinceMs` and
+ * match. It walks back from the newest and stops at the first one older than the window by
+ * more than HISTORY_ORDER_SLACK_MS, so a decision costs the payments in the window, not the
+ * agent's whole history, and allocates nothing.
+ */
+export function countRecentSince(recent: readonly RecentPayment[], sinceMs: number, matches?: (payment: RecentPayment) => boolean): number {
+  const stopBeforeMs = sinceMs - HISTORY_ORDER_SLACK_MS;
+  const oldest = Math.max(0, recent.length - HISTORY_PER_AGENT_MAX);
+  let count = 0;
+  for (let index = recent.length - 1; index >= oldest; index -= 1) {
+    const payment = recent[index]!;
+    if (payment.atMs <= stopBeforeMs) break;
+    if (payment.atMs > sinceMs && (matches === undefined || matches(payment))) count += 1;
+  }
+  return count;
 }
 
 export interface ApprovalNeed {
@@ -179,4 +205,10 @@ export function approvalNeeded(policies: readonly { source: string; policy: Poli
 
 /** The longest window any guard looks back over; older history can be forgotten. */
 export const HISTORY_WINDOW_MS_MAX = 24 * 60 * 60 * 1000;
+/** The guards look at an agent's newest payments up to this many. */
 export const HISTORY_PER_AGENT_MAX = 10_000;
+/**
+ * How far out of order payment times may be in an agent's history (several governors'
+ * clocks stamp them) and still be counted exactly by `countRecentSince`.
+ */
+export const HISTORY_ORDER_SLACK_MS = 5_000;

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { approvalNeeded, EMPTY_POLICY, evaluatePolicies, hostMatches, type PaymentFacts, type Policy, type RecentPayment } from './policy.js';
+import {
+  approvalNeeded,
+  countRecentSince,
+  EMPTY_POLICY,
+  evaluatePolicies,
+  HISTORY_ORDER_SLACK_MS,
+  HISTORY_PER_AGENT_MAX,
+  hostMatches,
+  type PaymentFacts,
+  type Policy,
+  type RecentPayment,
+} from './policy.js';
 
 const facts: PaymentFacts = {
   host: 'api.example.com',
@@ -60,7 +71,7 @@ describe('policy evaluation', () => {
       approvalAboveMicros: 10_000n,
     });
     // Two repeats inside the window and older ones outside it: below every limit.
-    expect(evaluatePolicies([{ source: 'org', policy: rules }], facts, [...recent(2, 10_000), ...recent(5, 61_000)])).toBeNull();
+    expect(evaluatePolicies([{ source: 'org', policy: rules }], facts, [...recent(5, 61_000), ...recent(2, 10_000)])).toBeNull();
   });
 
   it('applies every level, so the most restrictive one refuses and is named', () => {
@@ -88,5 +99,27 @@ describe('policy evaluation', () => {
     expect(approvalNeeded(levels, 5_000n)).toBeNull();
     expect(approvalNeeded(levels, 10_000n)).toEqual({ source: 'agent:a-1', thresholdMicros: 5_000n, timeoutSeconds: 60 });
     expect(approvalNeeded(levels, 60_000n)).toEqual({ source: 'agent:a-1', thresholdMicros: 5_000n, timeoutSeconds: 60 });
+  });
+});
+
+describe('counting recent payments', () => {
+  const at = (ageMs: number, loopKey = facts.loopKey): RecentPayment => ({ atMs: facts.atMs - ageMs, sessionId: 's-1', loopKey });
+
+  it('counts what is inside the window and matches, also a little out of order', () => {
+    const history = [at(70_000), at(50_000), at(59_000, 'GET other'), at(20_000), at(61_000), at(58_000), at(1_000)];
+    expect(countRecentSince(history, facts.atMs - 60_000)).toBe(5);
+    expect(countRecentSince(history, facts.atMs - 60_000, (p) => p.loopKey === facts.loopKey)).toBe(4);
+    expect(countRecentSince([], facts.atMs - 60_000)).toBe(0);
+  });
+
+  it('stops at the first payment older than the window by more than the slack', () => {
+    // An entry that breaks the order by more than the slack is not reached: the walk stopped before it.
+    const history = [at(10_000), at(60_000 + HISTORY_ORDER_SLACK_MS + 1), at(5_000)];
+    expect(countRecentSince(history, facts.atMs - 60_000)).toBe(1);
+  });
+
+  it('looks at the newest HISTORY_PER_AGENT_MAX payments only', () => {
+    const history = Array.from({ length: HISTORY_PER_AGENT_MAX + 5 }, () => at(1_000));
+    expect(countRecentSince(history, facts.atMs - 60_000)).toBe(HISTORY_PER_AGENT_MAX);
   });
 });
