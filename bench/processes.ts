@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DECISION_PATH_NODE_OPTIONS } from '../libs/platform/processes.js';
 
 // The governor and settlement worker as OS processes, for the compiled bench. The helpers in
 // test/support locate dist/ from their own source folder, which only works when they run
@@ -27,7 +28,7 @@ export interface BenchProcess {
 }
 
 function start(entry: string, env: Record<string, string>): { child: ChildProcess; output: () => string; stop: () => Promise<void> } {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', entry)], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...DECISION_PATH_NODE_OPTIONS, join(repoRoot, 'dist', entry)], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const append = (chunk: Buffer): void => {
     output = (output + chunk.toString()).slice(-OUTPUT_CHARS_MAX);
@@ -59,7 +60,8 @@ async function waitReady(child: ChildProcess, output: () => string, name: string
 
 /** dist/apps/governor/main.js on a random loopback port, ready once GET /ready answers 200. */
 export async function startGovernorProcess(env: Record<string, string>): Promise<BenchProcess> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  // Below Linux's ephemeral range (32768 and up), where outgoing connections take their ports.
+  const port = 20_000 + Math.floor(Math.random() * 12_000);
   const url = `http://127.0.0.1:${port}`;
   const { child, output, stop } = start('apps/governor/main.js', { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env });
   await waitReady(child, output, 'governor', async () => {

@@ -15,6 +15,8 @@ export interface SupervisedChild {
 export interface ChildOptions {
   name: string;
   script: string;
+  /** Options for node itself, before the script. */
+  nodeOptions?: readonly string[];
   env: Record<string, string>;
   /** Where stdout and stderr go: appended to a log file, or shown on the console. */
   output: { logFile: string } | 'console';
@@ -23,7 +25,7 @@ export interface ChildOptions {
 /** Starts a Node script as a child process; stop() ends it by its PID, bounded in time. */
 export function startChild(options: ChildOptions): SupervisedChild {
   const logStream = options.output === 'console' ? undefined : createWriteStream(options.output.logFile, { flags: 'a' });
-  const child: ChildProcess = spawn(process.execPath, [options.script], {
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeOptions ?? []), options.script], {
     env: options.env,
     stdio: options.output === 'console' ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
   });

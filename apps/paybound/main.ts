@@ -11,7 +11,7 @@ import { adminToken, ensureDemoAgent } from './demo-setup.js';
 import { startDevnet, type X402Kit } from './devnet.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { formatProblems, loadStartConfig, StartConfigError, type StartConfig } from './start-config.js';
-import { freePort } from '../../libs/platform/processes.js';
+import { DECISION_PATH_NODE_OPTIONS, freePort } from '../../libs/platform/processes.js';
 
 // `npm start`: Paybound on one machine with nothing configured. It starts what is not
 // given (database, chain, seller), runs the governor in this process and the settlement
@@ -201,7 +201,7 @@ async function main(config: StartConfig): Promise<void> {
   // The governor runs as its own process, as in production: NestJS aborts the process when
   // a module cannot be built, and this supervisor must outlive that to stop the others.
   const governorLog = join(logsDir, 'governor.log');
-  const governorProcess = startChild({ name: 'governor', script: GOVERNOR_SCRIPT, env: governorEnv, output: { logFile: governorLog } });
+  const governorProcess = startChild({ name: 'governor', script: GOVERNOR_SCRIPT, nodeOptions: DECISION_PATH_NODE_OPTIONS, env: governorEnv, output: { logFile: governorLog } });
   started.push(governorProcess);
   const governor = { url: `http://${config.host}:${port}` };
   await waitUntilReady(governor.url, governorProcess, governorLog);
@@ -244,7 +244,13 @@ async function main(config: StartConfig): Promise<void> {
     } else if (process.env.PAYBOUND_DEV_PRIVATE_KEY !== undefined) {
       workerEnv.PAYBOUND_DEV_PRIVATE_KEY = process.env.PAYBOUND_DEV_PRIVATE_KEY;
     }
-    const worker = startChild({ name: 'settlement worker', script: WORKER_SCRIPT, env: workerEnv, output: { logFile: join(logsDir, 'settlement-worker.log') } });
+    const worker = startChild({
+      name: 'settlement worker',
+      script: WORKER_SCRIPT,
+      nodeOptions: DECISION_PATH_NODE_OPTIONS,
+      env: workerEnv,
+      output: { logFile: join(logsDir, 'settlement-worker.log') },
+    });
     children.push(worker);
     started.push(worker);
     void worker.exited.then((code) => {
