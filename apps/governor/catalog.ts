@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -27,6 +27,14 @@ const TAG_CHARS_MAX = 64;
 /** Above a trillion dollars a price is not worth valuing; it is kept, without a USD figure. */
 const PRICE_USD_MICROS_MAX = 10n ** 18n;
 export const SEARCH_LIMIT_MAX = 100;
+/**
+ * Offers seen while paying wait this long, the latest per resource, before one transaction
+ * writes them all: upserting on each payment gave every request a row lock and a commit of
+ * its own, and every payment to the same endpoint queued on that row (docs/benchmarks.md).
+ */
+const OBSERVED_FLUSH_DELAY_MS = 100;
+/** Resources waiting to be written at most; offers of further resources are dropped until the next write. */
+const OBSERVED_PENDING_MAX = 10_000;
 
 /** What the catalog knows of one paid endpoint, ready to be stored. */
 export interface CatalogEntry {
@@ -105,12 +113,72 @@ const discoveryPageSchema = z.looseObject({
 });
 
 @Injectable()
-export class Catalog {
+export class Catalog implements OnApplicationShutdown {
+  /** Offers seen while paying and not yet written, by resource. */
+  private readonly observed = new Map<string, CatalogEntry>();
+  private observedDroppedCount = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
   constructor(
     @Inject(pg.Pool) private readonly pool: pg.Pool,
     @Inject(GOVERNOR_CONFIG) private readonly config: Pick<GovernorConfig, 'assets'>,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
+
+  /**
+   * Records the offer of an endpoint Paybound is paying, off the payment's path: it is
+   * written with the others seen within OBSERVED_FLUSH_DELAY_MS, and only the latest offer of
+   * each resource. It never throws, and the payment never waits for it.
+   */
+  observeOffer(offer: PaymentOffer, requirement: PaymentRequirement, now: Date = new Date()): void {
+    try {
+      const resource = offer.resource?.url;
+      if (resource === undefined || resource.length > RESOURCE_CHARS_MAX) return;
+      if (!this.observed.has(resource) && this.observed.size >= OBSERVED_PENDING_MAX) {
+        this.observedDroppedCount += 1;
+        return;
+      }
+      const entry = this.entryFrom(offer, { resource, description: offer.resource?.description, source: OBSERVED_SOURCE, lastUpdated: now }, requirement);
+      if (entry === undefined) return;
+      this.observed.set(resource, entry);
+      this.scheduleObservedWrite();
+    } catch (error) {
+      this.logger.warn({ err: { message: (error as Error).message } }, 'catalog: could not remember an offer');
+    }
+  }
+
+  /** Writes the offers observed so far (after any write in progress); logs rather than throws. */
+  async flushObserved(): Promise<void> {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.flushing;
+    if (this.observed.size === 0) return;
+    const entries = [...this.observed.values()];
+    this.observed.clear();
+    const droppedCount = this.observedDroppedCount;
+    this.observedDroppedCount = 0;
+    if (droppedCount > 0) this.logger.warn({ droppedCount, pendingMax: OBSERVED_PENDING_MAX }, 'catalog: offers of more resources than it holds were seen while paying; those were not recorded');
+    this.flushing = this.upsert(entries)
+      .then(
+        () => undefined,
+        (error: unknown) => this.logger.warn({ err: { message: (error as Error).message }, resources: entries.length }, 'catalog: could not record the offers seen while paying'),
+      )
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.observed.size > 0) this.scheduleObservedWrite();
+      });
+    await this.flushing;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.flushObserved();
+  }
+
+  private scheduleObservedWrite(): void {
+    if (this.flushTimer !== undefined || this.flushing !== undefined) return;
+    this.flushTimer = setTimeout(() => void this.flushObserved(), OBSERVED_FLUSH_DELAY_MS);
+  }
 
   /**
    * Records the offer of an endpoint Paybound is paying. It never throws: the catalog is a

@@ -29,7 +29,7 @@ export class PaymentOffers {
         offer.extensions === undefined ? null : JSON.stringify(offer.extensions),
       ],
     );
-    // Every offer Paybound sees while paying also feeds the catalog; this never throws.
-    await this.catalog.rememberOffer(offer, requirement);
+    // Every offer Paybound sees while paying also feeds the catalog, written behind the payment; this never throws.
+    this.catalog.observeOffer(offer, requirement);
   }
 }

@@ -68,12 +68,19 @@ export class PaymentRequests {
     const asset = assets.find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
     if (asset === undefined) throw new ApiProblem(403, 'asset_not_allowed', `asset ${requirement.asset} is not configured`);
     const now = this.clock.now();
+    const intentId = `pay_${randomUUID()}`;
+    // Independent round trips, made at once. The worker signs from the offer's row, so it is
+    // committed before the reservation it belongs to is submitted.
+    const [walletAvailableAtomic] = await Promise.all([
+      this.wallets.availableAtomic(requirement.network, requirement.asset),
+      this.offers.rememberOffer(intentId, offer, requirement),
+    ]);
     const command: Reserve = {
       type: 'Reserve',
       orgId: agent.orgId,
       actor: `agent:${agent.agentId}`,
       at: now.toISOString(),
-      intentId: `pay_${randomUUID()}`,
+      intentId,
       sessionId: input.sessionId,
       agentId: agent.agentId,
       amountMicros: stablecoinAtomicToUsdMicros(requirement.amountAtomic, asset.decimals),
@@ -85,11 +92,9 @@ export class PaymentRequests {
       validBefore: new Date(now.getTime() + requirement.maxTimeoutSeconds * 1000).toISOString(),
       method: input.method,
       idempotency: input.idempotency,
-      walletAvailableAtomic: await this.wallets.availableAtomic(requirement.network, requirement.asset),
+      walletAvailableAtomic,
     };
-    // The worker signs from this row, so it is committed before the reservation it belongs to.
-    await this.offers.rememberOffer(command.intentId, offer, requirement);
-    const { events, view: intentId } = await this.commands.execute(
+    const { events, view: decidedIntentId } = await this.commands.execute(
       new DecideBudget(
         command,
         (state) =>
@@ -102,11 +107,11 @@ export class PaymentRequests {
     if (refusal !== undefined) throw refusalProblem(refusal.data);
     const reserved = events.find((e) => e.type === 'Reserved' || e.type === 'ApprovalRequested') as RecordedEvent<Reserved['data']> | undefined;
     // A new decision is answered from its own event; only a retry reads the projection.
-    const payment = reserved !== undefined ? paymentFromReserved(reserved) : await this.reads.payment(agent.orgId, agent.agentId, intentId);
-    if (payment === undefined) throw new ApiProblem(404, 'payment_not_found', `payment ${intentId} does not exist`);
+    const payment = reserved !== undefined ? paymentFromReserved(reserved) : await this.reads.payment(agent.orgId, agent.agentId, decidedIntentId);
+    if (payment === undefined) throw new ApiProblem(404, 'payment_not_found', `payment ${decidedIntentId} does not exist`);
     if (payment.refusal !== null) {
       const { code, level, ...figures } = payment.refusal;
-      throw new ApiProblem(403, code, `payment refused at the ${level} level: ${code.replace(/_/g, ' ')}`, { level, ...figures, paymentId: intentId });
+      throw new ApiProblem(403, code, `payment refused at the ${level} level: ${code.replace(/_/g, ' ')}`, { level, ...figures, paymentId: decidedIntentId });
     }
     return { payment, offer, requirement };
   }

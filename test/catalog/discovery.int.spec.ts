@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Catalog } from '../../apps/governor/catalog.js';
 import type { KnownAsset } from '../../apps/governor/config.js';
 import { parsePaymentRequired } from '../../libs/x402/offer.js';
@@ -144,6 +144,37 @@ describe('discovery catalog', () => {
     await catalog.rememberOffer(offer, offer.requirements[0]);
     const found = await catalog.search({ q: 'paid report', limit: 5, offset: 0 });
     expect(found.items).toEqual([expect.objectContaining({ resource: 'https://seller.example.test/paid-report', price: '0.0025', source: 'observed' })]);
+  });
+
+  it('writes the offers seen while paying behind the payments: the latest per resource, many in one write', async () => {
+    const offerOf = (path: string, amount: number) =>
+      parsePaymentRequired(paymentRequiredHeader({ amount: String(amount), asset: USDC_BASE, payTo: PAY_TO, network: 'eip155:8453', url: `https://seller.example.test/${path}` }));
+    const upsert = vi.spyOn(catalog, 'upsert');
+    try {
+      for (let i = 1; i <= 50; i += 1) {
+        const offer = offerOf('hot-endpoint', 1_000 + i);
+        catalog.observeOffer(offer, offer.requirements[0]!);
+      }
+      const other = offerOf('other-endpoint', 7_000);
+      catalog.observeOffer(other, other.requirements[0]!);
+      // Nothing is written while the payments go on; then one write of the latest of each.
+      expect(upsert).not.toHaveBeenCalled();
+      await vi.waitFor(() => expect(upsert).toHaveBeenCalledTimes(1), { timeout: 5_000, interval: 20 });
+      expect(upsert.mock.calls[0]?.[0].map((e) => [e.resource, e.priceAtomic])).toEqual([
+        ['https://seller.example.test/hot-endpoint', 1_050n],
+        ['https://seller.example.test/other-endpoint', 7_000n],
+      ]);
+      await catalog.flushObserved();
+      const found = await catalog.search({ q: 'endpoint', limit: 5, offset: 0 });
+      expect(found.items.map((i) => [i.resource, i.price])).toEqual(
+        expect.arrayContaining([
+          ['https://seller.example.test/hot-endpoint', '0.00105'],
+          ['https://seller.example.test/other-endpoint', '0.007'],
+        ]),
+      );
+    } finally {
+      upsert.mockRestore();
+    }
   });
 
   it('syncs on a schedule in the governor and answers GET /v1/catalog with agent auth', async () => {
