@@ -4,6 +4,11 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const READY_TIMEOUT_MS = 30_000;
+// Ports are drawn below Linux's ephemeral range (32768 and up), where the outgoing
+// connections of tests running alongside take theirs; a port taken all the same is retried.
+const PORT_MIN = 20_000;
+const PORT_COUNT = 12_000;
+const START_ATTEMPTS = 5;
 
 export interface GovernorProcess {
   url: string;
@@ -17,7 +22,18 @@ export interface GovernorProcess {
  * it runs in production, and waits until /ready answers. `npm test` builds first.
  */
 export async function spawnGovernor(env: Record<string, string>): Promise<GovernorProcess> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await spawnGovernorOnPort(PORT_MIN + Math.floor(Math.random() * PORT_COUNT), env);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt >= START_ATTEMPTS) throw error;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function spawnGovernorOnPort(port: number, env: Record<string, string>): Promise<GovernorProcess> {
   const child: ChildProcess = spawn(process.execPath, [resolve(repoRoot, 'dist/apps/governor/main.js')], {
     // The test sellers listen on loopback, which pay-and-fetch refuses unless allowed.
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', PAYBOUND_FETCH_PRIVATE_ADDRESSES: 'allow', ...env },
@@ -29,7 +45,10 @@ export async function spawnGovernor(env: Record<string, string>): Promise<Govern
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`governor exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) {
+      const message = `governor exited with ${child.exitCode}:\n${output}`;
+      throw output.includes('EADDRINUSE') ? new PortTakenError(message) : new Error(message);
+    }
     try {
       const response = await fetch(`${url}/ready`);
       if (response.ok) break;
