@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { EventStore } from '../libs/eventstore/event-store.js';
 import { defaultMigrationsDirectory, migrate } from '../libs/eventstore/migrate.js';
 import { OrgCommandProcessor } from '../libs/ledger/org-command-processor.js';
@@ -59,6 +59,31 @@ interface RunRow {
   decisionsPerCommit: number;
   /** Open loop: the durable-commit floor measured in the same window. */
   floor?: CommitFloor;
+  /** Open loop: this process's own stalls in the window, the event loop's longest delay and the longest GC pause. */
+  stalls?: ProcessStalls;
+}
+
+interface ProcessStalls {
+  eventLoopDelayMsMax: number;
+  gcPauseMsMax: number;
+}
+
+/** Watches this process's event loop and garbage collector until `stop` is called. */
+function watchProcessStalls(): { stop(): ProcessStalls } {
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  let gcPauseMsMax = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPauseMsMax = Math.max(gcPauseMsMax, entry.duration);
+  });
+  loop.enable();
+  gc.observe({ entryTypes: ['gc'] });
+  return {
+    stop: () => {
+      loop.disable();
+      gc.disconnect();
+      return { eventLoopDelayMsMax: loop.max / 1e6, gcPauseMsMax };
+    },
+  };
 }
 
 const MAX_INTENTS_PER_RUN = 100_000;
@@ -128,13 +153,16 @@ async function measure(config: BenchConfig, implementation: Implementation, work
 
     let result: LoadResult;
     let floor: CommitFloor | undefined;
+    let stalls: ProcessStalls | undefined;
     if (load.mode === 'closed') {
       result = await runClosedLoop(decideIntent, workload.intentCount, load.level);
     } else {
       const probe = await startCommitFloorProbe(database.url);
+      const watch = watchProcessStalls();
       try {
         result = await runOpenLoop(decideIntent, workload.intentCount, load.level, MAX_IN_FLIGHT_OPEN_LOOP);
       } finally {
+        stalls = watch.stop();
         floor = await probe.stop();
       }
     }
@@ -176,6 +204,7 @@ async function measure(config: BenchConfig, implementation: Implementation, work
       refusedCount: result.refused,
       decisionsPerCommit: (result.accepted + result.refused) / Math.max(1, decisionCommitCount),
       ...(floor === undefined ? {} : { floor }),
+      ...(stalls === undefined ? {} : { stalls }),
     };
     console.log(`  ${formatRow(row, undefined).join('  ')}`);
     return row;
@@ -202,10 +231,12 @@ function formatRow(row: RunRow, baseline: RunRow | undefined): string[] {
     baseline === undefined ? '' : `${(row.decisionsPerSec / baseline.decisionsPerSec).toFixed(2)}x`,
     row.floor === undefined ? '' : row.floor.latencyMsP99.toFixed(2),
     row.floor === undefined ? '' : row.floor.latencyMsMax.toFixed(2),
+    row.stalls === undefined ? '' : row.stalls.eventLoopDelayMsMax.toFixed(1),
+    row.stalls === undefined ? '' : row.stalls.gcPauseMsMax.toFixed(1),
   ];
 }
 
-const TABLE_HEADER = ['implementation', 'workload', 'load', 'intents', 'decisions/s', 'p50 ms', 'p99 ms', 'refused', 'decisions/commit', 'paybound/baseline', 'floor p99 ms', 'floor max ms'];
+const TABLE_HEADER = ['implementation', 'workload', 'load', 'intents', 'decisions/s', 'p50 ms', 'p99 ms', 'refused', 'decisions/commit', 'paybound/baseline', 'floor p99 ms', 'floor max ms', 'loop max ms', 'gc max ms'];
 
 function printTable(rows: readonly RunRow[]): void {
   const baselineFor = (row: RunRow): RunRow | undefined =>
@@ -315,9 +346,10 @@ async function runDecisionBench(config: BenchConfig): Promise<void> {
     const verdict = row.latencyMsP99 < 10 ? 'meets' : 'MISSES';
     const rateOf = row.load.rateOf === 'fixed' ? 'a fixed rate' : 'half its peak';
     const floor = row.floor === undefined ? '' : `; durable-commit floor in the same window p99 ${row.floor.latencyMsP99.toFixed(2)} ms, max ${row.floor.latencyMsMax.toFixed(2)} ms`;
+    const stalls = row.stalls === undefined ? '' : `; this process's longest event-loop delay ${row.stalls.eventLoopDelayMsMax.toFixed(1)} ms, GC pause ${row.stalls.gcPauseMsMax.toFixed(1)} ms`;
     console.log(
       `paybound ${row.workload} at ${loadLabel(row.load).replace('open ', '')} (${rateOf}): p50 ${row.latencyMsP50.toFixed(2)} ms, p99 ${row.latencyMsP99.toFixed(2)} ms, ` +
-        `${verdict} the p99 < 10 ms target${floor}`,
+        `${verdict} the p99 < 10 ms target${floor}${stalls}`,
     );
   }
   for (const workloadName of ['hot-spot', 'spread'] as const) {
