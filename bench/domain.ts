@@ -28,6 +28,48 @@ const SECONDS_PER_PAYMENT_PER_AGENT = 1;
 
 type Report = (label: string, message: string) => void;
 
+export interface RetentionFigures {
+  settledCount: number;
+  paymentTimeHours: number;
+  intentsRemembered: number;
+}
+
+const RETENTION_PAYMENTS = 100_000;
+const RETENTION_SPAN_MS = 2 * 3_600_000;
+
+/**
+ * An org that reserves, signs and settles RETENTION_PAYMENTS payments over two hours of
+ * payment time: only the last hour's closed payments (and the open ones) stay in its state.
+ */
+export function runRetentionCheck(report: Report): RetentionFigures {
+  const state = initialOrgState('org-bench');
+  const apply = (command: BudgetCommand): void => {
+    for (const event of decide(command, state)) evolve(state, event);
+  };
+  setUp(apply, 1, 'none');
+  for (let index = 0; index < RETENTION_PAYMENTS; index += 1) {
+    const atMs = START_MS + Math.floor((index * RETENTION_SPAN_MS) / RETENTION_PAYMENTS);
+    const reserve = reserveOf(0, atMs, index);
+    const base = { orgId: reserve.orgId, actor: 'worker:bench', at: reserve.at, intentId: reserve.intentId };
+    apply(reserve);
+    apply({ ...base, type: 'RecordSignature', scheme: 'exact', payer: '0xpayer', nonce: `0x${index.toString(16)}`, validAfter: reserve.at, validBefore: reserve.validBefore });
+    apply({ ...base, type: 'Settle', amountAtomic: reserve.amountAtomic, network: reserve.network, transaction: `0xtx${index}`, payer: '0xpayer' });
+  }
+  const intentsRemembered = state.intents.size;
+  // Two hours of payment time and a one-hour retention: about half, and never all.
+  if (intentsRemembered > RETENTION_PAYMENTS * 0.55 || intentsRemembered < RETENTION_PAYMENTS * 0.45) {
+    report('domain retention', `${intentsRemembered} of ${RETENTION_PAYMENTS} settled payments remembered, expected the last hour's (about half)`);
+  }
+  return { settledCount: RETENTION_PAYMENTS, paymentTimeHours: RETENTION_SPAN_MS / 3_600_000, intentsRemembered };
+}
+
+export function printRetention(figures: RetentionFigures): void {
+  console.log(
+    `Domain: after ${figures.settledCount} payments reserved, signed and settled over ${figures.paymentTimeHours} h of payment time, ` +
+      `the org's state remembers ${figures.intentsRemembered} of them (the last hour's)\n`,
+  );
+}
+
 export function runDomainBench(report: Report): DomainRow[] {
   const rows: DomainRow[] = [];
   for (const policy of ['none', 'loop guard + rate limits'] as const) {

@@ -7,7 +7,7 @@ import { runAllCleanups } from './cleanup.js';
 import { startCommitFloorProbe, type CommitFloor } from './commit-floor.js';
 import { auditBaseline, baselineDecider, setUpBaseline } from './baseline.js';
 import { assertDurableCommits, createBenchDatabase, DEFAULT_ADMIN_URL, dropAllBenchDatabases, type ServerFacts } from './database.js';
-import { printDomainTable, runDomainBench } from './domain.js';
+import { printDomainTable, printRetention, runDomainBench, runRetentionCheck } from './domain.js';
 import { printHttpTable, readHttpConfig, runHttpBench } from './http.js';
 import { runClosedLoop, runOpenLoop, type DecideIntent, type LoadResult } from './load.js';
 import { auditPaybound, benchClock, payboundDecider, setUpPaybound } from './paybound.js';
@@ -267,7 +267,10 @@ async function main(): Promise<void> {
   // Read every part's settings first, so that a typo fails before anything runs.
   const httpConfig = parts.has('http') ? readHttpConfig(config.adminUrl) : undefined;
   const relayConfig = parts.has('relay') ? readRelayConfig(config.adminUrl) : undefined;
-  if (parts.has('domain')) printDomainTable(runDomainBench((label, message) => expect(false, label, message)));
+  if (parts.has('domain')) {
+    printDomainTable(runDomainBench((label, message) => expect(false, label, message)));
+    printRetention(runRetentionCheck((label, message) => expect(false, label, message)));
+  }
   if (parts.has('decision')) await runDecisionBench(config);
   const partStartedAtMs = performance.now();
   if (httpConfig !== undefined) {

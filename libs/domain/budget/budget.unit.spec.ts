@@ -5,7 +5,7 @@ import { DomainError } from './errors.js';
 import type { BudgetEvent } from './events.js';
 import { evolve } from './evolve.js';
 import { EMPTY_POLICY, HISTORY_PER_AGENT_MAX, HISTORY_WINDOW_MS_MAX, type Policy } from './policy.js';
-import { initialOrgState, remainingMicros, type OrgState } from './state.js';
+import { CLOSED_PAYMENT_RETENTION_MS, initialOrgState, remainingMicros, type OrgState } from './state.js';
 
 const AT = '2026-11-25T10:00:00.000Z';
 const base = { orgId: 'org-1', actor: 'system', at: AT };
@@ -58,13 +58,13 @@ function reserve(intentId: string, amountMicros: bigint, overrides: Partial<Rese
 }
 
 /** An org with a $5 limit, a team with $3, an agent with $2, and a $1 session. */
-function world(limits: { org?: bigint | null; team?: bigint | null; agent?: bigint | null; session?: bigint } = {}): OrgState {
+function world(limits: { org?: bigint | null; team?: bigint | null; agent?: bigint | null; session?: bigint } = {}, closedRetainedMax?: number): OrgState {
   return run([
     { ...base, type: 'CreateOrg', name: 'Acme', limitMicros: limits.org === undefined ? 5_000_000n : limits.org },
     { ...base, type: 'CreateTeam', teamId: 't-1', name: 'Research', limitMicros: limits.team === undefined ? 3_000_000n : limits.team },
     { ...base, type: 'RegisterAgent', agentId: 'a-1', teamId: 't-1', name: 'crawler', limitMicros: limits.agent === undefined ? 2_000_000n : limits.agent },
     openSession({ limitMicros: limits.session ?? 1_000_000n }),
-  ]).state;
+  ], initialOrgState('org-1', closedRetainedMax)).state;
 }
 
 function domainErrorCode(fn: () => unknown): string {
@@ -539,5 +539,61 @@ describe("the paying wallet's funds", () => {
 
   it('answers a budget refusal before a wallet one', () => {
     expect(decide(reserve('i-1', 5_000_000n, { walletAvailableAtomic: 0n }), world())[0]).toMatchObject({ data: { code: 'session_limit_exceeded' } });
+  });
+});
+
+describe('forgetting payments that are over', () => {
+  const settle = (intentId: string, at: string = AT): BudgetCommand => ({
+    ...base,
+    at,
+    type: 'Settle',
+    intentId,
+    amountAtomic: 100n,
+    network: 'eip155:31337',
+    transaction: '0xtx',
+    payer: '0xpayer',
+  });
+  const laterIso = (ms: number): string => new Date(Date.parse(AT) + ms).toISOString();
+  const longSession = openSession({ sessionId: 's-long', limitMicros: 10n ** 12n, expiresAt: '2026-11-27T00:00:00.000Z' });
+  const later = (intentId: string, ms: number): Reserve =>
+    reserve(intentId, 1n, { sessionId: 's-long', at: laterIso(ms), validBefore: laterIso(ms + 60_000) });
+
+  it('remembers a settled payment for the retention period of payment time, then forgets it', () => {
+    const state = run([longSession, reserve('i-1', 100n), sign('i-1'), settle('i-1')], world()).state;
+    // Within the hour a repeated Settle is still answered as a retry.
+    run([later('i-2', CLOSED_PAYMENT_RETENTION_MS - 1_000)], state);
+    expect(state.intents.get('i-1')?.status).toBe('settled');
+    expect(decide(settle('i-1'), state)).toEqual([]);
+    // The first payment after the hour forgets it; the open one stays.
+    run([later('i-3', CLOSED_PAYMENT_RETENTION_MS + 1_000)], state);
+    expect(state.intents.has('i-1')).toBe(false);
+    expect(state.intents.get('i-2')?.status).toBe('reserved');
+    expect(domainErrorCode(() => decide(settle('i-1'), state))).toBe('payment_not_found');
+    // Forgetting gives nothing back: the money stays spent.
+    expect(state.sessions.get('s-1')?.budget).toMatchObject({ reservedMicros: 0n, spentMicros: 100n });
+  });
+
+  it('remembers at most retainedMax closed payments, refusals included, and never an open one', () => {
+    const state = run([longSession, reserve('open-1', 1n, { sessionId: 's-long' })], world(undefined, 3)).state;
+    const commands: BudgetCommand[] = [];
+    for (let index = 0; index < 5; index += 1) commands.push(reserve(`r-${index}`, 2_000_000n), reserve(`p-${index}`, 1n, { sessionId: 's-long' }));
+    for (let index = 0; index < 5; index += 1) commands.push({ ...base, type: 'Release', intentId: `p-${index}`, reason: 'x', proof: { kind: 'never_signed' } });
+    run(commands, state);
+    run([reserve('last', 1n, { sessionId: 's-long' })], state);
+    expect([...state.refusals.keys(), ...[...state.intents].filter(([, i]) => i.status === 'refunded').map(([id]) => id)]).toEqual(['p-2', 'p-3', 'p-4']);
+    expect(state.intents.get('open-1')?.status).toBe('reserved');
+    expect(state.intents.get('last')?.status).toBe('reserved');
+  });
+
+  it('forgets the same way when the state is rebuilt from the events', () => {
+    const { state, events } = run(
+      [longSession, reserve('i-1', 100n), sign('i-1'), settle('i-1'), reserve('x-1', 2_000_000n), later('i-2', CLOSED_PAYMENT_RETENTION_MS + 1)],
+      world(),
+    );
+    const rebuilt = run([], world());
+    for (const event of events) evolve(rebuilt.state, event);
+    expect([...rebuilt.state.intents.keys()]).toEqual([...state.intents.keys()]);
+    expect([...rebuilt.state.refusals.keys()]).toEqual([...state.refusals.keys()]);
+    expect(state.intents.has('i-1') || state.refusals.has('x-1')).toBe(false);
   });
 });

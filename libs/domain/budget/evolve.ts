@@ -1,7 +1,7 @@
 import type { BudgetLevel } from './commands.js';
 import type { ApprovalRequested, BudgetEvent, Reserved } from './events.js';
 import { HISTORY_PER_AGENT_MAX, HISTORY_WINDOW_MS_MAX, withPolicyDefaults, type RecentPayment } from './policy.js';
-import { emptyBudget, idempotencyIndex, periodKeyAt, policyKey, type Budget, type IntentStatus, type OrgState } from './state.js';
+import { CLOSED_PAYMENT_RETENTION_MS, emptyBudget, idempotencyIndex, periodKeyAt, policyKey, type Budget, type IntentStatus, type OrgState } from './state.js';
 
 /**
  * Applies one event to the org state. Total: it never throws, and an event that refers to
@@ -95,6 +95,8 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       for (const budget of hierarchy(state, data.sessionId)) budget.reservedMicros += data.amountMicros;
       const session = state.sessions.get(data.sessionId);
       if (session !== undefined) session.paymentsCount += 1;
+      advanceClock(state, Date.parse(data.reservedAt));
+      forgetClosed(state);
       rememberRecentPayment(state, data.agentId, { atMs: Date.parse(data.reservedAt), sessionId: data.sessionId, loopKey: loopKeyOf(data.method, data.resource) });
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
       return state;
@@ -112,6 +114,8 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
         requestHash: data.requestHash,
       });
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
+      rememberClosed(state, data.intentId);
+      forgetClosed(state);
       return state;
     }
     case 'BudgetThresholdReached': {
@@ -153,6 +157,8 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       intent.amountMicros -= event.data.amountMicros;
       intent.amountAtomic -= event.data.amountAtomic;
       intent.status = 'settled';
+      advanceClock(state, Date.parse(event.data.settledAt));
+      rememberClosed(state, event.data.intentId);
       return state;
     }
     case 'Refunded': {
@@ -161,7 +167,10 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       for (const budget of hierarchy(state, intent.sessionId)) budget.reservedMicros -= event.data.amountMicros;
       intent.amountMicros -= event.data.amountMicros;
       intent.amountAtomic -= event.data.amountAtomic;
-      if (isOpen(intent.status)) intent.status = 'refunded';
+      if (isOpen(intent.status)) {
+        intent.status = 'refunded';
+        rememberClosed(state, event.data.intentId);
+      }
       return state;
     }
     default: {
@@ -198,6 +207,37 @@ function rememberRecentPayment(state: OrgState, agentId: string, payment: Recent
   let drop = 0;
   while (drop < list.length && (list[drop]!.atMs < horizonMs || list.length - drop > HISTORY_PER_AGENT_MAX)) drop += 1;
   if (drop >= minDrop) list.splice(0, drop);
+}
+
+function advanceClock(state: OrgState, atMs: number): void {
+  if (Number.isFinite(atMs) && atMs > state.closed.clockMs) state.closed.clockMs = atMs;
+}
+
+/** The payment is over: it is remembered from the org's current payment time on. */
+function rememberClosed(state: OrgState, intentId: string): void {
+  state.closed.queue.push({ intentId, closedAtMs: state.closed.clockMs });
+}
+
+/**
+ * Forgets the closed payments past their retention, oldest first; called at each new
+ * payment, so it costs O(1) per payment amortized. The queue is compacted once most of it
+ * is forgotten.
+ */
+function forgetClosed(state: OrgState): void {
+  const closed = state.closed;
+  const horizonMs = closed.clockMs - CLOSED_PAYMENT_RETENTION_MS;
+  while (closed.head < closed.queue.length) {
+    const oldest = closed.queue[closed.head]!;
+    if (closed.queue.length - closed.head <= closed.retainedMax && oldest.closedAtMs > horizonMs) break;
+    const intent = state.intents.get(oldest.intentId);
+    if (intent === undefined) state.refusals.delete(oldest.intentId);
+    else if (!isOpen(intent.status)) state.intents.delete(oldest.intentId);
+    closed.head += 1;
+  }
+  if (closed.head >= 1_024 && closed.head * 2 >= closed.queue.length) {
+    closed.queue.splice(0, closed.head);
+    closed.head = 0;
+  }
 }
 
 /** A payment whose money is still held: not yet settled or refunded. */

@@ -91,7 +91,32 @@ export interface OrgState {
   policies: Map<string, { policy: Policy; version: number }>;
   /** Each agent's recent payments, for the loop and rate guards; bounded in age and count. */
   recentPayments: Map<string, RecentPayment[]>;
+  /** Payments that are over, in the order they closed, to be forgotten in time (see `ClosedPayments`). */
+  closed: ClosedPayments;
 }
+
+/**
+ * Settled, refunded and refused payments stay in `intents` and `refusals` for a while, so
+ * that a late or repeated command about one is answered as before, and are then forgotten:
+ * once CLOSED_PAYMENT_RETENTION_MS of the org's payment time has passed since they closed,
+ * or once more than `retainedMax` closed after them. Without this an org's state held every
+ * payment it ever made: memory without bound, and a Map of a million entries stalls the
+ * process for ~90 ms each time it grows. What is forgotten stays in the events and the
+ * projections; a command about it is refused as for an unknown payment.
+ */
+export interface ClosedPayments {
+  /** Closed payments, oldest first; the ones before `head` are already forgotten. */
+  queue: { intentId: string; closedAtMs: number }[];
+  head: number;
+  /** The latest payment time the org has seen (Reserved and Settled carry one). */
+  clockMs: number;
+  retainedMax: number;
+}
+
+/** How long, in the org's payment time, a closed payment is remembered at least. */
+export const CLOSED_PAYMENT_RETENTION_MS = 60 * 60 * 1000;
+/** Closed payments one org remembers at most (~250 MB at ~250 bytes each). */
+export const CLOSED_PAYMENTS_RETAINED_MAX = 1_000_000;
 
 export function emptyBudget(limitMicros: bigint | null, period: BudgetPeriod = 'none'): Budget {
   return { limitMicros, reservedMicros: 0n, spentMicros: 0n, period, periodKey: '', alerted: { periodKey: '', percents: [] } };
@@ -122,7 +147,8 @@ export function policyKey(level: 'org' | 'team' | 'agent', levelId: string): str
   return level === 'org' ? 'org' : `${level}:${levelId}`;
 }
 
-export function initialOrgState(orgId: string): OrgState {
+/** An org before its first event. `closedRetainedMax` is for tests of forgetting. */
+export function initialOrgState(orgId: string, closedRetainedMax: number = CLOSED_PAYMENTS_RETAINED_MAX): OrgState {
   return {
     orgId,
     exists: false,
@@ -136,6 +162,7 @@ export function initialOrgState(orgId: string): OrgState {
     idempotency: new Map(),
     policies: new Map(),
     recentPayments: new Map(),
+    closed: { queue: [], head: 0, clockMs: 0, retainedMax: closedRetainedMax },
   };
 }
 
