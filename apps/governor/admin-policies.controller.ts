@@ -3,7 +3,7 @@ import { CommandBus } from '@nestjs/cqrs';
 import type { Response } from 'express';
 import pg from 'pg';
 import { z } from 'zod';
-import { EMPTY_POLICY, withPolicyDefaults, type Policy } from '../../libs/domain/budget/policy.js';
+import { EMPTY_POLICY, HISTORY_PER_AGENT_MAX, withPolicyDefaults, type Policy } from '../../libs/domain/budget/policy.js';
 import { formatUsdMicros, parseUsdMicros } from '../../libs/domain/money.js';
 import { reviveBigints } from '../../libs/eventstore/json-codec.js';
 import { orgStreamId } from '../../libs/ledger/org-command-processor.js';
@@ -18,6 +18,7 @@ const hostPattern = z.string().max(253).regex(/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address');
 const caip2 = z.string().regex(/^[a-z0-9-]{3,8}:[a-zA-Z0-9_-]{1,32}$/, 'must be a CAIP-2 network such as eip155:8453');
 const list = <T extends z.ZodType>(item: T) => z.array(item).max(500);
+const paymentCount = z.number().int().min(1).max(HISTORY_PER_AGENT_MAX);
 
 export const policyBody = z
   .object({
@@ -28,9 +29,10 @@ export const policyBody = z
     deniedPayees: list(address).default([]),
     allowedNetworks: list(caip2).nullable().default(null),
     allowedAssets: list(address).nullable().default(null),
-    loopGuard: z.object({ maxPayments: z.number().int().min(1).max(100_000), windowSeconds: z.number().int().min(1).max(86_400) }).strict().nullable().default(null),
-    maxPaymentsPerMinutePerAgent: z.number().int().min(1).max(1_000_000).nullable().default(null),
-    maxPaymentsPerMinutePerSession: z.number().int().min(1).max(1_000_000).nullable().default(null),
+    // Count limits go up to the history each agent keeps: a higher one could never refuse.
+    loopGuard: z.object({ maxPayments: paymentCount, windowSeconds: z.number().int().min(1).max(86_400) }).strict().nullable().default(null),
+    maxPaymentsPerMinutePerAgent: paymentCount.nullable().default(null),
+    maxPaymentsPerMinutePerSession: paymentCount.nullable().default(null),
     approvalAbove: usd.nullable().default(null),
     approvalTimeoutSeconds: z.number().int().min(10).max(7 * 86_400).default(600),
     budgetAlertPercents: z

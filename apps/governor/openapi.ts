@@ -1,6 +1,7 @@
 // The public contract as OpenAPI 3.1, written by hand so that it says exactly what API.md
 // promises; served at /docs (Swagger UI) and /docs/openapi.json.
 
+import { HISTORY_PER_AGENT_MAX } from '../../libs/domain/budget/policy.js';
 import { DEFAULT_WEBHOOK_EVENT_TYPES, WEBHOOK_ENDPOINTS_MAX, WEBHOOK_EVENT_TYPES } from '../../libs/domain/webhooks/webhooks.js';
 
 const problem = { $ref: '#/components/schemas/Problem' };
@@ -147,10 +148,10 @@ export const openApiDocument = {
           loopGuard: {
             type: ['object', 'null'],
             description: 'At most maxPayments for the same method and URL within windowSeconds.',
-            properties: { maxPayments: { type: 'integer', minimum: 1 }, windowSeconds: { type: 'integer', minimum: 1, maximum: 86400 } },
+            properties: { maxPayments: { type: 'integer', minimum: 1, maximum: HISTORY_PER_AGENT_MAX }, windowSeconds: { type: 'integer', minimum: 1, maximum: 86400 } },
           },
-          maxPaymentsPerMinutePerAgent: { type: ['integer', 'null'], minimum: 1 },
-          maxPaymentsPerMinutePerSession: { type: ['integer', 'null'], minimum: 1 },
+          maxPaymentsPerMinutePerAgent: { type: ['integer', 'null'], minimum: 1, maximum: HISTORY_PER_AGENT_MAX },
+          maxPaymentsPerMinutePerSession: { type: ['integer', 'null'], minimum: 1, maximum: HISTORY_PER_AGENT_MAX },
           approvalAbove: { ...usd, type: ['string', 'null'], description: 'Payments above this wait for an admin (202, status awaiting_approval).' },
           approvalTimeoutSeconds: { type: 'integer', minimum: 10, default: 600, description: 'Unanswered approvals are refused after this long.' },
           budgetAlertPercents: {

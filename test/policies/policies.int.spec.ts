@@ -289,6 +289,9 @@ describe('policies and the admin API over HTTP', () => {
       ['/policy', { allowedDomains: ['not a host'] }, 'allowedDomains.0'],
       ['/policy', { allowedPayees: ['0x123'] }, 'allowedPayees.0'],
       ['/policy', { loopGuard: { maxPayments: 0, windowSeconds: 60 } }, 'loopGuard.maxPayments'],
+      // Above the 10,000 payments of history the guards look at, a count limit could never refuse.
+      ['/policy', { maxPaymentsPerMinutePerAgent: 10_001 }, 'maxPaymentsPerMinutePerAgent'],
+      ['/policy', { loopGuard: { maxPayments: 10_001, windowSeconds: 60 } }, 'loopGuard.maxPayments'],
       ['/policy', { allowedNetworks: ['base'] }, 'allowedNetworks.0'],
       ['/policy', { surprise: true }, ''],
       ['/budget', { limit: '-1', period: 'day' }, 'limit'],
