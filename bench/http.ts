@@ -6,6 +6,7 @@ import { registerCleanup } from './cleanup.js';
 import { assertDurableCommits, createBenchDatabase } from './database.js';
 import { linkX402KitForDist, startGovernorProcess, startWorkerProcess } from './processes.js';
 import { formatTable } from './stats.js';
+import { rpcEnvName } from '../apps/settlement-worker/config.js';
 
 // The agent API over HTTP on loopback: `POST /v1/sessions/{id}/payments` driven by
 // autocannon against a governor process, in two configurations on fresh databases:
@@ -87,7 +88,7 @@ async function runMode(config: HttpBenchConfig, kit: X402Kit, mode: HttpMode, fa
       if (mode === 'sign-only') {
         const worker = await startWorkerProcess({
           DATABASE_URL: database.url,
-          [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
+          [rpcEnvName(kit.network)]: kit.rpcUrl,
           PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
         });
         stopWorker = registerCleanup(`settlement worker pid ${worker.pid}`, () => worker.stop());

@@ -131,7 +131,7 @@ export class Catalog implements OnApplicationShutdown {
    * written with the others seen within OBSERVED_FLUSH_DELAY_MS, and only the latest offer of
    * each resource. It never throws, and the payment never waits for it.
    */
-  observeOffer(offer: PaymentOffer, requirement: PaymentRequirement, now: Date = new Date()): void {
+  observeOffer(offer: PaymentOffer, requirement?: PaymentRequirement, now: Date = new Date()): void {
     try {
       const resource = offer.resource?.url;
       if (resource === undefined || resource.length > RESOURCE_CHARS_MAX) return;
@@ -180,19 +180,10 @@ export class Catalog implements OnApplicationShutdown {
     this.flushTimer = setTimeout(() => void this.flushObserved(), OBSERVED_FLUSH_DELAY_MS);
   }
 
-  /**
-   * Records the offer of an endpoint Paybound is paying. It never throws: the catalog is a
-   * convenience and must not stand in the way of a payment.
-   */
+  /** Records the offer of an endpoint at once, with any others observed; it never throws. */
   async rememberOffer(offer: PaymentOffer, requirement?: PaymentRequirement, now: Date = new Date()): Promise<void> {
-    try {
-      const resource = offer.resource?.url;
-      if (resource === undefined || resource.length > RESOURCE_CHARS_MAX) return;
-      const entry = this.entryFrom(offer, { resource, description: offer.resource?.description, source: OBSERVED_SOURCE, lastUpdated: now }, requirement);
-      if (entry !== undefined) await this.upsert([entry]);
-    } catch (error) {
-      this.logger.warn({ err: { message: (error as Error).message } }, 'catalog: could not remember an offer');
-    }
+    this.observeOffer(offer, requirement, now);
+    await this.flushObserved();
   }
 
   /**

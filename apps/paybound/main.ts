@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadGovernorConfig, type KnownAsset } from '../governor/config.js';
+import { rpcEnvName } from '../settlement-worker/config.js';
 import { REDACTED_PATHS, redactUrl } from '../../libs/platform/logger.js';
 import { startChild, type SupervisedChild } from './children.js';
 import { adminToken, ensureDemoAgent } from './demo-setup.js';
@@ -234,7 +235,7 @@ async function main(config: StartConfig): Promise<void> {
     }
     if (assets !== undefined) workerEnv.PAYBOUND_ASSETS = assets;
     if (kit !== undefined) {
-      workerEnv[`RPC_URL_${kit.network.replace(':', '_').toUpperCase()}`] = kit.rpcUrl;
+      workerEnv[rpcEnvName(kit.network)] = kit.rpcUrl;
       // Anvil's account #1 from its published test mnemonic: public, funded only on this
       // local chain with the test dollar. Never a real wallet.
       workerEnv.PAYBOUND_DEV_PRIVATE_KEY = kit.payer.privateKey;

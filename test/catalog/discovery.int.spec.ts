@@ -153,10 +153,10 @@ describe('discovery catalog', () => {
     try {
       for (let i = 1; i <= 50; i += 1) {
         const offer = offerOf('hot-endpoint', 1_000 + i);
-        catalog.observeOffer(offer, offer.requirements[0]!);
+        catalog.observeOffer(offer, offer.requirements[0]);
       }
       const other = offerOf('other-endpoint', 7_000);
-      catalog.observeOffer(other, other.requirements[0]!);
+      catalog.observeOffer(other, other.requirements[0]);
       // Nothing is written while the payments go on; then one write of the latest of each.
       expect(upsert).not.toHaveBeenCalled();
       await vi.waitFor(() => expect(upsert).toHaveBeenCalledTimes(1), { timeout: 5_000, interval: 20 });

@@ -9,6 +9,7 @@ import { connectAgentClient, type GrpcAgentClient, type GrpcPayment, type GrpcSe
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const ADMIN = 'test-admin-token-grpc-paid';
 const PRICE_ATOMIC = 10_000n;
@@ -40,7 +41,7 @@ describe('a paid request over gRPC against the official x402 seller on anvil', (
     worker = await spawnWorker({
       DATABASE_URL: db.url,
       PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
-      [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
+      [rpcEnvName(kit.network)]: kit.rpcUrl,
     });
     key = await seedAgent(governor.url, ADMIN, { orgId: 'org-grpc-paid', agentId: 'agent-grpc-paid' }, { org: '10.00' });
     client = connectAgentClient(grpcPort, () => key);

@@ -13,6 +13,7 @@ import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MCP_SERVER = resolve(repoRoot, 'dist/apps/mcp-server/main.js');
@@ -64,7 +65,7 @@ describe('the Paybound MCP server, driven by the MCP SDK client', () => {
       DATABASE_URL: db.url,
       PAYBOUND_KEYSTORE_FILE: keystoreFile,
       PAYBOUND_KEYSTORE_PASSWORD: KEYSTORE_PASSWORD,
-      [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
+      [rpcEnvName(kit.network)]: kit.rpcUrl,
     });
     agentKey = await seedAgent(governor.url, ADMIN, { orgId: 'org-mcp', agentId: 'agent-mcp' }, { org: '100.00' });
 

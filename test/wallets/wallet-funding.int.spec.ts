@@ -10,6 +10,7 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { anvilDevKey, KIT_ACCOUNT_INDEX, kitChain } from '../support/x402-kit/deploy.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const ADMIN = 'test-admin-token-wallets';
 const PRICE_ATOMIC = 10_000n;
@@ -81,7 +82,7 @@ describe('wallet funding on anvil: floors, alerts and wallet_insufficient_funds'
       DATABASE_URL: db.url,
       // The well-known anvil development key of the kit's payer, derived at run time.
       PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
-      [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
+      [rpcEnvName(kit.network)]: kit.rpcUrl,
       PAYBOUND_WALLET_CHECK_INTERVAL_MS: '200',
       PAYBOUND_WALLET_FLOORS: JSON.stringify([{ network: kit.network, asset: kit.token, floorAtomic: FLOOR_ATOMIC.toString() }]),
     });

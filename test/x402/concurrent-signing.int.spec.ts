@@ -9,6 +9,7 @@ import { spawnGovernor, type GovernorProcess } from '../support/governor-process
 import { checkBudgetInvariants } from '../support/invariants.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const ADMIN = 'test-admin-token-concurrent-signing';
 const ORG_ID = 'org-concurrent-signing';
@@ -68,7 +69,7 @@ describe('many sign-only payments at once through the governor and worker proces
     });
     workerEnv = {
       DATABASE_URL: db.url,
-      [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
+      [rpcEnvName(kit.network)]: kit.rpcUrl,
       // Anvil's public development key, derived by the kit at run time: never a real key.
       PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
     };

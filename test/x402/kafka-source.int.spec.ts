@@ -8,6 +8,7 @@ import { spawnGovernor, type GovernorProcess } from '../support/governor-process
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const ADMIN = 'test-admin-token-kafka-source';
 const SETTLE_WAIT_MS = 30_000;
@@ -35,7 +36,7 @@ describe('the settlement worker fed by Kafka instead of the Postgres log', () =>
     worker = await spawnWorker({
       DATABASE_URL: db.url,
       ...kafka,
-      [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
+      [rpcEnvName(kit.network)]: kit.rpcUrl,
       // Anvil's public development key, derived by the kit at run time: never a real key.
       PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
     });

@@ -20,6 +20,7 @@ import { spawnGovernor, type GovernorProcess } from '../support/governor-process
 import { checkBudgetInvariants } from '../support/invariants.js';
 import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type SellerMode, type X402Kit } from '../support/x402-kit/index.js';
+import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ADMIN = 'test-admin-token-x402';
@@ -122,7 +123,7 @@ describe('x402 payments through Paybound against the official seller and facilit
       DATABASE_URL: db.url,
       PAYBOUND_KEYSTORE_FILE: keystoreFile,
       PAYBOUND_KEYSTORE_PASSWORD: KEYSTORE_PASSWORD,
-      [`RPC_URL_${kit.network.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`]: kit.rpcUrl,
+      [rpcEnvName(kit.network)]: kit.rpcUrl,
     };
     worker = await spawnWorker(workerEnv);
     workers.push(worker);

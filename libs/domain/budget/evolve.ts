@@ -95,9 +95,10 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       for (const budget of hierarchy(state, data.sessionId)) budget.reservedMicros += data.amountMicros;
       const session = state.sessions.get(data.sessionId);
       if (session !== undefined) session.paymentsCount += 1;
-      advanceClock(state, Date.parse(data.reservedAt));
+      const reservedAtMs = Date.parse(data.reservedAt);
+      advanceClock(state, reservedAtMs);
       forgetClosed(state);
-      rememberRecentPayment(state, data.agentId, { atMs: Date.parse(data.reservedAt), sessionId: data.sessionId, loopKey: loopKeyOf(data.method, data.resource) });
+      rememberRecentPayment(state, data.agentId, { atMs: reservedAtMs, sessionId: data.sessionId, loopKey: loopKeyOf(data.method, data.resource) });
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
       return state;
     }
