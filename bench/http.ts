@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import { defaultMigrationsDirectory, migrate } from '../libs/eventstore/migrate.js';
 import { call, paymentRequiredHeader, seedAgent } from '../test/support/api-client.js';
+import { sampleValue, scrape } from '../test/support/prometheus.js';
 import { startX402Kit, type X402Kit } from '../test/support/x402-kit/index.js';
 import { registerCleanup } from './cleanup.js';
 import { assertDurableCommits, createBenchDatabase } from './database.js';
@@ -36,6 +37,14 @@ export interface HttpRow {
   expected: number;
   /** Every other answer or connection error, by status ("err" for socket errors). */
   unexpected: Record<string, number>;
+  /** The governor's commits during the run, by path, and its batches that met a moved stream. */
+  commits: GovernorCommits;
+}
+
+interface GovernorCommits {
+  fast: number;
+  locked: number;
+  staleFences: number;
 }
 
 const ADMIN_TOKEN = 'bench-admin-token';
@@ -102,11 +111,13 @@ async function runMode(config: HttpBenchConfig, kit: X402Kit, mode: HttpMode, fa
           if (session.status !== 201) throw new Error(`open session: ${session.status} ${JSON.stringify(session.body)}`);
           const target = { url: governor.url, path: `/v1/sessions/${session.body.id}/payments`, agentKey, kit };
           await fire(target, connections, WARM_UP_SECONDS);
-          const row = await measure(target, mode, connections, config.seconds);
+          const commitsBefore = await governorCommits(governor.url);
+          const row = await measure(target, mode, connections, config.seconds, commitsBefore);
           const label = `http ${mode} c=${connections}`;
           const unexpectedCount = Object.values(row.unexpected).reduce((sum, n) => sum + n, 0);
           if (unexpectedCount > 0) fail(label, `${unexpectedCount} unexpected answers: ${JSON.stringify(row.unexpected)}`);
           if (row.expected === 0) fail(label, 'no request got the expected answer');
+          if (row.commits.fast + row.commits.locked === 0) fail(label, 'the governor reported no commits in paybound_decision_commits_total');
           console.log(`  ${formatHttpRow(row).join('  ')}`);
           rows.push(row);
         }
@@ -150,7 +161,17 @@ function fire(target: Target, connections: number, seconds: number, onResponse?:
   });
 }
 
-async function measure(target: Target, mode: HttpMode, connections: number, seconds: number): Promise<HttpRow> {
+/** The governor's commit counters (paybound_decision_*), from its /metrics. */
+async function governorCommits(governorUrl: string): Promise<GovernorCommits> {
+  const samples = await scrape(`${governorUrl}/metrics`);
+  return {
+    fast: sampleValue(samples, 'paybound_decision_commits_total', { path: 'fast' }),
+    locked: sampleValue(samples, 'paybound_decision_commits_total', { path: 'locked' }),
+    staleFences: sampleValue(samples, 'paybound_decision_stale_fences_total'),
+  };
+}
+
+async function measure(target: Target, mode: HttpMode, connections: number, seconds: number, commitsBefore: GovernorCommits): Promise<HttpRow> {
   const expectedStatus = mode === 'sign-only' ? 201 : 202;
   let expected = 0;
   const unexpected: Record<string, number> = {};
@@ -160,6 +181,7 @@ async function measure(target: Target, mode: HttpMode, connections: number, seco
     else unexpected[outcome] = (unexpected[outcome] ?? 0) + 1;
   });
   if (result.errors > 0) unexpected.err = result.errors;
+  const commitsAfter = await governorCommits(target.url);
   return {
     mode,
     connections,
@@ -171,6 +193,7 @@ async function measure(target: Target, mode: HttpMode, connections: number, seco
     latencyMsMax: result.latency.max,
     expected,
     unexpected,
+    commits: { fast: commitsAfter.fast - commitsBefore.fast, locked: commitsAfter.locked - commitsBefore.locked, staleFences: commitsAfter.staleFences - commitsBefore.staleFences },
   };
 }
 
@@ -184,7 +207,7 @@ function carriesPaymentHeader(body: string): boolean {
   }
 }
 
-const HTTP_HEADER = ['mode', 'connections', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'expected', 'unexpected'];
+const HTTP_HEADER = ['mode', 'connections', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'expected', 'unexpected', 'governor commits fast / locked', 'stale fences'];
 
 function formatHttpRow(row: HttpRow): string[] {
   return [
@@ -197,6 +220,8 @@ function formatHttpRow(row: HttpRow): string[] {
     row.latencyMsMax.toFixed(2),
     `${row.expected} x ${row.mode === 'sign-only' ? 201 : 202}`,
     Object.keys(row.unexpected).length === 0 ? '0' : JSON.stringify(row.unexpected),
+    `${row.commits.fast} / ${row.commits.locked}`,
+    String(row.commits.staleFences),
   ];
 }
 

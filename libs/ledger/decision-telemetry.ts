@@ -64,7 +64,7 @@ export class DecisionMetrics {
   readonly settledAtomic: Counter<'network' | 'asset'>;
   readonly refundedAtomic: Counter<'network' | 'asset'>;
 
-  constructor(registry: Registry) {
+  constructor(private readonly registry: Registry) {
     const registers = [registry];
     this.decisions = new Counter({ name: 'paybound_decisions_total', help: 'Budget decisions by command, outcome and refusal or error code', labelNames: ['command', 'outcome', 'code'], registers });
     this.durationSeconds = new Histogram({
@@ -78,6 +78,39 @@ export class DecisionMetrics {
     this.reservedAtomic = amount('paybound_reserved_atomic_total', 'reserved for payments');
     this.settledAtomic = amount('paybound_settled_atomic_total', 'paid (settled on chain)');
     this.refundedAtomic = amount('paybound_refunded_atomic_total', 'released from reservations without being paid');
+  }
+
+  /**
+   * The processor's own counters, read at each scrape: how its commits went. Locked commits
+   * and stale fences rising together mean another process writes to the same orgs.
+   */
+  watchProcessor(processor: OrgCommandProcessor): void {
+    const { counters } = processor;
+    const registers = [this.registry];
+    const absolute = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    new Counter({
+      name: 'paybound_decision_commits_total',
+      help: 'Transactions that committed budget decisions, by path: fast (one round trip on cached state) or locked (the org locked first, after another writer or a rebuild)',
+      labelNames: ['path'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ path: 'fast' }, counters.fastCommits);
+        this.inc({ path: 'locked' }, counters.lockedCommits);
+      },
+    });
+    absolute('paybound_decision_stale_fences_total', 'Batches whose org stream had moved when they were committed (another writer, or a batch overtaken)', () => counters.staleFences);
+    absolute('paybound_decision_state_rebuilds_total', 'Times an org state cached in memory was dropped, to be rebuilt from its stream', () => counters.droppedStates);
+    absolute('paybound_decision_redecided_commands_total', 'Commands decided again because the batch they were in could not commit', () => counters.redecidedCommands);
   }
 }
 
@@ -93,7 +126,9 @@ export class ObservedDecisions {
   constructor(
     readonly processor: OrgCommandProcessor,
     private readonly metrics: DecisionMetrics | undefined,
-  ) {}
+  ) {
+    metrics?.watchProcessor(processor);
+  }
 
   submit<View>(command: BudgetCommand, view: (state: OrgState) => View): Promise<DecisionOutcome<View>> {
     return inSpan('paybound.decision', { attributes: commandAttributes(command) }, async (span) => {

@@ -1,7 +1,9 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { parsePrometheus, sampleValue } from '../../test/support/prometheus.js';
 import { DomainError } from '../domain/budget/errors.js';
-import { OverloadedError } from './org-command-processor.js';
-import { paymentSpanAttributes, summarizeError, summarizeEvents } from './decision-telemetry.js';
+import { OverloadedError, type OrgCommandProcessor, type OrgCommandProcessorCounters } from './org-command-processor.js';
+import { DecisionMetrics, paymentSpanAttributes, summarizeError, summarizeEvents } from './decision-telemetry.js';
 
 const event = (type: string, data: Record<string, unknown> = {}) => ({ type, data });
 
@@ -43,5 +45,25 @@ describe('payment span attributes', () => {
       'paybound.payee': '0xfeed',
     });
     expect(paymentSpanAttributes({ asset: null, payTo: null, amountAtomic: null })).toEqual({});
+  });
+});
+
+describe("the processor's commit counters as metrics", () => {
+  it('reads the counters at each scrape, by path', async () => {
+    const counters: OrgCommandProcessorCounters = { fastCommits: 5, lockedCommits: 2, staleFences: 1, resentBatches: 0, redecidedCommands: 3, droppedStates: 1 };
+    const registry = new Registry();
+    new DecisionMetrics(registry).watchProcessor({ counters } as OrgCommandProcessor);
+    const scraped = async () => parsePrometheus(await registry.metrics());
+    const values = (samples: Awaited<ReturnType<typeof scraped>>) => ({
+      fast: sampleValue(samples, 'paybound_decision_commits_total', { path: 'fast' }),
+      locked: sampleValue(samples, 'paybound_decision_commits_total', { path: 'locked' }),
+      staleFences: sampleValue(samples, 'paybound_decision_stale_fences_total'),
+      rebuilds: sampleValue(samples, 'paybound_decision_state_rebuilds_total'),
+      redecided: sampleValue(samples, 'paybound_decision_redecided_commands_total'),
+    });
+    expect(values(await scraped())).toEqual({ fast: 5, locked: 2, staleFences: 1, rebuilds: 1, redecided: 3 });
+    counters.fastCommits += 10;
+    counters.lockedCommits += 1;
+    expect(values(await scraped())).toEqual({ fast: 15, locked: 3, staleFences: 1, rebuilds: 1, redecided: 3 });
   });
 });

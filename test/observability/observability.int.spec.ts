@@ -206,6 +206,8 @@ describe('observability: a connected trace per paid fetch and counters that move
       refundedAtomic: workerMoved('paybound_refunded_atomic_total', asset),
       reconciledSettled: workerMoved('paybound_reconciliations_total', { result: 'settled' }),
     }).toEqual({ signed: 2, signings: 2, settled: 2, settledAtomic: 2 * PRICE_ATOMIC, refundedAtomic: 0, reconciledSettled: 2 });
+    // The governor's commits are counted by path; these decisions took at least one.
+    expect(governorMoved('paybound_decision_commits_total', { path: 'fast' }) + governorMoved('paybound_decision_commits_total', { path: 'locked' })).toBeGreaterThan(0);
     // Nothing is in the governor's own Kafka metrics: it runs without Kafka here.
     expect(sampleValue(governorAfter, 'paybound_kafka_publish_errors_total')).toBe(0);
     printMetrics(governorAfter, workerAfter);
