@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import pg from 'pg';
+import { Coalescer } from '../../libs/platform/concurrency.js';
 import { hashKey } from '../../libs/platform/secrets.js';
 
 export interface AgentPrincipal {
@@ -10,10 +11,17 @@ export interface AgentPrincipal {
 
 const AGENT_KEY_PREFIX = 'pb_agent_';
 const ADMIN_KEY_PREFIX = 'pb_admin_';
+/** Agent keys looked up in one statement at most. */
+const KEY_LOOKUP_BATCH_MAX = 500;
 
 @Injectable()
 export class AccessKeys {
-  constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {}
+  /** Every request looks its key up: the lookups of one event-loop turn share one query. */
+  private readonly agentLookups: Coalescer<Buffer, AgentPrincipal | undefined>;
+
+  constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {
+    this.agentLookups = new Coalescer((hashes) => this.agentsForHashes(hashes), KEY_LOOKUP_BATCH_MAX);
+  }
 
   /** Issues a new agent key; only its hash is stored, so it can be shown once. */
   async issueAgentKey(agentId: string, orgId: string): Promise<string> {
@@ -25,12 +33,16 @@ export class AccessKeys {
   /** The agent a key belongs to; revocation takes effect on the next request (no cache). */
   async agentForKey(key: string): Promise<AgentPrincipal | undefined> {
     if (!key.startsWith(AGENT_KEY_PREFIX) || key.length > 128) return undefined;
-    const result = await this.pool.query<{ agent_id: string; org_id: string }>(
-      'SELECT agent_id, org_id FROM agent_keys WHERE key_hash = $1 AND revoked_at IS NULL',
-      [hashKey(key)],
+    return this.agentLookups.submit(hashKey(key));
+  }
+
+  private async agentsForHashes(hashes: Buffer[]): Promise<(AgentPrincipal | undefined)[]> {
+    const result = await this.pool.query<{ key_hash: Buffer; agent_id: string; org_id: string }>(
+      'SELECT key_hash, agent_id, org_id FROM agent_keys WHERE key_hash = ANY($1::bytea[]) AND revoked_at IS NULL',
+      [hashes],
     );
-    const row = result.rows[0];
-    return row === undefined ? undefined : { agentId: row.agent_id, orgId: row.org_id };
+    const byHash = new Map(result.rows.map((row) => [row.key_hash.toString('hex'), { agentId: row.agent_id, orgId: row.org_id }]));
+    return hashes.map((hash) => byHash.get(hash.toString('hex')));
   }
 
   async issueAdminKey(name: string): Promise<string> {

@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Injectable, Query } from '@nestjs/common';
 import pg from 'pg';
 import { z } from 'zod';
+import { Coalescer } from '../../libs/platform/concurrency.js';
 import { coverablePayments, typicalPriceAtomic, walletAvailableAtomic } from '../../libs/domain/wallet/wallet.js';
 import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../libs/domain/money.js';
 import { Audience } from './auth.guard.js';
@@ -17,6 +18,8 @@ const COMMITTED_SQL = `((SELECT COALESCE(SUM(h.held_atomic), 0) FROM wallet_hold
        WHERE p.network = w.network AND lower(p.asset) = w.asset AND p.status = 'settled' AND p.updated_at > w.observed_at))`;
 /** Recent payments the typical price is taken from. */
 const TYPICAL_PRICE_SAMPLE = 100;
+/** Funding checks answered together at most. */
+const FUNDING_CHECK_BATCH_MAX = 1_000;
 
 interface WalletRow {
   network: string;
@@ -39,20 +42,39 @@ interface WalletRow {
  */
 @Injectable()
 export class WalletFunding {
-  constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {}
+  /** The payment decisions of one event-loop turn share one reading per asset. */
+  private readonly fundingChecks: Coalescer<{ network: string; asset: string }, bigint | null>;
+
+  constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {
+    this.fundingChecks = new Coalescer((checks) => this.availableForEach(checks), FUNDING_CHECK_BATCH_MAX);
+  }
 
   /**
-   * null when no reading exists for this asset: funding unknown, nothing to refuse on. One
-   * round trip on every payment decision, so a wallet just funded is usable at once.
+   * null when no reading exists for this asset: funding unknown, nothing to refuse on. Read
+   * afresh for every payment decision (those of one turn together), so a wallet just funded
+   * is usable at once.
    */
-  async availableAtomic(network: string, asset: string): Promise<bigint | null> {
-    const result = await this.pool.query<{ balance_atomic: string; committed: string }>(
-      `SELECT w.balance_atomic, ${COMMITTED_SQL} AS committed
-       FROM wallet_balances w WHERE w.network = $1 AND w.asset = $2 ORDER BY w.observed_at DESC LIMIT 1`,
-      [network, asset.toLowerCase()],
+  availableAtomic(network: string, asset: string): Promise<bigint | null> {
+    return this.fundingChecks.submit({ network, asset: asset.toLowerCase() });
+  }
+
+  /** One query per distinct asset among the checks; a turn's payments are mostly in one. */
+  private async availableForEach(checks: { network: string; asset: string }[]): Promise<(bigint | null)[]> {
+    const keyOf = (check: { network: string; asset: string }) => `${check.network} ${check.asset}`;
+    const distinct = new Map(checks.map((check) => [keyOf(check), check]));
+    const available = new Map<string, bigint | null>();
+    await Promise.all(
+      [...distinct].map(async ([key, { network, asset }]) => {
+        const result = await this.pool.query<{ balance_atomic: string; committed: string }>(
+          `SELECT w.balance_atomic, ${COMMITTED_SQL} AS committed
+           FROM wallet_balances w WHERE w.network = $1 AND w.asset = $2 ORDER BY w.observed_at DESC LIMIT 1`,
+          [network, asset],
+        );
+        const wallet = result.rows[0];
+        available.set(key, wallet === undefined ? null : walletAvailableAtomic(BigInt(wallet.balance_atomic), BigInt(wallet.committed)));
+      }),
     );
-    const wallet = result.rows[0];
-    return wallet === undefined ? null : walletAvailableAtomic(BigInt(wallet.balance_atomic), BigInt(wallet.committed));
+    return checks.map((check) => available.get(keyOf(check)) ?? null);
   }
 
   async wallets(): Promise<WalletRow[]> {
