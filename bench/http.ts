@@ -14,7 +14,8 @@ import { rpcEnvName } from '../apps/settlement-worker/config.js';
 //  - reserve-only: PAYBOUND_SIGN_WAIT_MS=0 and no settlement worker, so each answer is the
 //    202 `reserved` the governor gives right after the decision is committed;
 //  - sign-only: a settlement worker process signs every reservation (EIP-3009 for the
-//    kit's token on anvil) and the governor answers 201 with the PAYMENT-SIGNATURE header.
+//    kit's token on anvil), its commands decided by the governor as in production,
+//    and the governor answers 201 with the PAYMENT-SIGNATURE header.
 
 export type HttpMode = 'reserve-only' | 'sign-only';
 
@@ -48,6 +49,8 @@ interface GovernorCommits {
 }
 
 const ADMIN_TOKEN = 'bench-admin-token';
+/** The bench's own governor and worker share it; not a secret. */
+const WORKER_TOKEN = 'bench-worker-token-not-a-secret';
 const AMOUNT_ATOMIC = '1000'; // $0.001 with 6 decimals
 const WARM_UP_SECONDS = 1;
 
@@ -87,6 +90,7 @@ async function runMode(config: HttpBenchConfig, kit: X402Kit, mode: HttpMode, fa
     const governor = await startGovernorProcess({
       DATABASE_URL: database.url,
       PAYBOUND_ADMIN_TOKEN: ADMIN_TOKEN,
+      PAYBOUND_WORKER_TOKEN: WORKER_TOKEN,
       PAYBOUND_SIGN_WAIT_MS: mode === 'sign-only' ? '10000' : '0',
       PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
       LOG_LEVEL: 'warn',
@@ -99,6 +103,9 @@ async function runMode(config: HttpBenchConfig, kit: X402Kit, mode: HttpMode, fa
           DATABASE_URL: database.url,
           [rpcEnvName(kit.network)]: kit.rpcUrl,
           PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
+          // As in production: the governor decides the worker's commands, so each org has one writer.
+          PAYBOUND_GOVERNOR_URL: governor.url,
+          PAYBOUND_WORKER_TOKEN: WORKER_TOKEN,
         });
         stopWorker = registerCleanup(`settlement worker pid ${worker.pid}`, () => worker.stop());
       }

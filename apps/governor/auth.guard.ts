@@ -7,7 +7,7 @@ import { AccessKeys, type AgentPrincipal } from './access-keys.js';
 import { GOVERNOR_CONFIG } from './tokens.js';
 import type { GovernorConfig } from './config.js';
 
-export type Audience = 'agent' | 'admin' | 'public';
+export type Audience = 'agent' | 'admin' | 'worker' | 'public';
 export const AUDIENCE = 'paybound:audience';
 /** Marks a controller or route with who may call it; agent is the default. */
 export const Audience = (audience: Audience) => SetMetadata(AUDIENCE, audience);
@@ -32,6 +32,11 @@ export class AuthGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const token = bearerToken(request);
     if (token === undefined) throw new ApiProblem(401, 'unauthenticated', 'send "Authorization: Bearer <key>"');
+    if (audience === 'worker') {
+      if (this.config.workerToken === undefined) throw new ApiProblem(403, 'forbidden', 'this governor takes no settlement worker commands (PAYBOUND_WORKER_TOKEN is not set)');
+      if (!sameSecret(token, this.config.workerToken)) throw new ApiProblem(403, 'forbidden', 'this key cannot send settlement worker commands');
+      return true;
+    }
     if (audience === 'admin') {
       if (this.config.adminToken !== undefined && sameSecret(token, this.config.adminToken)) {
         request.adminActor = 'admin:root';

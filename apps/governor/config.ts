@@ -25,6 +25,8 @@ const governorSchema = z.object({
   KAFKA_BROKERS: optionalString,
   KAFKA_TOPIC: z.string().default('paybound.events.v1'),
   PAYBOUND_ADMIN_TOKEN: optionalString,
+  /** The settlement worker's token: with it, the worker's budget commands are decided here (POST /internal/v1/worker-commands). */
+  PAYBOUND_WORKER_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'PAYBOUND_WORKER_TOKEN must be at least 16 characters'),
   PAYBOUND_ASSETS: optionalString,
   PAYBOUND_SIGN_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
@@ -52,6 +54,7 @@ export interface GovernorConfig {
   kafkaBrokers: string[] | undefined;
   kafkaTopic: string;
   adminToken: string | undefined;
+  workerToken: string | undefined;
   assets: KnownAsset[];
   signWaitMs: number;
   dbPoolSize: number;
@@ -93,6 +96,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     kafkaBrokers: c.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter((b) => b !== ''),
     kafkaTopic: c.KAFKA_TOPIC,
     adminToken: c.PAYBOUND_ADMIN_TOKEN,
+    workerToken: c.PAYBOUND_WORKER_TOKEN,
     assets: [...DEFAULT_ASSETS, ...assets],
     signWaitMs: c.PAYBOUND_SIGN_WAIT_MS,
     dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,

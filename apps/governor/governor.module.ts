@@ -37,6 +37,7 @@ import { CatalogController } from './catalog.controller.js';
 import { CATALOG_CONFIG, CatalogSync, loadCatalogConfig } from './catalog-sync.js';
 import { WalletFunding, WalletsController } from './wallet-funding.js';
 import { WebhooksController } from './webhooks.controller.js';
+import { WorkerCommandsController } from './worker-commands.controller.js';
 
 @Module({})
 export class GovernorModule {
@@ -44,7 +45,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },

@@ -749,6 +749,20 @@ export const openApiDocument = {
         responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': problemResponse('unauthenticated: PAYBOUND_METRICS_TOKEN is set and the request does not carry it') },
       },
     },
+    '/internal/v1/worker-commands': {
+      post: {
+        summary: "The settlement worker's budget commands (RecordSignature, Settle, Release), decided by this governor",
+        description:
+          "Internal: for the settlement worker only, with `Authorization: Bearer <PAYBOUND_WORKER_TOKEN>` (403 `forbidden` when that variable is not set here). The body is the command as JSON (amounts as decimal strings); the governor decides it in the org's one writer and answers with the events it appended, none for a retry of a decision already made. A refusal is the domain's problem: 409 `payment_already_signed`, `intent_already_settled`, `intent_already_refunded`, `release_not_proven`, 404 `payment_not_found`, 422 `settle_exceeds_reserved`.",
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['type', 'orgId', 'at', 'intentId'], properties: { type: { enum: ['RecordSignature', 'Settle', 'Release'] } } } } } },
+        responses: {
+          '200': { description: 'Decided and committed', content: { 'application/json': { schema: { type: 'object', properties: { events: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' }, streamVersion: { type: 'integer' } } } } } } } } },
+          '400': problemResponse('invalid_request'),
+          '403': problemResponse('forbidden: not the worker token, or none configured'),
+          '409': problemResponse('The ledger refused the command'),
+        },
+      },
+    },
     '/ready': { get: { summary: 'Readiness: database reachable and migrated', security: [], responses: { '200': { description: 'Ready' }, '503': problemResponse('Not ready') } } },
   },
 } as const;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -179,6 +180,9 @@ async function main(config: StartConfig): Promise<void> {
   }
 
   const admin = adminToken(stateDir, config.adminToken);
+  // The worker's budget commands go to the governor, the org's one writer; this token, new
+  // at every start and known only to the two children, is what the governor accepts them with.
+  const workerToken = randomBytes(24).toString('base64url');
   const port = config.port === 0 ? await freePort() : config.port;
   const governorEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '',
@@ -186,6 +190,7 @@ async function main(config: StartConfig): Promise<void> {
     HOST: config.host,
     PORT: String(port),
     PAYBOUND_ADMIN_TOKEN: admin.token,
+    PAYBOUND_WORKER_TOKEN: workerToken,
     LOG_LEVEL: config.logLevel,
     ...otelSettings(),
   };
@@ -225,6 +230,8 @@ async function main(config: StartConfig): Promise<void> {
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: config.logLevel,
       PAYBOUND_METRICS_PORT: metricsPort,
+      PAYBOUND_GOVERNOR_URL: governor.url,
+      PAYBOUND_WORKER_TOKEN: workerToken,
       ...otelSettings(),
       ...config.rpcUrls,
     };

@@ -24,6 +24,11 @@ const workerSchema = z.object({
   PAYBOUND_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(250),
   PAYBOUND_LOG_LOOKBACK_BLOCKS: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
   PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(50).default(5),
+  /** The governor that decides the worker's budget commands; without, the worker decides them itself. */
+  PAYBOUND_GOVERNOR_URL: z.string().trim().url({ message: 'PAYBOUND_GOVERNOR_URL must be the governor\'s http(s) base URL' }).optional(),
+  /** Shared with the governor, which accepts the worker's commands only with it. */
+  PAYBOUND_WORKER_TOKEN: z.string().trim().min(16, 'PAYBOUND_WORKER_TOKEN must be at least 16 characters').optional(),
+  PAYBOUND_GOVERNOR_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   KAFKA_BROKERS: z.string().trim().optional(),
   KAFKA_TOPIC: z.string().trim().min(1).default('paybound.events.v1'),
   PAYBOUND_WALLET_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
@@ -80,6 +85,8 @@ export interface WorkerConfig {
   /** With brokers, Reserved events come from Kafka (a consumer group); without, from the Postgres log. */
   kafka: { brokers: string[]; topic: string } | undefined;
   metrics: { host: string; port: number; token: string | undefined };
+  /** Where budget commands are decided: the governor when set, else the worker's own processor. */
+  governor: { url: string; token: string; timeoutMs: number } | undefined;
 }
 
 export interface WorkerKey {
@@ -99,6 +106,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     throw new WorkerConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  if ((c.PAYBOUND_GOVERNOR_URL === undefined) !== (c.PAYBOUND_WORKER_TOKEN === undefined)) {
+    throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_GOVERNOR_URL, PAYBOUND_WORKER_TOKEN: set both (the governor decides the worker\'s commands) or neither (the worker decides them itself)');
+  }
   const rpcEnvNames = new Map<string, string>();
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('RPC_URL_') || value === undefined || value.trim() === '') continue;
@@ -128,6 +138,10 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
         ? undefined
         : { brokers: c.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter((b) => b !== ''), topic: c.KAFKA_TOPIC },
     metrics: { host: c.PAYBOUND_METRICS_HOST, port: c.PAYBOUND_METRICS_PORT, token: c.PAYBOUND_METRICS_TOKEN === '' ? undefined : c.PAYBOUND_METRICS_TOKEN },
+    governor:
+      c.PAYBOUND_GOVERNOR_URL === undefined || c.PAYBOUND_WORKER_TOKEN === undefined
+        ? undefined
+        : { url: c.PAYBOUND_GOVERNOR_URL, token: c.PAYBOUND_WORKER_TOKEN, timeoutMs: c.PAYBOUND_GOVERNOR_TIMEOUT_MS },
   };
 }
 

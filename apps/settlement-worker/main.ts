@@ -10,6 +10,7 @@ import { startTracing } from '../../libs/platform/tracing.js';
 import { EvmChain, type EvmChainReader } from '../../libs/settlement/chain.js';
 import { SettlementWorker } from '../../libs/settlement/settlement-worker.js';
 import { localSigner } from '../../libs/settlement/signer.js';
+import { GovernorDecisions, localDecisions, type WorkerDecisions } from '../../libs/settlement/worker-decisions.js';
 import { WalletMonitor } from '../../libs/settlement/wallet-monitor.js';
 import { WorkerMetrics } from '../../libs/settlement/worker-metrics.js';
 import { evmChainId } from '../../libs/x402/networks.js';
@@ -61,10 +62,17 @@ try {
 
   const registry = createRegistry('settlement-worker');
   const workerMetrics = new WorkerMetrics(registry);
+  let decisions: WorkerDecisions;
+  if (config.governor !== undefined) {
+    decisions = new GovernorDecisions({ governorUrl: config.governor.url, token: config.governor.token, timeoutMs: config.governor.timeoutMs });
+  } else {
+    logger.warn('PAYBOUND_GOVERNOR_URL is not set: the worker decides its budget commands itself, so governors writing to the same orgs leave their fast path for those orgs');
+    decisions = localDecisions(new ObservedDecisions(new OrgCommandProcessor(store, { maxBatchSize: 200 }), new DecisionMetrics(registry)));
+  }
   const worker = new SettlementWorker({
     pool,
     store,
-    decisions: new ObservedDecisions(new OrgCommandProcessor(store, { maxBatchSize: 200 }), new DecisionMetrics(registry)),
+    decisions,
     projection: new BalanceProjection(store),
     signer,
     chains,
@@ -89,7 +97,7 @@ try {
     logger.error({ err: { message: (error as Error).message }, host: config.metrics.host, port: config.metrics.port }, 'metrics server could not listen; serving no /metrics');
   }
   logger.info(
-    { address: signer.address, networks: [...chains.keys()], keySource: key.source, database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka', signConcurrencyMax: config.signConcurrencyMax, metrics: metricsServer?.url ?? 'off', tracing: tracing.exporting ? 'otlp' : 'off' },
+    { address: signer.address, networks: [...chains.keys()], keySource: key.source, decisions: config.governor === undefined ? 'local' : redactUrl(config.governor.url), database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka', signConcurrencyMax: config.signConcurrencyMax, metrics: metricsServer?.url ?? 'off', tracing: tracing.exporting ? 'otlp' : 'off' },
     'settlement worker ready',
   );
   const stop = (): void => {

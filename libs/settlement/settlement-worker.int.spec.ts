@@ -12,6 +12,7 @@ import { freshDatabase, type TestDatabase } from '../../test/support/database.js
 import { deriveNonce } from '../x402/eip3009.js';
 import type { EvmChainReader } from './chain.js';
 import { SettlementWorker, WORKER_CHECKPOINT } from './settlement-worker.js';
+import { localDecisions } from './worker-decisions.js';
 import { localSigner, type PaymentSigner } from './signer.js';
 
 const logger = pino({ level: 'silent' });
@@ -78,7 +79,7 @@ describe('SettlementWorker on the Postgres log: concurrent signing, a checkpoint
     const worker = new SettlementWorker({
       pool: db.pool,
       store,
-      decisions: new ObservedDecisions(new OrgCommandProcessor(store, { maxBatchSize: 200 }), undefined),
+      decisions: localDecisions(new ObservedDecisions(new OrgCommandProcessor(store, { maxBatchSize: 200 }), undefined)),
       projection: new BalanceProjection(store),
       signer,
       chains: new Map([[NETWORK, noChain]]),

@@ -4,13 +4,12 @@ import { writeSync } from 'node:fs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Address, Hex } from 'viem';
-import type { BudgetCommand } from '../domain/budget/commands.js';
 import { DomainError } from '../domain/budget/errors.js';
 import { formatUsdMicros } from '../domain/money.js';
 import type { Reserved } from '../domain/budget/events.js';
 import { positionOf, type EventStore, type LogPosition, type RecordedEvent } from '../eventstore/event-store.js';
 import type { BalanceProjection } from '../ledger/balance-projection.js';
-import { paymentSpanAttributes, type ObservedDecisions } from '../ledger/decision-telemetry.js';
+import { paymentSpanAttributes } from '../ledger/decision-telemetry.js';
 import { contextOf, inSpan } from '../platform/tracing.js';
 import { Coalescer, ConcurrencyLimit, Wakeup } from '../platform/concurrency.js';
 import { PgListener } from '../platform/pg-listener.js';
@@ -21,6 +20,7 @@ import { decideReconciliation, nextCheckDelayMs } from './reconcile.js';
 import type { PaymentSigner } from './signer.js';
 import type { SigningOutcome, WorkerMetrics } from './worker-metrics.js';
 import { finishedPrefixLength, SignWindow, type HandlingOutcome } from './sign-window.js';
+import { WORKER_ACTOR, type WorkerCommand, type WorkerDecisions } from './worker-decisions.js';
 
 export const WORKER_CHECKPOINT = 'settlement-worker';
 /** Migration 017 notifies here once per statement that appends events. */
@@ -52,15 +52,14 @@ const KAFKA_RETRY_WAIT_MS = 200;
 const KAFKA_RETRY_ATTEMPTS_MAX = Math.ceil((OFFER_GRACE_MS * 2) / KAFKA_RETRY_WAIT_MS);
 /** The relay creates the topic with 3 partitions; the concurrency limit is shared by all of them. */
 const KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY = 3;
-const WORKER_ACTOR = 'worker:settlement';
 
 export type WorkerFault = 'none' | 'exit_after_sign' | 'exit_after_record';
 
 export interface SettlementWorkerOptions {
   pool: pg.Pool;
   store: EventStore;
-  /** The worker's own org command processor, observed: its decisions are counted and traced. */
-  decisions: ObservedDecisions;
+  /** Where its budget commands are decided: the governor (GovernorDecisions), or a processor of its own. */
+  decisions: WorkerDecisions;
   projection: BalanceProjection;
   signer: PaymentSigner;
   /** Chain access per CAIP-2 network; a network without one is never signed for. */
@@ -105,8 +104,9 @@ type ReservedResult = { outcome: 'done'; signed: boolean } | { outcome: 'retry_l
 /**
  * The settlement worker: signs every reserved payment it can pay, and settles or releases
  * signed payments from chain evidence. It reads Reserved events from its own checkpoint in
- * the committed log, and writes only through its own org command processor, so budget
- * decisions keep one code path and a second worker or a restart changes nothing: the same
+ * the committed log, and records outcomes only as budget commands (decided by the governor,
+ * or by a processor of its own), so budget decisions keep one code path and a second worker
+ * or a restart changes nothing: the same
  * intent always yields the same authorization, and every command it sends is idempotent.
  */
 export class SettlementWorker {
@@ -540,9 +540,9 @@ export class SettlementWorker {
   }
 
   /** Submits a command; the listed domain refusals mean "already decided otherwise" and are returned, not thrown. */
-  private async submit(command: BudgetCommand, expected: readonly string[]): Promise<{ ok: true } | { ok: false; code: string }> {
+  private async submit(command: WorkerCommand, expected: readonly string[]): Promise<{ ok: true } | { ok: false; code: string }> {
     try {
-      await this.options.decisions.submit(command, () => undefined);
+      await this.options.decisions.submit(command);
       return { ok: true };
     } catch (error) {
       if (error instanceof DomainError && expected.includes(error.code)) return { ok: false, code: error.code };

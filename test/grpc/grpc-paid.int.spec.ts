@@ -7,7 +7,7 @@ import { seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { connectAgentClient, type GrpcAgentClient, type GrpcPayment, type GrpcSession } from '../support/grpc-agent-client.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
-import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
+import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
@@ -39,6 +39,7 @@ describe('a paid request over gRPC against the official x402 seller on anvil', (
     });
     // The development key variable with the kit's funded anvil payer; the governor holds no key.
     worker = await spawnWorker({
+      ...workerDecidesVia(governor),
       DATABASE_URL: db.url,
       PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
       [rpcEnvName(kit.network)]: kit.rpcUrl,

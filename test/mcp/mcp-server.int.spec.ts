@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
-import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
+import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
@@ -62,6 +62,7 @@ describe('the Paybound MCP server, driven by the MCP SDK client', () => {
       PAYBOUND_DISCOVERY_INTERVAL_MS: '1000',
     });
     worker = await spawnWorker({
+      ...workerDecidesVia(governor),
       DATABASE_URL: db.url,
       PAYBOUND_KEYSTORE_FILE: keystoreFile,
       PAYBOUND_KEYSTORE_PASSWORD: KEYSTORE_PASSWORD,

@@ -5,7 +5,7 @@ import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
 import { sampleValue, scrape, type Sample } from '../support/prometheus.js';
-import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
+import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
@@ -67,6 +67,7 @@ describe('observability: a connected trace per paid fetch and counters that move
       ...telemetry,
     });
     worker = await spawnWorker({
+      ...workerDecidesVia(governor),
       DATABASE_URL: db.url,
       // The well-known anvil development key of the kit's payer, derived at run time.
       PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,
@@ -125,7 +126,13 @@ describe('observability: a connected trace per paid fetch and counters that move
     // The worker continues the trace from the traceparent stored with the Reserved event.
     const signature = one('paybound.signature');
     expect(signature).toMatchObject({ service: 'paybound-settlement-worker', parentSpanId: reserve.spanId, attributes: { ...payment, 'paybound.outcome': 'signed' } });
-    expect(decision('RecordSignature')).toMatchObject({ service: 'paybound-settlement-worker', parentSpanId: signature.spanId, attributes: { 'paybound.outcome': 'signed', 'paybound.session.remaining': '0.99' } });
+    // The worker's commands are decided by the governor: a request to its internal route continues the worker's span.
+    const workerCommand = (parent: ReceivedSpan): ReceivedSpan => {
+      const request = one('POST /internal/v1/worker-commands', (s) => s.parentSpanId === parent.spanId);
+      expect(request).toMatchObject({ service: 'paybound-governor', kind: SPAN_KIND_SERVER, attributes: { 'http.response.status_code': 200 } });
+      return request;
+    };
+    expect(decision('RecordSignature')).toMatchObject({ service: 'paybound-governor', parentSpanId: workerCommand(signature).spanId, attributes: { 'paybound.outcome': 'signed', 'paybound.session.remaining': '0.99' } });
     expect(one('paybound.signature_wait')).toMatchObject({ service: 'paybound-governor', parentSpanId: server.spanId, attributes: { 'paybound.intent.id': paymentId, 'paybound.outcome': 'signed' } });
     const unpaid = one('paybound.unpaid_request');
     const paidRequest = one('paybound.paid_request');
@@ -141,7 +148,7 @@ describe('observability: a connected trace per paid fetch and counters that move
     // or else from the one stored with the reservation.
     expect([report.spanId, reserve.spanId]).toContain(settlement.parentSpanId);
     expect(String(settlement.attributes['paybound.transaction'])).toMatch(/^0x[0-9a-f]{64}$/);
-    expect(decision('Settle')).toMatchObject({ parentSpanId: settlement.spanId, attributes: { 'paybound.outcome': 'settled', 'paybound.session.remaining': '0.99' } });
+    expect(decision('Settle')).toMatchObject({ service: 'paybound-governor', parentSpanId: workerCommand(settlement).spanId, attributes: { 'paybound.outcome': 'settled', 'paybound.session.remaining': '0.99' } });
 
     // Connected: every span's chain of parents ends at the caller's span.
     for (const span of trace) {
@@ -197,17 +204,23 @@ describe('observability: a connected trace per paid fetch and counters that move
       reservedAtomic: governorMoved('paybound_reserved_atomic_total', asset),
       fetchesAnswered200: governorMoved('paybound_http_requests_total', { ...fetchRoute, status: '200' }),
       fetchesAnswered403: governorMoved('paybound_http_requests_total', { ...fetchRoute, status: '403' }),
-    }).toEqual({ opened: 1, reserved: 2, refused: 1, reported: 2, reserveTimings: 3, reservedAtomic: 2 * PRICE_ATOMIC, fetchesAnswered200: 2, fetchesAnswered403: 1 });
+      // The worker's commands are decided by the governor, the org's one writer.
+      signed: governorMoved('paybound_decisions_total', { command: 'RecordSignature', outcome: 'signed' }),
+      settled: governorMoved('paybound_decisions_total', { command: 'Settle', outcome: 'settled' }),
+      settledAtomic: governorMoved('paybound_settled_atomic_total', asset),
+      refundedAtomic: governorMoved('paybound_refunded_atomic_total', asset),
+    }).toEqual({ opened: 1, reserved: 2, refused: 1, reported: 2, reserveTimings: 3, reservedAtomic: 2 * PRICE_ATOMIC, fetchesAnswered200: 2, fetchesAnswered403: 1, signed: 2, settled: 2, settledAtomic: 2 * PRICE_ATOMIC, refundedAtomic: 0 });
     expect({
-      signed: workerMoved('paybound_decisions_total', { command: 'RecordSignature', outcome: 'signed' }),
       signings: workerMoved('paybound_worker_signing_duration_seconds_count', { outcome: 'signed' }),
-      settled: workerMoved('paybound_decisions_total', { command: 'Settle', outcome: 'settled' }),
-      settledAtomic: workerMoved('paybound_settled_atomic_total', asset),
-      refundedAtomic: workerMoved('paybound_refunded_atomic_total', asset),
       reconciledSettled: workerMoved('paybound_reconciliations_total', { result: 'settled' }),
-    }).toEqual({ signed: 2, signings: 2, settled: 2, settledAtomic: 2 * PRICE_ATOMIC, refundedAtomic: 0, reconciledSettled: 2 });
-    // The governor's commits are counted by path; these decisions took at least one.
-    expect(governorMoved('paybound_decision_commits_total', { path: 'fast' }) + governorMoved('paybound_decision_commits_total', { path: 'locked' })).toBeGreaterThan(0);
+      decidedInWorker: workerMoved('paybound_decisions_total', { command: 'RecordSignature', outcome: 'signed' }),
+    }).toEqual({ signings: 2, reconciledSettled: 2, decidedInWorker: 0 });
+    // One writer per org: every commit of these decisions went on the fast path, none met a stream another process had moved.
+    expect({
+      fast: governorMoved('paybound_decision_commits_total', { path: 'fast' }) > 0,
+      locked: governorMoved('paybound_decision_commits_total', { path: 'locked' }),
+      staleFences: governorMoved('paybound_decision_stale_fences_total'),
+    }).toEqual({ fast: true, locked: 0, staleFences: 0 });
     // Nothing is in the governor's own Kafka metrics: it runs without Kafka here.
     expect(sampleValue(governorAfter, 'paybound_kafka_publish_errors_total')).toBe(0);
     printMetrics(governorAfter, workerAfter);
@@ -232,5 +245,5 @@ function printTrace(spans: ReceivedSpan[], rootParentId: string): void {
 function printMetrics(governor: Sample[], worker: Sample[]): void {
   const show = (samples: Sample[], prefix: string) =>
     samples.filter((s) => s.name.startsWith(prefix) && s.value !== 0).map((s) => `${s.name}{${Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(',')}} ${s.value}`);
-  console.log(`[metrics] governor:\n${show(governor, 'paybound_decisions_total').join('\n')}\n[metrics] worker:\n${[...show(worker, 'paybound_decisions_total'), ...show(worker, 'paybound_wallet_balance')].join('\n')}`);
+  console.log(`[metrics] governor:\n${[...show(governor, 'paybound_decisions_total'), ...show(governor, 'paybound_decision_commits_total')].join('\n')}\n[metrics] worker:\n${show(worker, 'paybound_wallet_balance').join('\n')}`);
 }

@@ -21,6 +21,9 @@ export interface GovernorProcess {
  * Starts the built governor (dist/apps/governor/main.js) as its own OS process, the way
  * it runs in production, and waits until /ready answers. `npm test` builds first.
  */
+/** A test constant, not a secret: every test governor takes worker commands with it (see workerDecidesVia). */
+export const TEST_WORKER_TOKEN = 'test-worker-token-not-a-secret';
+
 export async function spawnGovernor(env: Record<string, string>): Promise<GovernorProcess> {
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -36,7 +39,7 @@ class PortTakenError extends Error {}
 async function spawnGovernorOnPort(port: number, env: Record<string, string>): Promise<GovernorProcess> {
   const child: ChildProcess = spawn(process.execPath, [resolve(repoRoot, 'dist/apps/governor/main.js')], {
     // The test sellers listen on loopback, which pay-and-fetch refuses unless allowed.
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', PAYBOUND_FETCH_PRIVATE_ADDRESSES: 'allow', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', PAYBOUND_FETCH_PRIVATE_ADDRESSES: 'allow', PAYBOUND_WORKER_TOKEN: TEST_WORKER_TOKEN, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

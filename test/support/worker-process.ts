@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { TEST_WORKER_TOKEN } from './governor-process.js';
+
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const READY_TIMEOUT_MS = 30_000;
 const OUTPUT_CHARS_MAX = 2_000_000;
@@ -15,6 +17,11 @@ export interface WorkerProcess {
   /** Resolves with the exit code or signal once the process has ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
+}
+
+/** The worker's environment for sending its budget commands to this governor, as in production. */
+export function workerDecidesVia(governor: { url: string }): Record<string, string> {
+  return { PAYBOUND_GOVERNOR_URL: governor.url, PAYBOUND_WORKER_TOKEN: TEST_WORKER_TOKEN };
 }
 
 /**

@@ -7,7 +7,7 @@ import { call, seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
-import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
+import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
 import { anvilDevKey, KIT_ACCOUNT_INDEX, kitChain } from '../support/x402-kit/deploy.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
@@ -79,6 +79,7 @@ describe('wallet funding on anvil: floors, alerts and wallet_insufficient_funds'
       PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
     });
     worker = await spawnWorker({
+      ...workerDecidesVia(governor),
       DATABASE_URL: db.url,
       // The well-known anvil development key of the kit's payer, derived at run time.
       PAYBOUND_DEV_PRIVATE_KEY: kit.payer.privateKey,

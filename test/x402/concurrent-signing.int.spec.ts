@@ -7,7 +7,7 @@ import { call, paymentHeaderNonce, paymentRequiredHeader, seedAgent, type ApiAns
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { checkBudgetInvariants } from '../support/invariants.js';
-import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
+import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
@@ -68,6 +68,7 @@ describe('many sign-only payments at once through the governor and worker proces
       PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
     });
     workerEnv = {
+      ...workerDecidesVia(governor),
       DATABASE_URL: db.url,
       [rpcEnvName(kit.network)]: kit.rpcUrl,
       // Anvil's public development key, derived by the kit at run time: never a real key.

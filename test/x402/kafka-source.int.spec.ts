@@ -6,7 +6,7 @@ import { call, paymentHeaderNonce, paymentRequiredHeader, seedAgent } from '../s
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
-import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
+import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
@@ -34,6 +34,7 @@ describe('the settlement worker fed by Kafka instead of the Postgres log', () =>
       PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
     });
     worker = await spawnWorker({
+      ...workerDecidesVia(governor),
       DATABASE_URL: db.url,
       ...kafka,
       [rpcEnvName(kit.network)]: kit.rpcUrl,

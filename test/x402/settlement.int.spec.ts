@@ -18,7 +18,7 @@ import { call, seedAgent, type ApiAnswer } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { checkBudgetInvariants } from '../support/invariants.js';
-import { spawnWorker, type WorkerProcess } from '../support/worker-process.js';
+import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
 import { startX402Kit, type SellerMode, type X402Kit } from '../support/x402-kit/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
@@ -120,6 +120,7 @@ describe('x402 payments through Paybound against the official seller and facilit
       PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
     });
     workerEnv = {
+      ...workerDecidesVia(governor),
       DATABASE_URL: db.url,
       PAYBOUND_KEYSTORE_FILE: keystoreFile,
       PAYBOUND_KEYSTORE_PASSWORD: KEYSTORE_PASSWORD,
