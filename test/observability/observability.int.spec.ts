@@ -98,8 +98,11 @@ describe('observability: a connected trace per paid fetch and counters that move
 
     const trace = await eventually('the settlement span', () => {
       const spans = receiver.spans().filter((s) => s.traceId === traceId);
+      // The Settle decision (governor) ends before the worker's settlement span around it, and
+      // the two processes export on their own: wait for both.
       const settle = spans.find((s) => s.name === 'paybound.decision' && s.attributes['paybound.command'] === 'Settle');
-      return settle === undefined ? undefined : spans;
+      const settlement = spans.find((s) => s.name === 'paybound.settlement');
+      return settle === undefined || settlement === undefined ? undefined : spans;
     });
     const byId = new Map(trace.map((s) => [s.spanId, s]));
     const one = (name: string, where: (s: ReceivedSpan) => boolean = () => true): ReceivedSpan => {
