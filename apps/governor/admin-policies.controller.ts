@@ -11,12 +11,10 @@ import { ApiProblem } from '../../libs/platform/problem.js';
 import { adminActorOf, Audience, type AuthenticatedRequest } from './auth.guard.js';
 import { Clock } from './clock.js';
 import { DecideBudget } from './decide-budget.handler.js';
-import { parseBody } from './http-input.js';
+import { addressField as address, caip2Field as caip2, parseBody } from './http-input.js';
 
 const usd = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "0.05"');
 const hostPattern = z.string().max(253).regex(/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/i, 'must be a host such as api.example.com or *.example.com');
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address');
-const caip2 = z.string().regex(/^[a-z0-9-]{3,8}:[a-zA-Z0-9_-]{1,32}$/, 'must be a CAIP-2 network such as eip155:8453');
 const list = <T extends z.ZodType>(item: T) => z.array(item).max(500);
 const paymentCount = z.number().int().min(1).max(HISTORY_PER_AGENT_MAX);
 

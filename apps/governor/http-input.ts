@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Request } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { IdempotencyClaim } from '../../libs/domain/budget/commands.js';
 import { ApiProblem } from '../../libs/platform/problem.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Field schemas more than one body uses. */
+export const addressField = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address');
+export const caip2Field = z.string().regex(/^[a-z0-9-]{3,8}:[a-zA-Z0-9_-]{1,32}$/, 'must be a CAIP-2 network such as eip155:8453');
 
 /** Validates a body with a zod schema; the filter turns a failure into 400 with the field. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {

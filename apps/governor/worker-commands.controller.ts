@@ -5,7 +5,7 @@ import type { RecordSignature, Release, Settle } from '../../libs/domain/budget/
 import { WORKER_ACTOR, WORKER_COMMANDS_PATH, type WorkerCommandAnswer } from '../../libs/settlement/worker-decisions.js';
 import { Audience } from './auth.guard.js';
 import { DecideBudget } from './decide-budget.handler.js';
-import { parseBody } from './http-input.js';
+import { addressField as address, caip2Field as network, parseBody } from './http-input.js';
 
 // The settlement worker's budget commands, decided here in the org's one writer rather than
 // by a second processor in the worker: two processes writing one org stream would keep
@@ -13,9 +13,7 @@ import { parseBody } from './http-input.js';
 
 const id = z.string().min(1).max(128);
 const instant = z.string().datetime({ offset: true });
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
 const hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
-const network = z.string().regex(/^[a-z0-9-]{3,8}:[a-zA-Z0-9_-]{1,32}$/);
 
 const workerCommandBody = z.discriminatedUnion('type', [
   z.object({ type: z.literal('RecordSignature'), orgId: id, at: instant, intentId: id, scheme: z.string().min(1).max(32), payer: address, nonce: hash32, validAfter: instant, validBefore: instant }).strict(),

@@ -1,5 +1,6 @@
 import type { RecordSignature, Release, Settle } from '../domain/budget/commands.js';
 import { DomainError, type DomainErrorCode } from '../domain/budget/errors.js';
+import { encodeJson } from '../eventstore/json-codec.js';
 import type { ObservedDecisions } from '../ledger/decision-telemetry.js';
 import { traceparentOf } from '../platform/tracing.js';
 
@@ -72,7 +73,7 @@ export class GovernorDecisions implements WorkerDecisions {
       response = await fetch(this.endpoint, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}`, ...(traceparent === undefined ? {} : { traceparent }) },
-        body: JSON.stringify(body, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)),
+        body: encodeJson(body),
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
     } catch (error) {
