@@ -1,8 +1,7 @@
 import { Body, Controller, HttpCode, Inject, Post } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { z } from 'zod';
-import type { RecordSignature, Release, Settle } from '../../libs/domain/budget/commands.js';
-import { WORKER_ACTOR, WORKER_COMMANDS_PATH, type WorkerCommandAnswer } from '../../libs/settlement/worker-decisions.js';
+import { WORKER_ACTOR, WORKER_COMMANDS_PATH, type WorkerCommand, type WorkerCommandAnswer } from '../../libs/settlement/worker-decisions.js';
 import { Audience } from './auth.guard.js';
 import { DecideBudget } from './decide-budget.handler.js';
 import { addressField as address, caip2Field as network, parseBody } from './http-input.js';
@@ -52,7 +51,7 @@ export class WorkerCommandsController {
   async decide(@Body() rawBody: unknown): Promise<WorkerCommandAnswer> {
     const body = parseBody(workerCommandBody, rawBody);
     // The actor is who authenticated, not what the body says.
-    const command: RecordSignature | Settle | Release = { ...body, actor: WORKER_ACTOR };
+    const command: WorkerCommand = { ...body, actor: WORKER_ACTOR };
     const { events } = await this.commands.execute(new DecideBudget(command, () => undefined));
     return { events: events.map((event) => ({ type: event.type, streamVersion: event.streamVersion })) };
   }

@@ -17,13 +17,13 @@ export interface GovernorProcess {
   stop(): Promise<void>;
 }
 
+/** A test constant, not a secret: every test governor takes worker commands with it (see workerDecidesVia). */
+export const TEST_WORKER_TOKEN = 'test-worker-token-not-a-secret';
+
 /**
  * Starts the built governor (dist/apps/governor/main.js) as its own OS process, the way
  * it runs in production, and waits until /ready answers. `npm test` builds first.
  */
-/** A test constant, not a secret: every test governor takes worker commands with it (see workerDecidesVia). */
-export const TEST_WORKER_TOKEN = 'test-worker-token-not-a-secret';
-
 export async function spawnGovernor(env: Record<string, string>): Promise<GovernorProcess> {
   for (let attempt = 1; ; attempt += 1) {
     try {
