@@ -16,8 +16,8 @@ import type {
 } from './commands.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent, BudgetThresholdReached, LimitExceeded, RefusalCode, Reserved } from './events.js';
-import { hierarchyLevels, isOpen, loopKeyOf } from './evolve.js';
-import { approvalNeeded, EMPTY_POLICY, evaluatePolicies } from './policy.js';
+import { hierarchyLevels, isOpen, loopKeyOf, type HierarchyLevel } from './evolve.js';
+import { approvalNeeded, EMPTY_POLICY, evaluatePolicies, type Policy } from './policy.js';
 import { idempotencyIndex, periodKeyAt, policyKey, remainingMicros, spentInPeriodMicros, type OrgState } from './state.js';
 
 /**
@@ -220,27 +220,27 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   if (session.maxPayments !== null && session.paymentsCount >= session.maxPayments) {
     return refuse('session', 'session_limit_exceeded', session.budget.limitMicros, sessionLeft, { limitCount: session.maxPayments });
   }
-  const policies = [
-    { source: 'org', entry: state.policies.get('org') },
-    { source: `team:${session.teamId ?? ''}`, entry: session.teamId === null ? undefined : state.policies.get(policyKey('team', session.teamId)) },
-    { source: `agent:${command.agentId}`, entry: state.policies.get(policyKey('agent', command.agentId)) },
-  ];
-  const activePolicies = policies.flatMap(({ source, entry }) => (entry === undefined ? [] : [{ source, policy: entry.policy }]));
-  const policyRefusal = evaluatePolicies(
-    activePolicies,
-    {
-      host: hostOf(command.resource),
-      loopKey: loopKeyOf(command.method, command.resource),
-      payTo: command.payTo,
-      asset: command.asset,
-      network: command.network,
-      amountMicros: command.amountMicros,
-      atMs: Date.parse(command.at),
-      agentId: command.agentId,
-      sessionId: command.sessionId,
-    },
-    state.recentPayments.get(command.agentId) ?? [],
-  );
+  // Most orgs set no policy: then no payment fact is worked out (the resource's URL is not
+  // even parsed), since no rule could look at it.
+  const policies = policiesOf(state, session.teamId, command.agentId);
+  const policyRefusal =
+    policies.length === 0
+      ? null
+      : evaluatePolicies(
+          policies,
+          {
+            host: hostOf(command.resource),
+            loopKey: loopKeyOf(command.method, command.resource),
+            payTo: command.payTo,
+            asset: command.asset,
+            network: command.network,
+            amountMicros: command.amountMicros,
+            atMs: Date.parse(command.at),
+            agentId: command.agentId,
+            sessionId: command.sessionId,
+          },
+          state.recentPayments.get(command.agentId) ?? [],
+        );
   if (policyRefusal !== null) {
     const countLimit = policyRefusal.code === 'loop_detected' || policyRefusal.code === 'rate_limited';
     return refuse('policy', policyRefusal.code, countLimit ? null : policyRefusal.limit, sessionLeft, {
@@ -248,9 +248,10 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
       ...(countLimit && policyRefusal.limit !== null ? { limitCount: Number(policyRefusal.limit) } : {}),
     });
   }
-  const policyVersion = policies.reduce((sum, { entry }) => sum + (entry?.version ?? 0), 0);
+  const policyVersion = policies.reduce((sum, { version }) => sum + version, 0);
+  const levels = hierarchyLevels(state, command.sessionId);
   // Every level is checked before anything is held, so a reservation is all or nothing.
-  for (const { level, budget } of hierarchyLevels(state, command.sessionId)) {
+  for (const { level, budget } of levels) {
     const left = remainingMicros(budget, command.at);
     if (left !== null && command.amountMicros > left) return refuse(level, `${level}_limit_exceeded`, budget.limitMicros, left);
   }
@@ -282,8 +283,8 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   };
   // Above an approval threshold the money is held now, so nothing else can take it while an
   // admin decides, but the payment is not reserved for signing until approved.
-  const approval = approvalNeeded(activePolicies, command.amountMicros);
-  const alerts = thresholdsReached(state, command);
+  const approval = policies.length === 0 ? null : approvalNeeded(policies, command.amountMicros);
+  const alerts = thresholdsReached(state, command, levels);
   if (approval !== null) {
     const expiresAt = new Date(Date.parse(command.at) + approval.timeoutSeconds * 1000).toISOString();
     return [{ type: 'ApprovalRequested', data: { ...reservation, approvalExpiresAt: expiresAt, policySource: approval.source, thresholdMicros: approval.thresholdMicros } }, ...alerts];
@@ -291,13 +292,25 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   return [{ type: 'Reserved', data: reservation }, ...alerts];
 }
 
+/** The policies a payment of this agent is under, org first, each with its level as source. */
+function policiesOf(state: OrgState, teamId: string | null, agentId: string): { source: string; policy: Policy; version: number }[] {
+  if (state.policies.size === 0) return [];
+  const keys = teamId === null ? ['org', policyKey('agent', agentId)] : ['org', policyKey('team', teamId), policyKey('agent', agentId)];
+  return keys.flatMap((key) => {
+    const entry = state.policies.get(key);
+    return entry === undefined ? [] : [{ source: key, ...entry }];
+  });
+}
+
 /**
  * The alert thresholds this payment makes its levels reach: what is held and spent in the
  * period, this payment included, at or above the percentage, and not yet alerted this period.
  */
-function thresholdsReached(state: OrgState, command: Reserve): BudgetThresholdReached[] {
+function thresholdsReached(state: OrgState, command: Reserve, levels: readonly HierarchyLevel[]): BudgetThresholdReached[] {
   const alerts: BudgetThresholdReached[] = [];
-  for (const { level, levelId, budget } of hierarchyLevels(state, command.sessionId)) {
+  // Thresholds come only from policies; most orgs have none, and this runs on every payment.
+  if (state.policies.size === 0) return alerts;
+  for (const { level, levelId, budget } of levels) {
     if (budget.limitMicros === null || budget.limitMicros <= 0n) continue;
     const percents = alertPercentsFor(state, level, levelId, command.sessionId);
     if (percents.length === 0) continue;

@@ -271,10 +271,16 @@ export function hierarchy(state: OrgState, sessionId: string): Budget[] {
   return hierarchyLevels(state, sessionId).map((entry) => entry.budget);
 }
 
-export function hierarchyLevels(state: OrgState, sessionId: string): { level: BudgetLevel; levelId: string; budget: Budget }[] {
+export interface HierarchyLevel {
+  level: BudgetLevel;
+  levelId: string;
+  budget: Budget;
+}
+
+export function hierarchyLevels(state: OrgState, sessionId: string): HierarchyLevel[] {
   const session = state.sessions.get(sessionId);
   if (session === undefined) return [];
-  const levels: { level: BudgetLevel; levelId: string; budget: Budget }[] = [{ level: 'session', levelId: sessionId, budget: session.budget }];
+  const levels: HierarchyLevel[] = [{ level: 'session', levelId: sessionId, budget: session.budget }];
   const agent = state.agents.get(session.agentId);
   if (agent !== undefined) levels.push({ level: 'agent', levelId: session.agentId, budget: agent.budget });
   const team = session.teamId === null ? undefined : state.teams.get(session.teamId);
