@@ -1,6 +1,7 @@
+import { performance } from 'node:perf_hooks';
 import type { BudgetCommand, Reserve } from '../libs/domain/budget/commands.js';
 import { remainingMicros } from '../libs/domain/budget/state.js';
-import { LOG_START, MAX_PAGE_SIZE, positionOf, type EventStore, type RecordedEvent } from '../libs/eventstore/event-store.js';
+import { EventStore, LOG_START, MAX_PAGE_SIZE, positionOf, type RecordedEvent } from '../libs/eventstore/event-store.js';
 import { OrgCommandProcessor } from '../libs/ledger/org-command-processor.js';
 import { checkBudgetInvariants, type InvariantReport } from '../test/support/invariants.js';
 import type { DecideIntent } from './load.js';
@@ -8,6 +9,24 @@ import { agentIdOf, orgIdOf, sessionIdOf, targetOf, type Workload } from './work
 
 // Paybound's decision path as the governor uses it: every command goes through
 // OrgCommandProcessor.submit, which decides it in its org's next batch.
+
+/**
+ * The event store with every fenced commit timed, from the call to its answer: what a batch
+ * waits for once it is sent. A command's answer waits for the org's batch in flight and then
+ * for its own, so a run's latency reads against about two of these.
+ */
+export class TimedEventStore extends EventStore {
+  readonly commitDurationsMs: number[] = [];
+
+  override async commitFenced(...args: Parameters<EventStore['commitFenced']>): Promise<RecordedEvent[][]> {
+    const startedAtMs = performance.now();
+    try {
+      return await super.commitFenced(...args);
+    } finally {
+      this.commitDurationsMs.push(performance.now() - startedAtMs);
+    }
+  }
+}
 
 /** Time and ids arrive in commands; one instant for the whole bench keeps them comparable. */
 export interface BenchClock {
