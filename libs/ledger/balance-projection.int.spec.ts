@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetCommand, Reserve } from '../domain/budget/commands.js';
+import { EMPTY_POLICY } from '../domain/budget/policy.js';
 import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
 import { BalanceProjection } from './balance-projection.js';
 import { OrgCommandProcessor } from './org-command-processor.js';
@@ -29,6 +30,14 @@ function reserve(intentId: string, amountMicros: bigint): Reserve {
   };
 }
 
+/** An org with a team, an agent in it and one session of $1.00. */
+const ORG_WITH_ONE_SESSION: BudgetCommand[] = [
+  { ...base, type: 'CreateOrg', name: 'P', limitMicros: 10_000_000n },
+  { ...base, type: 'CreateTeam', teamId: 't-1', name: 'T', limitMicros: null },
+  { ...base, type: 'RegisterAgent', agentId: 'a-1', teamId: 't-1', name: 'A', limitMicros: 5_000_000n },
+  { ...base, type: 'OpenSession', sessionId: 's-1', agentId: 'a-1', limitMicros: 1_000_000n, expiresAt: '2026-11-25T11:00:00.000Z', maxPayments: null, metadata: {}, idempotency: null },
+];
+
 async function snapshot(db: TestDatabase): Promise<unknown[]> {
   const sessions = await db.pool.query('SELECT session_id, limit_micros, reserved_micros, spent_micros, payments_count FROM sessions_view ORDER BY session_id');
   const budgets = await db.pool.query('SELECT level, level_id, limit_micros, reserved_micros, spent_micros FROM budget_balances ORDER BY level, level_id');
@@ -43,10 +52,7 @@ describe('balance projection', () => {
     db = await freshDatabase('projection');
     const processor = new OrgCommandProcessor(db.store);
     const commands: BudgetCommand[] = [
-      { ...base, type: 'CreateOrg', name: 'P', limitMicros: 10_000_000n },
-      { ...base, type: 'CreateTeam', teamId: 't-1', name: 'T', limitMicros: null },
-      { ...base, type: 'RegisterAgent', agentId: 'a-1', teamId: 't-1', name: 'A', limitMicros: 5_000_000n },
-      { ...base, type: 'OpenSession', sessionId: 's-1', agentId: 'a-1', limitMicros: 1_000_000n, expiresAt: '2026-11-25T11:00:00.000Z', maxPayments: null, metadata: {}, idempotency: null },
+      ...ORG_WITH_ONE_SESSION,
       reserve('i-1', 300_000n),
       reserve('i-2', 200_000n),
       reserve('i-3', 900_000n),
@@ -83,5 +89,43 @@ describe('balance projection', () => {
     const { stdout } = await run(process.execPath, ['dist/apps/governor/rebuild-projections.js'], { env: { ...process.env, DATABASE_URL: db.url } });
     expect(stdout).toMatch(/rebuilt balances from 12 events/);
     expect(await snapshot(db)).toEqual(before);
+  });
+});
+
+describe('balance projection of payments held for approval', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase('projection_approval');
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('holds an approved payment once, from its request, and lets a denied one go', async () => {
+    const processor = new OrgCommandProcessor(db.store);
+    const commands: BudgetCommand[] = [
+      ...ORG_WITH_ONE_SESSION,
+      { ...base, type: 'ChangePolicy', level: 'org', levelId: 'org-p', policy: { ...EMPTY_POLICY, approvalAboveMicros: 100_000n }, expectedVersion: null },
+      reserve('i-small', 50_000n),
+      reserve('i-approved', 300_000n),
+      reserve('i-denied', 200_000n),
+      { ...base, type: 'DecideApproval', intentId: 'i-approved', approve: true, reason: 'approved' },
+      { ...base, type: 'DecideApproval', intentId: 'i-denied', approve: false, reason: 'denied' },
+    ];
+    for (const command of commands) await processor.submit(command, () => undefined);
+    await new BalanceProjection(db.store).catchUpAll();
+
+    const [sessions, budgets, payments, holds] = (await snapshot(db)) as Record<string, string>[][];
+    // Held: the small payment and the approved one, each once (the approval moves no money).
+    expect(sessions).toEqual([{ session_id: 's-1', limit_micros: '1000000', reserved_micros: '350000', spent_micros: '0', payments_count: 3 }]);
+    for (const level of ['org', 'team', 'agent']) {
+      expect(budgets!.find((b) => b.level === level)).toMatchObject({ reserved_micros: '350000', spent_micros: '0' });
+    }
+    expect(payments!.map((p) => [p.intent_id, p.status, p.reason])).toEqual([
+      ['i-approved', 'reserved', null],
+      ['i-denied', 'rejected', 'approval_denied'],
+      ['i-small', 'reserved', null],
+    ]);
+    expect(holds).toEqual([{ org_id: 'org-p', network: 'eip155:31337', asset: '0x5fbdb2315678afecb367f032d93f642f64180aa3', held_atomic: '350000' }]);
   });
 });
