@@ -283,7 +283,7 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   };
   // Above an approval threshold the money is held now, so nothing else can take it while an
   // admin decides, but the payment is not reserved for signing until approved.
-  const approval = policies.length === 0 ? null : approvalNeeded(policies, command.amountMicros);
+  const approval = approvalNeeded(policies, command.amountMicros);
   const alerts = thresholdsReached(state, command, levels);
   if (approval !== null) {
     const expiresAt = new Date(Date.parse(command.at) + approval.timeoutSeconds * 1000).toISOString();
