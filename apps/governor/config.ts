@@ -31,6 +31,8 @@ const governorSchema = z.object({
   PAYBOUND_SIGN_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
   PAYBOUND_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** Decision transactions committing at once, each on a pooled connection (see OrgCommandProcessorOptions). */
+  PAYBOUND_CONCURRENT_COMMITS: z.coerce.number().int().min(1).max(32).default(2),
   /** Bounds each call pay-and-fetch makes to a seller (the unpaid one and the paid one). */
   PAYBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
   /** Whether pay-and-fetch may call loopback, private and link-local addresses (local sellers in development). */
@@ -59,6 +61,7 @@ export interface GovernorConfig {
   signWaitMs: number;
   dbPoolSize: number;
   batchMax: number;
+  concurrentCommits: number;
   fetchTimeoutMs: number;
   fetchPrivateAddresses: PrivateAddressPolicy;
   metricsToken: string | undefined;
@@ -77,6 +80,12 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  // The pool also serves reads and projections while decisions commit.
+  if (c.PAYBOUND_CONCURRENT_COMMITS >= c.PAYBOUND_DB_POOL_SIZE) {
+    throw new ConfigError(
+      `invalid configuration:\n  PAYBOUND_CONCURRENT_COMMITS: must be less than PAYBOUND_DB_POOL_SIZE (${c.PAYBOUND_DB_POOL_SIZE}), got ${c.PAYBOUND_CONCURRENT_COMMITS}`,
+    );
+  }
   let assets: KnownAsset[] = [];
   if (c.PAYBOUND_ASSETS !== undefined) {
     let json: unknown;
@@ -101,6 +110,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     signWaitMs: c.PAYBOUND_SIGN_WAIT_MS,
     dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,
     batchMax: c.PAYBOUND_BATCH_MAX,
+    concurrentCommits: c.PAYBOUND_CONCURRENT_COMMITS,
     fetchTimeoutMs: c.PAYBOUND_FETCH_TIMEOUT_MS,
     fetchPrivateAddresses: c.PAYBOUND_FETCH_PRIVATE_ADDRESSES,
     metricsToken: c.PAYBOUND_METRICS_TOKEN,

@@ -55,7 +55,7 @@ export class GovernorModule {
         { provide: EventStore, useFactory: (p: pg.Pool) => new EventStore(p), inject: [pg.Pool] },
         {
           provide: OrgCommandProcessor,
-          useFactory: (store: EventStore) => new OrgCommandProcessor(store, { maxBatchSize: config.batchMax }),
+          useFactory: (store: EventStore) => new OrgCommandProcessor(store, { maxBatchSize: config.batchMax, maxConcurrentCommits: config.concurrentCommits }),
           inject: [EventStore],
         },
         {

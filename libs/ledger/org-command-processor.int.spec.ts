@@ -240,7 +240,7 @@ describe('OrgCommandProcessor', () => {
   });
 
   it('pipelines one org: batches decided behind ones still committing commit after them, in order', async () => {
-    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3 });
+    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3, maxConcurrentCommits: 3 });
     await setUp(processor, setupCommands('pipe', null, 1, 1_000_000n));
     const fastCommitsBefore = processor.counters.fastCommits;
     const outcomes = await Promise.all(Array.from({ length: 9 }, (_, i) => processor.submit(reserve('pipe', 0, `pipe-${i}`), (state) => state.budget.reservedMicros)));
@@ -280,8 +280,8 @@ describe('OrgCommandProcessor', () => {
   });
 
   it('a stale processor with batches pipelined behind a stale one decides them all again, on what the other wrote', async () => {
-    const first = new OrgCommandProcessor(db.store, { maxBatchSize: 2, maxInFlightPerOrg: 3 });
-    const second = new OrgCommandProcessor(otherStore, { maxBatchSize: 2, maxInFlightPerOrg: 3 });
+    const first = new OrgCommandProcessor(db.store, { maxBatchSize: 2, maxInFlightPerOrg: 3, maxConcurrentCommits: 3 });
+    const second = new OrgCommandProcessor(otherStore, { maxBatchSize: 2, maxInFlightPerOrg: 3, maxConcurrentCommits: 3 });
     await setUp(first, setupCommands('stale', 5n * amountMicros, 1, 100n * amountMicros));
     // The other process reserves twice in one batch; the first one's cache does not know. Its
     // batches are two events long too, so a version alone would let the second one commit
@@ -313,7 +313,7 @@ describe('OrgCommandProcessor', () => {
   });
 
   it('decides a batch again when the batch it was pipelined behind failed, without that one\'s effects', async () => {
-    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3 });
+    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3, maxConcurrentCommits: 3 });
     await setUp(processor, setupCommands('pred', 3n * amountMicros, 1, 100n * amountMicros));
     const counters = { ...processor.counters };
     const view = (state: OrgState): bigint => state.budget.reservedMicros;
@@ -338,7 +338,7 @@ describe('OrgCommandProcessor', () => {
   });
 
   it('survives the connection of a pipelined batch being killed mid-transaction', async () => {
-    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3 });
+    const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 1, maxInFlightPerOrg: 3, maxConcurrentCommits: 3 });
     await setUp(processor, setupCommands('kill', 3n * amountMicros, 1, 100n * amountMicros));
     const view = (state: OrgState): bigint => state.budget.reservedMicros;
     const submitted = [

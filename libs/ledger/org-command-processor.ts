@@ -42,7 +42,13 @@ export interface OrgCommandProcessorOptions {
   maxOrgsPerCommit?: number;
   /** Commands in one transaction at most, over all its orgs. */
   maxCommandsPerCommit?: number;
-  /** Transactions committing at once; each holds one pooled connection. */
+  /**
+   * Transactions committing at once; each holds one pooled connection. 2, the default, lets
+   * one group be built while the other commits. A third (or more) in flight raised the spread
+   * workload's commit p99 from 3-4 ms to 5-10 ms at half the peak on 2 cores shared with the
+   * database, with no gain in throughput (docs/benchmarks.md); it may pay where the database
+   * has cores to spare.
+   */
   maxConcurrentCommits?: number;
   /**
    * Batches of one org committing at once at most (pipelining). 1, the default, turns it off:
@@ -75,7 +81,7 @@ const DEFAULT_OPTIONS: Required<OrgCommandProcessorOptions> = {
   maxBatchSize: 500,
   maxOrgsPerCommit: 64,
   maxCommandsPerCommit: 1_000,
-  maxConcurrentCommits: 3,
+  maxConcurrentCommits: 2,
   maxInFlightPerOrg: 1,
   maxPendingPerOrg: 10_000,
   maxPendingTotal: 100_000,
