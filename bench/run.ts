@@ -1,5 +1,7 @@
 import os from 'node:os';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { defaultMigrationsDirectory, migrate } from '../libs/eventstore/migrate.js';
 import { OrgCommandProcessor } from '../libs/ledger/org-command-processor.js';
 import { runAllCleanups } from './cleanup.js';
@@ -119,6 +121,20 @@ function readConfig(): BenchConfig {
   };
 }
 
+/**
+ * A full collection, so that a run starts with none of the heap the runs before it left:
+ * the previous audit reads a whole log into memory, and collecting that during the next
+ * run's window would time the bench's own garbage. Everything the run allocates is still
+ * collected inside it. `--expose-gc` is turned on here if node was started without it.
+ */
+function collectGarbage(): void {
+  if (typeof globalThis.gc !== 'function') {
+    v8.setFlagsFromString('--expose-gc');
+    globalThis.gc = vm.runInNewContext('gc') as typeof globalThis.gc;
+  }
+  globalThis.gc?.();
+}
+
 const failures: string[] = [];
 let serverFacts: ServerFacts | undefined;
 let runCount = 0;
@@ -156,6 +172,7 @@ async function measure(config: BenchConfig, implementation: Implementation, work
     let result: LoadResult;
     let floor: CommitFloor | undefined;
     let stalls: ProcessStalls | undefined;
+    collectGarbage();
     if (load.mode === 'closed') {
       result = await runClosedLoop(decideIntent, workload.intentCount, load.level);
     } else {
@@ -312,7 +329,7 @@ async function main(): Promise<void> {
 async function runDecisionBench(config: BenchConfig): Promise<void> {
   console.log(
     `paybound bench: ${os.cpus().length} cpus, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ` +
-      `${config.intentsPerRun} intents per closed-loop run, concurrencies ${config.concurrencies.join('/')}, pool ${config.poolSize} connections`,
+      `${config.intentsPerRun} intents per closed-loop run, concurrencies ${config.concurrencies.join('/')}, pool ${config.poolSize} connections, a full garbage collection before each run`,
   );
   const rows: RunRow[] = [];
   const workloadsByName: Record<WorkloadName, (intentCount: number) => Workload> = { 'hot-spot': hotSpotWorkload, spread: spreadWorkload };
