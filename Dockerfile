@@ -24,4 +24,4 @@ COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/apps/governor/dashboard ./apps/governor/dashboard
 USER node
 EXPOSE 8080
-CMD ["node", "--max-semi-space-size=64", "dist/apps/governor/main.js"]
+CMD ["node", "--max-semi-space-size=16", "dist/apps/governor/main.js"]

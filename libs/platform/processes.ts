@@ -1,15 +1,15 @@
 import { createServer } from 'node:net';
 
 /**
- * Node options for the processes on the decision path (governor, settlement worker). V8's
- * default young generation (16 MB semi-spaces) is collected about every 80 ms at 9,000
- * decisions/s, each pause 5-8 ms with a thousand orgs' state in the heap, and every request
- * waiting meanwhile. With 64 MB semi-spaces it is collected about a third as often, for a
- * young generation of up to ~200 MB: in four back-to-back pairs of open-loop runs (1,000
- * orgs, 8,800 decisions/s) p99 went from 22-63 ms to 15-21 ms (docs/benchmarks.md).
+ * Node options for the processes on the decision path (governor, settlement worker): V8's
+ * default young generation, 16 MB semi-spaces, named so that it does not move with Node's
+ * defaults. A scavenge costs what survives it, and every request waits for it. In four
+ * back-to-back pairs of the decision bench with two decision commits at a time, p99 at half
+ * the peak met 10 ms in 26 of 32 windows with 16 MB against 14 of 32 with 64 MB; in the last
+ * two pairs the longest pause per window was 2.9-5.8 ms against 5.8-14.4 (docs/benchmarks.md).
  * Dockerfile and docker-compose.yml pass the same flag.
  */
-export const DECISION_PATH_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=64'];
+export const DECISION_PATH_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=16'];
 
 /**
  * A TCP port that was free a moment ago on 127.0.0.1. Another process could take it before
