@@ -85,6 +85,9 @@ describe('a paid request over gRPC against the official x402 seller on anvil', (
     });
     expect(requested.payment).toMatchObject({ status: 'PAYMENT_STATUS_SIGNED', amount: '0.01', amountAtomic: '10000', resource: kit.seller.dataUrl });
     expect(requested.header?.name).toBe('PAYMENT-SIGNATURE');
+    // The price is held while the payment is open. The watch polls every 250 ms, and the
+    // seller may settle sooner than that, so the hold is watched for before the seller is paid.
+    await expect.poll(() => seen.at(-1), { timeout: 5_000, interval: 50 }).toMatchObject({ reserved: '0.01', spent: '0.00' });
 
     // The runtime pays the seller itself, with plain fetch and the header Paybound signed.
     const paid = await fetch(kit.seller.dataUrl, { headers: { [requested.header!.name]: requested.header!.value } });
