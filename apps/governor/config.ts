@@ -47,6 +47,15 @@ const governorSchema = z.object({
   PAYBOUND_WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(21_600_000),
   /** Attempts without a 2xx after which a delivery is failed (20 with the defaults: about two days). */
   PAYBOUND_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(20),
+}).superRefine((c, ctx) => {
+  // The pool also serves reads and projections while decisions commit.
+  if (c.PAYBOUND_CONCURRENT_COMMITS >= c.PAYBOUND_DB_POOL_SIZE) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PAYBOUND_CONCURRENT_COMMITS'],
+      message: `must be less than PAYBOUND_DB_POOL_SIZE (${c.PAYBOUND_DB_POOL_SIZE}), got ${c.PAYBOUND_CONCURRENT_COMMITS}`,
+    });
+  }
 });
 
 export interface GovernorConfig {
@@ -80,12 +89,6 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
-  // The pool also serves reads and projections while decisions commit.
-  if (c.PAYBOUND_CONCURRENT_COMMITS >= c.PAYBOUND_DB_POOL_SIZE) {
-    throw new ConfigError(
-      `invalid configuration:\n  PAYBOUND_CONCURRENT_COMMITS: must be less than PAYBOUND_DB_POOL_SIZE (${c.PAYBOUND_DB_POOL_SIZE}), got ${c.PAYBOUND_CONCURRENT_COMMITS}`,
-    );
-  }
   let assets: KnownAsset[] = [];
   if (c.PAYBOUND_ASSETS !== undefined) {
     let json: unknown;
