@@ -2,10 +2,10 @@ import autocannon from 'autocannon';
 import { defaultMigrationsDirectory, migrate } from '../libs/eventstore/migrate.js';
 import { call, paymentRequiredHeader, seedAgent } from '../test/support/api-client.js';
 import { sampleValue, scrape } from '../test/support/prometheus.js';
-import { startX402Kit, type X402Kit } from '../test/support/x402-kit/index.js';
+import { startX402Kit, type X402Kit } from '../libs/devnet/index.js';
 import { registerCleanup } from './cleanup.js';
 import { assertDurableCommits, createBenchDatabase } from './database.js';
-import { linkX402KitForDist, startGovernorProcess, startWorkerProcess } from './processes.js';
+import { startGovernorProcess, startWorkerProcess } from './processes.js';
 import { formatTable } from './stats.js';
 import { rpcEnvName } from '../apps/settlement-worker/config.js';
 
@@ -68,7 +68,6 @@ export function readHttpConfig(adminUrl: string): HttpBenchConfig {
 export async function runHttpBench(config: HttpBenchConfig, fail: (label: string, message: string) => void): Promise<HttpRow[]> {
   console.log(`\nhttp bench: POST /v1/sessions/{id}/payments, autocannon on loopback, ${config.seconds} s per run, connections ${config.connections.join('/')}`);
   const startedAt = Date.now();
-  linkX402KitForDist();
   const kit = await startX402Kit();
   const stopKit = registerCleanup('x402 kit (anvil, facilitator, seller)', () => kit.stop());
   console.log(`  x402 kit up in ${((Date.now() - startedAt) / 1_000).toFixed(1)} s (anvil ${kit.rpcUrl}, token ${kit.token})`);

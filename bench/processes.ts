@@ -91,16 +91,6 @@ export function linkKafkaInstallForDist(): void {
   linkIntoDist(installed, join(repoRoot, 'dist', '.cache', 'kafka'));
 }
 
-/**
- * The x402 kit reads its Solidity sources beside its own file and runs anvil from
- * <its root>/node_modules/.bin; from dist/test/support/x402-kit those are
- * dist/test/support/x402-kit/contracts and dist/node_modules, which tsc does not produce.
- */
-export function linkX402KitForDist(): void {
-  linkIntoDist(join(repoRoot, 'test', 'support', 'x402-kit', 'contracts'), join(repoRoot, 'dist', 'test', 'support', 'x402-kit', 'contracts'));
-  linkIntoDist(join(repoRoot, 'node_modules'), join(repoRoot, 'dist', 'node_modules'));
-}
-
 function linkIntoDist(installed: string, expected: string): void {
   if (existsSync(expected)) return;
   mkdirSync(dirname(expected), { recursive: true });

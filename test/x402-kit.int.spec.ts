@@ -10,7 +10,7 @@ import { buildPaymentSignatureHeader, parsePaymentResponse } from '../libs/x402/
 import { evmChainId } from '../libs/x402/networks.js';
 import { parsePaymentRequired } from '../libs/x402/offer.js';
 import { selectRequirement } from '../libs/x402/select.js';
-import { startX402Kit, type X402Kit } from './support/x402-kit/index.js';
+import { startX402Kit, type X402Kit } from '../libs/devnet/index.js';
 
 const PRICE_ATOMIC = 10_000n;
 const LATENCY_SAMPLES = 10;

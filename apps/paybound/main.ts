@@ -10,7 +10,7 @@ import { rpcEnvName } from '../settlement-worker/config.js';
 import { REDACTED_PATHS, redactUrl } from '../../libs/platform/logger.js';
 import { startChild, type SupervisedChild } from './children.js';
 import { adminToken, ensureDemoAgent } from './demo-setup.js';
-import { startDevnet, type X402Kit } from './devnet.js';
+import type { X402Kit } from '../../libs/devnet/index.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { formatProblems, loadStartConfig, StartConfigError, type StartConfig } from './start-config.js';
 import { DECISION_PATH_NODE_OPTIONS, freePort } from '../../libs/platform/processes.js';
@@ -173,7 +173,9 @@ async function main(config: StartConfig): Promise<void> {
 
   let kit: X402Kit | undefined;
   if (Object.keys(config.rpcUrls).length === 0) {
-    kit = await startDevnet(repoRoot);
+    // Loaded only when no chain is configured: the kit brings the official @x402 packages.
+    const { startX402Kit } = await import('../../libs/devnet/index.js');
+    kit = await startX402Kit();
     const devnet = kit;
     started.push({ name: 'local chain, seller and facilitator', stop: () => devnet.stop() });
     say(`  ✓ local chain   anvil ${kit.rpcUrl} (${kit.network}), test dollar TUSD at ${kit.token}`);

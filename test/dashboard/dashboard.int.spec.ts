@@ -8,7 +8,7 @@ import { loadGovernorConfig } from '../../apps/governor/config.js';
 import { createGovernor, type RunningGovernor } from '../../apps/governor/create-governor.js';
 import { call } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
-import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { startX402Kit, type X402Kit } from '../../libs/devnet/index.js';
 
 // The FinOps dashboard in a real browser: Debian's chromium driven by playwright-core,
 // headless and on loopback only. A payment made through the API must show up on the page

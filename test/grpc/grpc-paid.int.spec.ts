@@ -8,7 +8,7 @@ import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { connectAgentClient, type GrpcAgentClient, type GrpcPayment, type GrpcSession } from '../support/grpc-agent-client.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
-import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { startX402Kit, type X402Kit } from '../../libs/devnet/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const ADMIN = 'test-admin-token-grpc-paid';

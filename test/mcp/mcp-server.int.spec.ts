@@ -12,7 +12,7 @@ import { seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
-import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { startX402Kit, type X402Kit } from '../../libs/devnet/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

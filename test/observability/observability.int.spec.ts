@@ -6,7 +6,7 @@ import { spawnGovernor, type GovernorProcess } from '../support/governor-process
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
 import { sampleValue, scrape, type Sample } from '../support/prometheus.js';
 import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
-import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { startX402Kit, type X402Kit } from '../../libs/devnet/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 // Traces and metrics as an operator sees them: a real OTLP exporter in both processes

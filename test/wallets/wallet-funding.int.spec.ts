@@ -8,8 +8,8 @@ import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
-import { anvilDevKey, KIT_ACCOUNT_INDEX, kitChain } from '../support/x402-kit/deploy.js';
-import { startX402Kit, type X402Kit } from '../support/x402-kit/index.js';
+import { anvilDevKey, KIT_ACCOUNT_INDEX, kitChain } from '../../libs/devnet/deploy.js';
+import { startX402Kit, type X402Kit } from '../../libs/devnet/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const ADMIN = 'test-admin-token-wallets';

@@ -19,7 +19,7 @@ import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { checkBudgetInvariants } from '../support/invariants.js';
 import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
-import { startX402Kit, type SellerMode, type X402Kit } from '../support/x402-kit/index.js';
+import { startX402Kit, type SellerMode, type X402Kit } from '../../libs/devnet/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

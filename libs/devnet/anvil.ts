@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { freePort, sleep } from './net.js';
+import { repoRoot } from './repo-root.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const ANVIL_BIN = join(repoRoot, 'node_modules', '.bin', 'anvil');
 const READY_TIMEOUT_MS = 15_000;
 const READY_POLL_MS = 50;

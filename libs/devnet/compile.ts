@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import type { Abi, Hex } from 'viem';
 
+import { repoRoot } from './repo-root.js';
+
 const require = createRequire(import.meta.url);
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const contractsDir = join(dirname(fileURLToPath(import.meta.url)), 'contracts');
+const contractsDir = join(repoRoot, 'libs', 'devnet', 'contracts');
 const cacheDir = join(repoRoot, '.cache', 'x402-kit');
 
 // Pinned so the bytecode is reproducible and the cache key stays meaningful; prague is

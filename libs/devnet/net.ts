@@ -1,0 +1,2 @@
+// The kit's network helpers are the platform's own.
+export { freePort, sleep } from '../platform/processes.js';

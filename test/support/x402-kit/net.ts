@@ -1,2 +1,0 @@
-// The kit's network helpers are the platform's own.
-export { freePort, sleep } from '../../../libs/platform/processes.js';
