@@ -4,8 +4,14 @@
 
 export const USD_DECIMALS = 6;
 const USD_SCALE = 10n ** BigInt(USD_DECIMALS);
-// A trillion dollars is far above any budget; the bound keeps parsing cheap and safe.
-const USD_MAX_MICROS = 10n ** 18n;
+/**
+ * The largest USD amount Paybound accepts anywhere: a trillion dollars, far above any budget.
+ * Every store holds it (projections keep micro-dollars in numeric(30,0), the catalog in a
+ * bigint), so an amount beyond it is refused at the boundary rather than poisoning a store.
+ */
+export const USD_MICROS_MAX = 10n ** 18n;
+/** The largest token amount: a uint256, what a token can move at all; numeric(78,0) holds it. */
+export const ATOMIC_AMOUNT_MAX = 2n ** 256n - 1n;
 const USD_PATTERN = /^(0|[1-9][0-9]{0,12})(?:\.([0-9]{1,6}))?$/;
 
 export class MoneyFormatError extends Error {
@@ -21,7 +27,7 @@ export function parseUsdMicros(text: string): bigint {
   const whole = BigInt(match[1] ?? '0');
   const fraction = BigInt((match[2] ?? '').padEnd(USD_DECIMALS, '0'));
   const micros = whole * USD_SCALE + fraction;
-  if (micros > USD_MAX_MICROS) throw new MoneyFormatError('amount is too large');
+  if (micros > USD_MICROS_MAX) throw new MoneyFormatError('amount is too large');
   return micros;
 }
 
