@@ -10,7 +10,7 @@ import { WebhookMetrics, WebhookSender } from '../../libs/webhooks/webhook-sende
 import { ApprovalTimeouts } from './approvals.js';
 import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
-import { assertPublicLiteral, outboundDispatcher } from './outbound-guard.js';
+import { assertPublicLiteral, outboundDispatcher } from '../../libs/platform/outbound-guard.js';
 import { GOVERNOR_CONFIG, LOGGER, METRICS_REGISTRY } from './tokens.js';
 
 const PROJECTION_INTERVAL_MS = 250;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PrivateAddressPolicy } from './outbound-guard.js';
+import type { PrivateAddressPolicy } from '../../libs/platform/outbound-guard.js';
 
 // Configuration comes from the environment and is checked once at start, with a message
 // that says what is wrong and how to fix it.

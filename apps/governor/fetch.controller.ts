@@ -19,7 +19,7 @@ import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudget } from './decide-budget.handler.js';
 import { idempotencyClaim, parseBody } from './http-input.js';
-import { assertPublicLiteral, destinationRefusal, outboundDispatcher } from './outbound-guard.js';
+import { assertPublicLiteral, destinationRefusal, outboundDispatcher } from '../../libs/platform/outbound-guard.js';
 import { PaymentRequests } from './payment-requests.js';
 import { PaymentSignatures } from './payment-signatures.js';
 import { ReadModels, type PaymentView } from './read-models.js';

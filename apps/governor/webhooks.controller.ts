@@ -12,7 +12,7 @@ import { adminActorOf, Audience, type AuthenticatedRequest } from './auth.guard.
 import { Clock } from './clock.js';
 import type { GovernorConfig } from './config.js';
 import { parseBody } from './http-input.js';
-import { assertPublicLiteral, DestinationNotAllowedError } from './outbound-guard.js';
+import { assertPublicLiteral, DestinationNotAllowedError } from '../../libs/platform/outbound-guard.js';
 import { GOVERNOR_CONFIG } from './tokens.js';
 
 const DELIVERIES_PAGE_MAX = 100;
