@@ -8,6 +8,7 @@ import {
   type PaymentRequirement,
 } from '../x402/offer.js';
 import { McpToolResultError } from './errors.js';
+import { isPlainObject, safeText } from './untrusted.js';
 
 // The x402 MCP transport (x402 specs/transports-v2/mcp.md and transports-v1/mcp.md), pure.
 // A paid tool call is answered in one of three ways, all read here into one outcome:
@@ -101,7 +102,7 @@ export function classifyToolCallAnswer(answer: ToolCallAnswer, options: Classify
   if ('error' in answer) {
     const { error } = answer;
     if (error.code !== MCP_PAYMENT_REQUIRED_ERROR_CODE) {
-      return { kind: 'failed', code: error.code, message: shortText(String(error.message)) };
+      return { kind: 'failed', code: error.code, message: safeText(String(error.message), MESSAGE_CHARS_MAX) };
     }
     if (!isPlainObject(error.data)) throw new X402OfferError('JSON-RPC error 402 carries no PaymentRequired in error.data');
     const settlement = readSettlement(error.data[X402_PAYMENT_RESPONSE_META_KEY]);
@@ -139,7 +140,7 @@ function paymentOutcome(
 ): ToolCallOutcome {
   if (options.paymentSent === true) {
     const stated = document['error'];
-    return { kind: 'payment_rejected', signal, reason: typeof stated === 'string' ? shortText(stated) : '', settlement };
+    return { kind: 'payment_rejected', signal, reason: typeof stated === 'string' ? safeText(stated, MESSAGE_CHARS_MAX) : '', settlement };
   }
   // parsePaymentRequired copies plain data through JSON, so the offer shares nothing with the answer.
   return { kind: 'payment_required', signal, offer: parsePaymentRequired({ body: document }) };
@@ -332,21 +333,4 @@ function assertForwardableJson(root: unknown): void {
       throw new McpToolResultError('result holds an object that is not plain JSON');
     }
   }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-/** Untrusted text made safe to log and show: no control characters, bounded length. */
-function shortText(text: string): string {
-  const clean = text
-    // eslint-disable-next-line no-control-regex -- control characters are what this removes
-    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
-    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
-  if (clean.length <= MESSAGE_CHARS_MAX) return clean;
-  // Cutting between the halves of a surrogate pair would leave a lone half; drop it.
-  return `${clean.slice(0, MESSAGE_CHARS_MAX - 3).replace(/[\uD800-\uDBFF]$/, '')}...`;
 }
