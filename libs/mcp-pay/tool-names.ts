@@ -36,6 +36,31 @@ export function namespacedToolName(server: string, tool: string): string | undef
   return name.length <= TOOL_NAME_CHARS_MAX ? name : undefined;
 }
 
+/**
+ * An upstream's tools as an agent sees them: renamed `<server>__<tool>`, limited to the
+ * admin's pick when there is one, and without tools whose name does not fit; those are
+ * returned with the reason so the gateway can say which were left out.
+ */
+export function namespaceTools<T extends { readonly name: string }>(
+  server: string,
+  tools: readonly T[],
+  allowed?: readonly string[],
+): { tools: Array<T & { upstreamName: string }>; skipped: Array<{ name: string; reason: 'not_allowed' | 'name_does_not_fit' }> } {
+  const pick = allowed === undefined ? undefined : new Set(allowed);
+  const offered: Array<T & { upstreamName: string }> = [];
+  const skipped: Array<{ name: string; reason: 'not_allowed' | 'name_does_not_fit' }> = [];
+  for (const tool of tools) {
+    if (pick !== undefined && !pick.has(tool.name)) {
+      skipped.push({ name: tool.name, reason: 'not_allowed' });
+      continue;
+    }
+    const name = namespacedToolName(server, tool.name);
+    if (name === undefined) skipped.push({ name: tool.name, reason: 'name_does_not_fit' });
+    else offered.push({ ...tool, name, upstreamName: tool.name });
+  }
+  return { tools: offered, skipped };
+}
+
 /** The server and the upstream's own tool name, or undefined when the name is not namespaced. */
 export function splitNamespacedToolName(name: string): { server: string; tool: string } | undefined {
   if (!isMcpToolName(name)) return undefined;

@@ -4,6 +4,7 @@ import {
   isServerName,
   mcpToolResource,
   namespacedToolName,
+  namespaceTools,
   parseMcpToolResource,
   splitNamespacedToolName,
   TOOL_NAME_CHARS_MAX,
@@ -39,6 +40,25 @@ describe('namespaced tool names', () => {
     const longest = 'x'.repeat(TOOL_NAME_CHARS_MAX - 'weather__'.length);
     expect(namespacedToolName('weather', longest)).toHaveLength(TOOL_NAME_CHARS_MAX);
     expect(namespacedToolName('weather', `${longest}x`)).toBeUndefined();
+  });
+});
+
+describe('namespaceTools', () => {
+  it('renames what is offered, keeps the rest of each tool, and says what it left out and why', () => {
+    const tools = [
+      { name: 'quote', inputSchema: { type: 'object' } },
+      { name: 'admin_reset', inputSchema: { type: 'object' } },
+      { name: 'x'.repeat(125), inputSchema: { type: 'object' } },
+    ];
+    expect(namespaceTools('fin', tools)).toEqual({
+      tools: [
+        { name: 'fin__quote', upstreamName: 'quote', inputSchema: { type: 'object' } },
+        { name: 'fin__admin_reset', upstreamName: 'admin_reset', inputSchema: { type: 'object' } },
+      ],
+      skipped: [{ name: 'x'.repeat(125), reason: 'name_does_not_fit' }],
+    });
+    expect(namespaceTools('fin', tools, ['quote']).tools.map((tool) => tool.name)).toEqual(['fin__quote']);
+    expect(namespaceTools('fin', tools, ['quote']).skipped.map((tool) => tool.reason)).toEqual(['not_allowed', 'not_allowed']);
   });
 });
 
