@@ -334,7 +334,10 @@ function guardedFetch(options: GuardedFetchOptions): FetchLike {
       options.onFailure(failure);
       throw failure;
     }
-    const body = response.body === null ? null : capped(response.body as ReadableStream<Uint8Array>, options.responseBytesMax, options.onFailure);
+    // These statuses have no body, and Response refuses one for them.
+    const bodiless = response.body === null || [101, 204, 205, 304].includes(response.status);
+    if (bodiless) await response.body?.cancel().catch(() => undefined);
+    const body = bodiless || response.body === null ? null : capped(response.body as ReadableStream<Uint8Array>, options.responseBytesMax, options.onFailure);
     return new Response(body, { status: response.status, statusText: response.statusText, headers: new Headers([...response.headers.entries()]) });
   };
 }
