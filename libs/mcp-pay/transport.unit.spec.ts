@@ -123,8 +123,10 @@ describe('classifyToolCallAnswer: the tool-result binding (current)', () => {
 
   it('does not treat a successful result that happens to look like an offer as one', () => {
     const structuredContent = paymentRequiredOf('v2-tool-result-payment-required');
-    const outcome = expectKind(classifyToolCallAnswer({ result: { content: [], structuredContent } }), 'completed');
-    expect(outcome.result.structuredContent).toEqual(structuredContent);
+    for (const result of [{ content: [], structuredContent }, { content: [], structuredContent, isError: false }]) {
+      const outcome = expectKind(classifyToolCallAnswer({ result }), 'completed');
+      expect(outcome.result.structuredContent).toEqual(structuredContent);
+    }
   });
 });
 
