@@ -23,7 +23,7 @@ import { parsePaymentReceipt } from './receipt.js';
 // Anvil's published development key #1: never holds value anywhere.
 const PAYER = privateKeyToAccount('0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d');
 const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
-const RECIPIENT = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+const RECIPIENT = '0x90F79bf6EB2c4f870365E785982E1f101E93b906';
 const SECRET = 'credential-test-secret-long-enough-for-hmac';
 const DOMAIN = { name: 'Test USD', version: '1' } as const;
 const REALM = 'seller.example.test';
