@@ -1,6 +1,6 @@
 import { getAddress, keccak256, stringToBytes, type Address, type Hex } from 'viem';
 
-import { transferWithAuthorizationTypedData, type TransferAuthorization, type TransferWithAuthorizationTypedData } from '../x402/eip3009.js';
+import { exactEvmPayload, transferWithAuthorizationTypedData, type TransferAuthorization, type TransferWithAuthorizationTypedData } from '../x402/eip3009.js';
 import { encodeBase64Url } from './base64url.js';
 import type { PaymentChallenge } from './challenge.js';
 import type { EvmChargeRequest } from './evm-charge.js';
@@ -90,18 +90,9 @@ export interface EvmAuthorizationPayload {
   readonly signature: Hex;
 }
 
-/** mppx's AuthorizationPayloadSchema: numbers as decimal strings. */
+/** mppx's AuthorizationPayloadSchema: x402's `exact` authorization fields, flat, typed, signed. */
 export function evmAuthorizationPayload(signature: Hex, authorization: TransferAuthorization): EvmAuthorizationPayload {
-  return {
-    type: 'authorization',
-    from: authorization.from,
-    to: authorization.to,
-    value: authorization.value.toString(10),
-    validAfter: authorization.validAfter.toString(10),
-    validBefore: authorization.validBefore.toString(10),
-    nonce: authorization.nonce,
-    signature,
-  };
+  return { type: 'authorization', ...exactEvmPayload(signature, authorization).authorization, signature };
 }
 
 export interface CredentialHeader {

@@ -208,38 +208,34 @@ export interface UptoPermit2Payload {
   readonly permit2Authorization: Permit2Authorization<{ readonly to: Address; readonly facilitator: Address; readonly validAfter: string }>;
 }
 
-/** The `payload` of PAYMENT-SIGNATURE for `exact` via Permit2; numbers as decimal strings. */
+// The authorization's common part, numbers as decimal strings as the official client sends them.
+function permit2Authorization(from: Address, message: Permit2MessageBase): Omit<Permit2Authorization<never>, 'witness'> {
+  return {
+    from: getAddress(from),
+    permitted: { token: message.permitted.token, amount: message.permitted.amount.toString(10) },
+    spender: message.spender,
+    nonce: message.nonce.toString(10),
+    deadline: message.deadline.toString(10),
+  };
+}
+
+/** The `payload` of PAYMENT-SIGNATURE for `exact` via Permit2. */
 export function exactPermit2Payload(signature: Hex, from: Address, typedData: ExactPermit2TypedData): ExactPermit2Payload {
-  const { message } = typedData;
+  const { witness } = typedData.message;
   return {
     signature,
-    permit2Authorization: {
-      from: getAddress(from),
-      permitted: { token: message.permitted.token, amount: message.permitted.amount.toString(10) },
-      spender: message.spender,
-      nonce: message.nonce.toString(10),
-      deadline: message.deadline.toString(10),
-      witness: { to: message.witness.to, validAfter: message.witness.validAfter.toString(10) },
-    },
+    permit2Authorization: { ...permit2Authorization(from, typedData.message), witness: { to: witness.to, validAfter: witness.validAfter.toString(10) } },
   };
 }
 
 /** The `payload` of PAYMENT-SIGNATURE for `upto`. */
 export function uptoPermit2Payload(signature: Hex, from: Address, typedData: UptoPermit2TypedData): UptoPermit2Payload {
-  const { message } = typedData;
+  const { witness } = typedData.message;
   return {
     signature,
     permit2Authorization: {
-      from: getAddress(from),
-      permitted: { token: message.permitted.token, amount: message.permitted.amount.toString(10) },
-      spender: message.spender,
-      nonce: message.nonce.toString(10),
-      deadline: message.deadline.toString(10),
-      witness: {
-        to: message.witness.to,
-        facilitator: message.witness.facilitator,
-        validAfter: message.witness.validAfter.toString(10),
-      },
+      ...permit2Authorization(from, typedData.message),
+      witness: { to: witness.to, facilitator: witness.facilitator, validAfter: witness.validAfter.toString(10) },
     },
   };
 }
