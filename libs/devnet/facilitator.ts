@@ -2,6 +2,7 @@ import { x402Facilitator } from '@x402/core/facilitator';
 import { SettleError, VerifyError, type PaymentPayload, type PaymentRequirements } from '@x402/core/types';
 import { toFacilitatorEvmSigner } from '@x402/evm';
 import { ExactEvmScheme } from '@x402/evm/exact/facilitator';
+import { UptoEvmScheme } from '@x402/evm/upto/facilitator';
 import express, { type Request, type Response } from 'express';
 import { createWalletClient, http, nonceManager, publicActions, type Address, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -39,7 +40,12 @@ export interface FacilitatorHandle {
  * the VerifyResponse / SettleResponse, and a non-2xx with the same shape when the library
  * throws VerifyError / SettleError, which the client turns back into those errors.
  */
-export async function startFacilitator(options: { rpcUrl: string; privateKey: Hex }): Promise<FacilitatorHandle> {
+export async function startFacilitator(options: {
+  rpcUrl: string;
+  privateKey: Hex;
+  /** Schemes to serve besides `exact` (EIP-3009 and Permit2): `upto` needs canonical Permit2 and its proxy on chain. */
+  extraSchemes?: readonly 'upto'[];
+}): Promise<FacilitatorHandle> {
   const chain = kitChain(options.rpcUrl);
   // nonceManager hands out transaction nonces locally, so two settlements in flight do
   // not both take the pending nonce from the node and have one of them rejected.
@@ -64,6 +70,7 @@ export async function startFacilitator(options: { rpcUrl: string; privateKey: He
     { confirmationTimeoutMs: CONFIRMATION_TIMEOUT_MS },
   );
   const facilitator = new x402Facilitator().register(`eip155:${ANVIL_CHAIN_ID}`, new ExactEvmScheme(signer));
+  if (options.extraSchemes?.includes('upto') === true) facilitator.register(`eip155:${ANVIL_CHAIN_ID}`, new UptoEvmScheme(signer));
   const discovery: DiscoveryItem[] = [];
 
   const app = express();

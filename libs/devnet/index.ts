@@ -140,3 +140,6 @@ export async function startX402Kit(options: X402KitOptions = {}): Promise<X402Ki
     throw error;
   }
 }
+
+// The peers of the payment rails beyond exact/EIP-3009 (Permit2, upto, MPP).
+export { startRailsKit, type RailsKit, type RailsKitOptions } from './rails-kit.js';
