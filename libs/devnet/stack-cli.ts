@@ -198,6 +198,8 @@ async function main(): Promise<void> {
       PAYBOUND_ASSETS: assets,
       // The kit's seller listens on loopback, which pay-and-fetch refuses unless allowed.
       PAYBOUND_FETCH_PRIVATE_ADDRESSES: 'allow',
+      // The catalog is synced from the kit facilitator's x402 discovery list, which names the seller.
+      PAYBOUND_DISCOVERY_URLS: kit.facilitator.url,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     },
     join(logsDir, 'governor.log'),
