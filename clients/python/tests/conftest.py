@@ -61,7 +61,12 @@ class Stack:
         data = BALANCE_OF_SELECTOR + address.lower().removeprefix("0x").rjust(64, "0")
         answer = httpx.post(
             self.chain_rpc_url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"to": self.token_address, "data": data}, "latest"]},
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "eth_call",
+                "params": [{"to": self.token_address, "data": data}, "latest"],
+            },
             timeout=10,
         ).json()
         return int(answer["result"], 16)
@@ -76,7 +81,9 @@ class Agent:
 
 def _read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> str:
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline() if process.stdout else ""), daemon=True)
+    reader = threading.Thread(
+        target=lambda: lines.append(process.stdout.readline() if process.stdout else ""), daemon=True
+    )
     reader.start()
     reader.join(timeout_s)
     return lines[0] if lines else ""
@@ -148,7 +155,9 @@ class Admin:
         """A fresh org with one agent, so that no test shares a budget with another."""
         org_id = f"org-{uuid.uuid4().hex[:12]}"
         self.call("POST", "/admin/v1/orgs", {"id": org_id, "name": org_id, "limit": org_limit})
-        created = self.call("POST", f"/admin/v1/orgs/{org_id}/agents", {"id": "agent", "name": "agent", "limit": agent_limit})
+        created = self.call(
+            "POST", f"/admin/v1/orgs/{org_id}/agents", {"id": "agent", "name": "agent", "limit": agent_limit}
+        )
         return Agent(org_id=org_id, agent_id="agent", api_key=created.json()["apiKey"])
 
     def set_agent_policy(self, agent: Agent, policy: dict[str, Any]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import Admin, Stack, wait_until
 
 import paybound
+from conftest import Admin, Stack, wait_until
 from paybound import Paybound
 
 
@@ -52,7 +52,9 @@ def test_a_refusal_raises_the_exception_of_its_code_with_its_figures(stack: Stac
     assert (error.limit, error.requested, error.remaining) == (Decimal("0.015"), stack.price, Decimal("0.005"))
     assert error.payment_id is not None
     assert client.get_payment(error.payment_id).status == "rejected"
-    wait_until(lambda: payer_before - stack.token_balance(stack.payer_address) == stack.price_atomic, "one payment lands")
+    wait_until(
+        lambda: payer_before - stack.token_balance(stack.payer_address) == stack.price_atomic, "one payment lands"
+    )
     assert payer_before - stack.token_balance(stack.payer_address) == stack.price_atomic
 
 
@@ -134,6 +136,11 @@ def test_the_catalog_lists_the_seller_from_x402_discovery(stack: Stack, client: 
         lambda: (p := client.search_catalog(network=stack.network, max_price="0.05")).items and p, "the catalog syncs"
     )
     item = next(item for item in page.items if item.resource == stack.seller_data_url)
-    assert (item.price, item.price_atomic, item.network, item.scheme) == (stack.price, stack.price_atomic, stack.network, "exact")
+    assert (item.price, item.price_atomic, item.network, item.scheme) == (
+        stack.price,
+        stack.price_atomic,
+        stack.network,
+        "exact",
+    )
     assert item.pay_to.lower() == stack.payee_address.lower()
     assert client.search_catalog(network=stack.network, max_price="0.001").items == ()

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from conftest import Admin, Agent, Stack
 
 import paybound
+from conftest import Admin, Agent, Stack
 from paybound import Paybound
 
 

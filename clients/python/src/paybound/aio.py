@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
@@ -153,7 +153,7 @@ class AsyncPaybound:
 
     async def stream_events(
         self, session_id: str, *, after: int | None = None, reconnects_max: int = _core.STREAM_RECONNECTS_MAX_DEFAULT
-    ) -> AsyncIterator[SessionEvent]:
+    ) -> AsyncGenerator[SessionEvent, None]:
         """Every event of the session as it happens, with the balance after it.
 
         The iterator does not end by itself: stop when you have what you wait for (leaving

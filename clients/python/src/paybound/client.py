@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
@@ -162,7 +162,7 @@ class Paybound:
 
     def stream_events(
         self, session_id: str, *, after: int | None = None, reconnects_max: int = _core.STREAM_RECONNECTS_MAX_DEFAULT
-    ) -> Iterator[SessionEvent]:
+    ) -> Generator[SessionEvent, None, None]:
         """Every event of the session as it happens, with the balance after it.
 
         The iterator does not end by itself: stop when you have what you wait for (leaving
