@@ -41,8 +41,13 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]
   echo "$wanted" > "$stamp"
 fi
 
-# The session starts dist/libs/devnet/stack-cli.js; a build is cheap next to a stale one.
-(cd "$repo_root" && npm run build --silent)
+# The session starts dist/libs/devnet/stack-cli.js: built unless it is newer than every
+# TypeScript source (as right after `npm test`, which builds first).
+stack_cli="$repo_root/dist/libs/devnet/stack-cli.js"
+if [ ! -f "$stack_cli" ] \
+  || [ -n "$(cd "$repo_root" && find apps libs -name '*.ts' -newer "$stack_cli" -print -quit)" ]; then
+  (cd "$repo_root" && npm run build --silent)
+fi
 
 cd "$client_dir"
 "$venv/bin/python" scripts/generate_errors.py --check

@@ -108,9 +108,19 @@ def text(output: dict[str, Any]) -> str:
     return json.dumps(output, ensure_ascii=False)
 
 
-def _answered(error: PayboundError) -> bool:
-    # Status 0: Paybound could not be reached or did not answer; that is raised, not told.
-    return error.status != 0
+def told(error: PayboundError | ValueError) -> str:
+    """What the tool answers for a failed call; raises what is not the model's to handle.
+
+    A problem Paybound answered (a refusal, an invalid URL, an unknown session) and an
+    argument the client refuses are told. Status 0, where Paybound could not be reached or
+    did not answer, is raised: the developer must see it, and a model retrying it would
+    send a new Idempotency-Key.
+    """
+    if isinstance(error, PayboundError):
+        if error.status == 0:
+            raise error
+        return text(error_output(error))
+    return text({"error": "invalid_request", "detail": str(error)})
 
 
 class PayboundToolkit:
@@ -133,21 +143,15 @@ class PayboundToolkit:
             result = self.client.fetch(
                 self.session_id, url, method=method, headers=headers, body=body, max_price=max_price
             )
-        except PayboundError as error:
-            if not _answered(error):
-                raise
-            return text(error_output(error))
-        except ValueError as error:
-            return text({"error": "invalid_request", "detail": str(error)})
+        except (PayboundError, ValueError) as error:
+            return told(error)
         return text(fetch_output(result, self.body_chars_max))
 
     def session_balance(self) -> str:
         try:
             return text(balance_output(self.client.get_session(self.session_id)))
-        except PayboundError as error:
-            if not _answered(error):
-                raise
-            return text(error_output(error))
+        except (PayboundError, ValueError) as error:
+            return told(error)
 
     def search_catalog(
         self,
@@ -158,12 +162,8 @@ class PayboundToolkit:
     ) -> str:
         try:
             page = self.client.search_catalog(query, max_price=max_price, network=network, limit=limit)
-        except PayboundError as error:
-            if not _answered(error):
-                raise
-            return text(error_output(error))
-        except ValueError as error:
-            return text({"error": "invalid_request", "detail": str(error)})
+        except (PayboundError, ValueError) as error:
+            return told(error)
         return text(catalog_output(page))
 
 
@@ -187,21 +187,15 @@ class AsyncPayboundToolkit:
             result = await self.client.fetch(
                 self.session_id, url, method=method, headers=headers, body=body, max_price=max_price
             )
-        except PayboundError as error:
-            if not _answered(error):
-                raise
-            return text(error_output(error))
-        except ValueError as error:
-            return text({"error": "invalid_request", "detail": str(error)})
+        except (PayboundError, ValueError) as error:
+            return told(error)
         return text(fetch_output(result, self.body_chars_max))
 
     async def session_balance(self) -> str:
         try:
             return text(balance_output(await self.client.get_session(self.session_id)))
-        except PayboundError as error:
-            if not _answered(error):
-                raise
-            return text(error_output(error))
+        except (PayboundError, ValueError) as error:
+            return told(error)
 
     async def search_catalog(
         self,
@@ -212,12 +206,8 @@ class AsyncPayboundToolkit:
     ) -> str:
         try:
             page = await self.client.search_catalog(query, max_price=max_price, network=network, limit=limit)
-        except PayboundError as error:
-            if not _answered(error):
-                raise
-            return text(error_output(error))
-        except ValueError as error:
-            return text({"error": "invalid_request", "detail": str(error)})
+        except (PayboundError, ValueError) as error:
+            return told(error)
         return text(catalog_output(page))
 
 
