@@ -166,12 +166,20 @@ async function main(): Promise<void> {
   const logsDir = join(stateDir, 'logs');
   mkdirSync(logsDir, { recursive: true });
 
-  // The runner closes our stdin when it ends, even when it is killed: that is the signal to stop.
+  // The runner closes our stdin when it ends, even when it is killed: that is the signal to
+  // stop. A runner killed mid-start also leaves stdout without a reader, and the ready line
+  // then fails with EPIPE; that, and any other fault, stops what was started instead of
+  // ending this process with its children left running.
   process.stdin.on('end', () => void stopAll(0));
   process.stdin.on('error', () => void stopAll(0));
   process.stdin.resume();
+  process.stdout.on('error', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
   process.once('SIGINT', () => void stopAll(0));
+  process.on('uncaughtException', (error) => {
+    log(`unexpected: ${error.message}`);
+    void stopAll(1);
+  });
 
   const postgresLog = createWriteStream(join(logsDir, 'postgres.log'), { flags: 'a' });
   const database: EmbeddedDatabase = await startEmbeddedPostgres(join(stateDir, 'pg'), await freePort(), (line) => postgresLog.write(`${line}\n`));
