@@ -8,10 +8,8 @@ closes, which happens at the end of the session even if pytest is killed.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
 import subprocess
 import threading
 import time
@@ -194,17 +192,3 @@ def wait_until(check: Callable[[], Any], what: str, timeout_s: float = 30.0, int
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout_s} s")
         time.sleep(interval_s)
-
-
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -154,7 +154,8 @@ class AsyncPaybound:
     async def stream_events(
         self, session_id: str, *, after: int | None = None, reconnects_max: int = _core.STREAM_RECONNECTS_MAX_DEFAULT
     ) -> AsyncGenerator[SessionEvent, None]:
-        """Every event of the session as it happens, with the balance after it.
+        """Every event of the session, from its first (or after the event ``after``) and then
+        as it happens, with the session's balance after each.
 
         The iterator does not end by itself: stop when you have what you wait for (leaving
         the loop closes the connection). A dropped connection is opened again from the last
