@@ -50,7 +50,6 @@ if [ ! -f "$stack_cli" ] \
 fi
 
 cd "$client_dir"
-"$venv/bin/python" scripts/generate_errors.py --check
 "$venv/bin/ruff" check .
 "$venv/bin/ruff" format --check .
 "$venv/bin/mypy"
