@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Controller, Get, Param, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { Audience } from '../auth.guard.js';
+import { Audience } from '../http/auth.guard.js';
 
 // The FinOps dashboard is three static files served as they are: no build step, no CDN.
 // The compiler does not copy them to dist/, so they are read from the source folder, which

@@ -18,12 +18,12 @@ import { ModuleRef } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { contextOf, inSpan, SpanKind } from '../../../libs/platform/tracing.js';
-import { AccessKeys, type AgentPrincipal } from '../access-keys.js';
-import type { AuthenticatedRequest } from '../auth.guard.js';
-import { PaymentsController } from '../payments.controller.js';
-import type { PaymentView, SessionView } from '../read-models.js';
-import { SessionsController } from '../sessions.controller.js';
-import { LOGGER } from '../tokens.js';
+import { AccessKeys, type AgentPrincipal } from '../http/access-keys.js';
+import type { AuthenticatedRequest } from '../http/auth.guard.js';
+import { PaymentsController } from '../payments/payments.controller.js';
+import type { PaymentView, SessionView } from '../agent/read-models.js';
+import { SessionsController } from '../agent/sessions.controller.js';
+import { LOGGER } from '../http/tokens.js';
 import { GrpcProblems, problemToServiceError } from './grpc-errors.js';
 
 // The agent API over gRPC (proto/paybound/v1/agent.proto). Every call goes through the

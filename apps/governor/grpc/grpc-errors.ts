@@ -2,7 +2,7 @@ import type { ArgumentsHost } from '@nestjs/common';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ProblemBody } from '../../../libs/platform/problem.js';
-import { ProblemFilter } from '../problem.filter.js';
+import { ProblemFilter } from '../http/problem.filter.js';
 
 // gRPC answers the same problems as REST. The problem is rendered by the REST exception
 // filter itself, into a response that only records what it is given, so that there is one
