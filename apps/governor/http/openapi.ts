@@ -59,6 +59,7 @@ export const openApiDocument = {
           requested: { ...usd, description: 'The amount asked for (403).' },
           remaining: { ...usd, description: 'What was left at that level (403).' },
           paymentId: { type: 'string' },
+          paymentStatus: { type: 'string', description: 'The status of the payment an Idempotency-Key retry found (payment_already_used).' },
         },
       },
       OpenSession: {

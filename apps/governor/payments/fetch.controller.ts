@@ -154,7 +154,7 @@ export class FetchController {
     // A retry with the same Idempotency-Key of a fetch that already went ahead: the header
     // must not be sent again on the agent's behalf, the payment says how it went.
     if (payment.status !== 'reserved') {
-      throw new ApiProblem(409, 'payment_already_used', `payment ${payment.id} for this Idempotency-Key is already ${payment.status}`, { paymentId: payment.id, status: payment.status });
+      throw new ApiProblem(409, 'payment_already_used', `payment ${payment.id} for this Idempotency-Key is already ${payment.status}`, { paymentId: payment.id, paymentStatus: payment.status });
     }
 
     const header = await this.signedHeader(agent, payment);
