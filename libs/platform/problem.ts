@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { ERROR_CATALOGUE, type ErrorCode } from './error-catalogue.js';
 
 // RFC 9457 problem details. Every error a client sees has a stable snake_case `code`;
-// handlers throw ApiProblem (or a DomainError) and one exception filter renders them.
+// handlers throw ApiProblem (or a DomainError) and one exception filter renders them. The
+// status comes from the error catalogue, never from the throw site.
 
 /** RFC 9457's members, and our `code`: a figure never takes one of these names. */
 export const PROBLEM_STANDARD_MEMBERS = ['type', 'title', 'status', 'detail', 'instance', 'code'] as const;
@@ -17,29 +19,32 @@ export interface ProblemBody {
   type: string;
   title: string;
   status: number;
-  code: string;
+  code: ErrorCode;
   detail: string;
   [figure: string]: unknown;
 }
 
 export class ApiProblem extends Error {
+  /** The HTTP status, from the catalogue. */
+  readonly status: number;
+
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly detail: string,
     readonly figures: ProblemFigures = {},
   ) {
     super(detail);
     this.name = 'ApiProblem';
+    this.status = ERROR_CATALOGUE[code].httpStatus;
   }
 }
 
-export function problemBody(status: number, code: string, detail: string, figures: ProblemFigures = {}): ProblemBody {
+export function problemBody(code: ErrorCode, detail: string, figures: ProblemFigures = {}): ProblemBody {
   for (const member of PROBLEM_STANDARD_MEMBERS) assert(!Object.hasOwn(figures, member), `a problem figure may not be named ${member} (code ${code})`);
   return {
     type: `https://paybound.dev/problems/${code}`,
     title: code.replace(/_/g, ' '),
-    status,
+    status: ERROR_CATALOGUE[code].httpStatus,
     code,
     detail,
     ...figures,

@@ -76,7 +76,7 @@ export function policyView(policy: Policy): Record<string, unknown> {
 function expectedVersionOf(ifMatch: string | undefined): number | null {
   if (ifMatch === undefined || ifMatch.trim() === '*') return null;
   const match = /^(?:W\/)?"(\d{1,9})"$/.exec(ifMatch.trim());
-  if (match === null) throw new ApiProblem(400, 'invalid_if_match', 'If-Match must be an ETag from GET, such as "3"', { field: 'If-Match' });
+  if (match === null) throw new ApiProblem('invalid_if_match', 'If-Match must be an ETag from GET, such as "3"', { field: 'If-Match' });
   return Number(match[1]);
 }
 

@@ -79,7 +79,7 @@ export class ApprovalsController {
     await this.projection.catchUpAll();
     const found = await this.pool.query<{ org_id: string }>('SELECT org_id FROM payments_view WHERE intent_id = $1', [intentId]);
     const orgId = found.rows[0]?.org_id;
-    if (orgId === undefined) throw new ApiProblem(404, 'payment_not_found', `payment ${intentId.slice(0, 80)} does not exist`);
+    if (orgId === undefined) throw new ApiProblem('payment_not_found', `payment ${intentId.slice(0, 80)} does not exist`);
     await this.commands.execute(
       new DecideBudget(
         { type: 'DecideApproval', orgId, intentId, approve, reason: approve ? 'approved' : 'denied', actor: adminActorOf(request), at: this.clock.now().toISOString() },

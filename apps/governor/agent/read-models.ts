@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import pg from 'pg';
-import type { Reserved } from '../../../libs/domain/budget/events.js';
+import type { RefusalCode, Reserved } from '../../../libs/domain/budget/events.js';
 import { formatUsdMicros } from '../../../libs/domain/money.js';
 import type { RecordedEvent } from '../../../libs/eventstore/event-store.js';
 import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
@@ -35,7 +35,7 @@ export interface PaymentView {
   transaction: string | null;
   reason: string | null;
   /** Why and where the payment was refused, with the figures, when status is `rejected`. */
-  refusal: { level: string; code: string; limit: string | null; requested: string; remaining: string | null } | null;
+  refusal: { level: string; code: RefusalCode; limit: string | null; requested: string; remaining: string | null } | null;
   createdAt: string;
 }
 
@@ -66,7 +66,7 @@ interface PaymentRow {
   valid_before: Date | null;
   transaction: string | null;
   reason: string | null;
-  refusal: { level: string; code: string; limitMicros: string | null; requestedMicros: string; remainingMicros: string | null } | null;
+  refusal: { level: string; code: RefusalCode; limitMicros: string | null; requestedMicros: string; remainingMicros: string | null } | null;
   created_at: Date;
 }
 

@@ -40,7 +40,7 @@ export class SessionsController {
     const agent = principalOf(request);
     const body = parseBody(openSessionBody, rawBody);
     const limitMicros = parseUsdMicros(body.limit);
-    if (limitMicros === 0n) throw new ApiProblem(400, 'invalid_request', 'limit: must be greater than zero', { field: 'limit' });
+    if (limitMicros === 0n) throw new ApiProblem('invalid_request', 'limit: must be greater than zero', { field: 'limit' });
     const now = this.clock.now();
     const command: OpenSession = {
       type: 'OpenSession',
@@ -83,7 +83,7 @@ export class SessionsController {
   async get(@Req() request: AuthenticatedRequest, @Param('id') id: string): Promise<SessionView> {
     const agent = principalOf(request);
     const view = await this.reads.session(agent.orgId, agent.agentId, id, this.clock.now());
-    if (view === undefined) throw new ApiProblem(404, 'session_not_found', `session ${id.slice(0, 80)} does not exist`);
+    if (view === undefined) throw new ApiProblem('session_not_found', `session ${id.slice(0, 80)} does not exist`);
     return view;
   }
 }

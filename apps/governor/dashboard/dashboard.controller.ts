@@ -29,7 +29,7 @@ function asset(name: string): Buffer {
       // Try the next folder.
     }
   }
-  throw new ApiProblem(500, 'dashboard_missing', `dashboard file ${name} is missing from apps/governor/dashboard; reinstall or rebuild Paybound`);
+  throw new ApiProblem('dashboard_missing', `dashboard file ${name} is missing from apps/governor/dashboard; reinstall or rebuild Paybound`);
 }
 
 @Controller('dashboard')
@@ -43,7 +43,7 @@ export class DashboardController {
 
   @Get(':file')
   file(@Param('file') file: string, @Res() response: Response): void {
-    if (!Object.hasOwn(ASSETS, file) || file === 'index.html') throw new ApiProblem(404, 'not_found', 'no such dashboard file');
+    if (!Object.hasOwn(ASSETS, file) || file === 'index.html') throw new ApiProblem('not_found', 'no such dashboard file');
     send(response, file);
   }
 }

@@ -180,9 +180,9 @@ export class StreamController implements BeforeApplicationShutdown {
     const agent = principalOf(request);
     const query = parseBody(sessionStreamQuery, rawQuery);
     const session = await this.reads.session(agent.orgId, agent.agentId, sessionId, this.clock.now());
-    if (session === undefined) throw new ApiProblem(404, 'session_not_found', `session ${sessionId.slice(0, 80)} does not exist`);
+    if (session === undefined) throw new ApiProblem('session_not_found', `session ${sessionId.slice(0, 80)} does not exist`);
     const resumeFrom = headerCursor(request) ?? String(query.after ?? 0);
-    if (!/^\d{1,15}$/.test(resumeFrom)) throw new ApiProblem(400, 'invalid_request', 'Last-Event-ID: must be the `id` of an event this stream sent', { field: 'Last-Event-ID' });
+    if (!/^\d{1,15}$/.test(resumeFrom)) throw new ApiProblem('invalid_request', 'Last-Event-ID: must be the `id` of an event this stream sent', { field: 'Last-Event-ID' });
     const resumeAfterVersion = Number(resumeFrom);
     const streamId = orgStreamId(agent.orgId);
     let state: OrgState = initialOrgState(agent.orgId);
@@ -221,7 +221,7 @@ export class StreamController implements BeforeApplicationShutdown {
   }
 
   private begin(request: AuthenticatedRequest, response: Response): OpenStream {
-    if (this.open.size >= MAX_OPEN_STREAMS) throw new ApiProblem(503, 'too_many_streams', `at most ${MAX_OPEN_STREAMS} streams may be open at once; close one or retry later`);
+    if (this.open.size >= MAX_OPEN_STREAMS) throw new ApiProblem('too_many_streams', `at most ${MAX_OPEN_STREAMS} streams may be open at once; close one or retry later`);
     const stream: OpenStream = { response, closed: false };
     this.open.add(stream);
     request.on('close', () => {
@@ -319,7 +319,7 @@ function cursorOf(position: LogPosition): string {
 
 function parseCursor(cursor: string): LogPosition {
   const match = cursorPattern.exec(cursor);
-  if (match?.[1] === undefined || match[2] === undefined) throw new ApiProblem(400, 'invalid_request', 'after: must be the `id` of an event this stream sent', { field: 'after' });
+  if (match?.[1] === undefined || match[2] === undefined) throw new ApiProblem('invalid_request', 'after: must be the `id` of an event this stream sent', { field: 'after' });
   return { transactionId: match[1], globalPosition: BigInt(match[2]) };
 }
 

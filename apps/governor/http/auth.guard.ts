@@ -31,10 +31,10 @@ export class AuthGuard implements CanActivate {
     if (audience === 'public') return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const token = bearerToken(request);
-    if (token === undefined) throw new ApiProblem(401, 'unauthenticated', 'send "Authorization: Bearer <key>"');
+    if (token === undefined) throw new ApiProblem('unauthenticated', 'send "Authorization: Bearer <key>"');
     if (audience === 'worker') {
-      if (this.config.workerToken === undefined) throw new ApiProblem(403, 'forbidden', 'this governor takes no settlement worker commands (PAYBOUND_WORKER_TOKEN is not set)');
-      if (!sameSecret(token, this.config.workerToken)) throw new ApiProblem(403, 'forbidden', 'this key cannot send settlement worker commands');
+      if (this.config.workerToken === undefined) throw new ApiProblem('forbidden', 'this governor takes no settlement worker commands (PAYBOUND_WORKER_TOKEN is not set)');
+      if (!sameSecret(token, this.config.workerToken)) throw new ApiProblem('forbidden', 'this key cannot send settlement worker commands');
       return true;
     }
     if (audience === 'admin') {
@@ -43,12 +43,12 @@ export class AuthGuard implements CanActivate {
         return true;
       }
       const name = await this.keys.adminForKey(token);
-      if (name === undefined) throw new ApiProblem(403, 'forbidden', 'this key cannot use the admin API');
+      if (name === undefined) throw new ApiProblem('forbidden', 'this key cannot use the admin API');
       request.adminActor = `admin:${name}`;
       return true;
     }
     const agent = await this.keys.agentForKey(token);
-    if (agent === undefined) throw new ApiProblem(401, 'invalid_api_key', 'the API key is unknown or revoked');
+    if (agent === undefined) throw new ApiProblem('invalid_api_key', 'the API key is unknown or revoked');
     request.agent = agent;
     return true;
   }
@@ -62,11 +62,11 @@ function bearerToken(request: Request): string | undefined {
 }
 
 export function principalOf(request: AuthenticatedRequest): AgentPrincipal {
-  if (request.agent === undefined) throw new ApiProblem(401, 'unauthenticated', 'no agent key on this request');
+  if (request.agent === undefined) throw new ApiProblem('unauthenticated', 'no agent key on this request');
   return request.agent;
 }
 
 export function adminActorOf(request: AuthenticatedRequest): string {
-  if (request.adminActor === undefined) throw new ApiProblem(401, 'unauthenticated', 'no admin key on this request');
+  if (request.adminActor === undefined) throw new ApiProblem('unauthenticated', 'no admin key on this request');
   return request.adminActor;
 }

@@ -21,7 +21,7 @@ export class HealthController {
       const result = await this.pool.query<{ count: string }>('SELECT count(*) FROM schema_migrations');
       return { status: 'ready', migrations: Number(result.rows[0]?.count ?? 0) };
     } catch {
-      throw new ApiProblem(503, 'not_ready', 'the database is not reachable');
+      throw new ApiProblem('not_ready', 'the database is not reachable');
     }
   }
 }

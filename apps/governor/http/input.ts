@@ -23,7 +23,7 @@ export function idempotencyClaim(request: Request, scope: string, body: unknown)
   const key = request.headers['idempotency-key'];
   if (key === undefined) return null;
   if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
-    throw new ApiProblem(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 printable ASCII characters', { field: 'Idempotency-Key' });
+    throw new ApiProblem('invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 printable ASCII characters', { field: 'Idempotency-Key' });
   }
   const requestHash = createHash('sha256').update(scope).update('\u0000').update(canonicalJson(body)).digest('hex');
   return { key, requestHash };

@@ -3,6 +3,7 @@
 
 import { HISTORY_PER_AGENT_MAX } from '../../../libs/domain/budget/policy.js';
 import { DEFAULT_WEBHOOK_EVENT_TYPES, WEBHOOK_ENDPOINTS_MAX, WEBHOOK_EVENT_TYPES } from '../../../libs/domain/webhooks/webhooks.js';
+import { ERROR_CODES } from '../../../libs/platform/error-catalogue.js';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
@@ -49,17 +50,19 @@ export const openApiDocument = {
           status: { type: 'integer' },
           code: {
             type: 'string',
-            description:
-              'Stable machine-readable code: invalid_request, destination_not_allowed, webhook_endpoint_not_found, webhook_delivery_not_found, webhook_endpoints_limit_reached, webhook_delivery_already_delivered, webhook_endpoint_disabled, invalid_amount, invalid_json, invalid_idempotency_key, idempotency_key_reused, unauthenticated, invalid_api_key, forbidden, session_not_found, payment_not_found, session_limit_exceeded, agent_limit_exceeded, team_limit_exceeded, org_limit_exceeded, price_above_max, payee_not_allowed, asset_not_allowed, network_not_allowed, session_expired, session_closed, bad_payment_offer, internal_error, …',
+            enum: ERROR_CODES,
+            description: 'Stable machine-readable code, in precedence order (when several apply, the first is reported); each code\'s HTTP and gRPC status, kind and figures are in schemas/errors.json.',
           },
           detail: { type: 'string' },
           field: { type: 'string', description: 'The input field that is wrong (400).' },
-          level: { type: 'string', enum: ['session', 'agent', 'team', 'org', 'policy'] },
+          level: { type: 'string', enum: ['session', 'agent', 'team', 'org', 'policy', 'wallet', 'request'] },
           limit: { ...usd, description: 'The limit of the refusing level (403).' },
           requested: { ...usd, description: 'The amount asked for (403).' },
           remaining: { ...usd, description: 'What was left at that level (403).' },
           paymentId: { type: 'string' },
           paymentStatus: { type: 'string', description: 'The status of the payment an Idempotency-Key retry found (payment_already_used).' },
+          reason: { type: 'string', description: 'Why the settlement worker did not sign (payment_not_signed).' },
+          scope: { type: 'string', enum: ['org', 'total'], description: 'Which queue of decisions is full (overloaded).' },
         },
       },
       OpenSession: {
@@ -529,7 +532,8 @@ export const openApiDocument = {
         },
         responses: {
           '201': { description: 'Registered; `secret` (whsec_…) is shown only now', content: { 'application/json': { schema: { allOf: [webhookEndpoint, { type: 'object', properties: { secret: { type: 'string' } } }] } } } },
-          '400': problemResponse('Invalid input (`field` names it): invalid_request, or destination_not_allowed for a loopback or private URL'),
+          '400': problemResponse('Invalid input (`field` names it): invalid_request'),
+          '403': problemResponse('destination_not_allowed: a loopback or private URL (`field` is url)'),
           '404': problemResponse('org_not_found'),
           '409': problemResponse(`webhook_endpoints_limit_reached: at most ${WEBHOOK_ENDPOINTS_MAX} endpoints`),
         },

@@ -88,7 +88,7 @@ export class MetricsController {
   @Get('metrics')
   async metrics(@Req() request: Request, @Res() response: Response): Promise<void> {
     if (!scrapeAllowed(request.headers.authorization, this.config.metricsToken)) {
-      throw new ApiProblem(401, 'unauthenticated', 'send "Authorization: Bearer <PAYBOUND_METRICS_TOKEN>"');
+      throw new ApiProblem('unauthenticated', 'send "Authorization: Bearer <PAYBOUND_METRICS_TOKEN>"');
     }
     response.type(this.registry.contentType).send(await this.registry.metrics());
   }

@@ -115,11 +115,11 @@ export class FetchController {
     const input = parseBody(fetchBody, rawBody);
     const maxPriceMicros = input.maxPrice === undefined ? undefined : parseUsdMicros(input.maxPrice);
     if ((input.method === 'GET' || input.method === 'HEAD') && input.body !== undefined) {
-      throw new ApiProblem(400, 'invalid_request', `body: a ${input.method} request has no body`, { field: 'body' });
+      throw new ApiProblem('invalid_request', `body: a ${input.method} request has no body`, { field: 'body' });
     }
     // The session is checked before anything is sent on the agent's behalf.
     const session = await this.reads.session(agent.orgId, agent.agentId, sessionId, this.clock.now());
-    if (session === undefined) throw new ApiProblem(404, 'session_not_found', `session ${sessionId.slice(0, 80)} does not exist`);
+    if (session === undefined) throw new ApiProblem('session_not_found', `session ${sessionId.slice(0, 80)} does not exist`);
 
     let first: UpstreamAnswer;
     try {
@@ -154,7 +154,7 @@ export class FetchController {
     // A retry with the same Idempotency-Key of a fetch that already went ahead: the header
     // must not be sent again on the agent's behalf, the payment says how it went.
     if (payment.status !== 'reserved') {
-      throw new ApiProblem(409, 'payment_already_used', `payment ${payment.id} for this Idempotency-Key is already ${payment.status}`, { paymentId: payment.id, paymentStatus: payment.status });
+      throw new ApiProblem('payment_already_used', `payment ${payment.id} for this Idempotency-Key is already ${payment.status}`, { paymentId: payment.id, paymentStatus: payment.status });
     }
 
     const header = await this.signedHeader(agent, payment);
@@ -201,7 +201,7 @@ export class FetchController {
     const waited = await this.signatures.waitFor(payment.id, this.config.signWaitMs);
     if (waited.kind === 'signed') return waited.header;
     if (waited.kind === 'not_signed') {
-      throw new ApiProblem(503, 'payment_not_signed', `the settlement worker did not sign payment ${payment.id}: ${waited.reason ?? waited.status}`, { paymentId: payment.id, reason: waited.reason });
+      throw new ApiProblem('payment_not_signed', `the settlement worker did not sign payment ${payment.id}: ${waited.reason ?? waited.status}`, { paymentId: payment.id, reason: waited.reason });
     }
     const release: Release = {
       type: 'Release',
@@ -220,7 +220,7 @@ export class FetchController {
       const late = await this.signatures.waitFor(payment.id, LATE_SIGNATURE_WAIT_MS);
       if (late.kind === 'signed') return late.header;
     }
-    throw new ApiProblem(503, 'payment_not_signed', `the settlement worker did not sign payment ${payment.id} within ${this.config.signWaitMs} ms; nothing was paid`, {
+    throw new ApiProblem('payment_not_signed', `the settlement worker did not sign payment ${payment.id} within ${this.config.signWaitMs} ms; nothing was paid`, {
       paymentId: payment.id,
       reason: 'sign_timeout',
     });
@@ -246,7 +246,7 @@ export class FetchController {
     if (asset === undefined) return;
     const priceMicros = stablecoinAtomicToUsdMicros(requirement.amountAtomic, asset.decimals);
     if (priceMicros > maxPriceMicros) {
-      throw new ApiProblem(403, 'price_above_max', `the seller asks ${formatUsdMicros(priceMicros)}, above maxPrice ${formatUsdMicros(maxPriceMicros)}; nothing was reserved`, {
+      throw new ApiProblem('price_above_max', `the seller asks ${formatUsdMicros(priceMicros)}, above maxPrice ${formatUsdMicros(maxPriceMicros)}; nothing was reserved`, {
         level: 'request',
         limit: formatUsdMicros(maxPriceMicros),
         requested: formatUsdMicros(priceMicros),
@@ -361,16 +361,16 @@ function upstreamProblem(error: UpstreamError, paymentId: string | null): ApiPro
   const after = paymentId === null ? 'nothing was paid' : 'the payment was sent and is reconciled on chain';
   switch (error.kind) {
     case 'timeout':
-      return new ApiProblem(504, 'upstream_timeout', `the seller did not answer in time; ${after}`, figures);
+      return new ApiProblem('upstream_timeout', `the seller did not answer in time; ${after}`, figures);
     case 'unreachable':
-      return new ApiProblem(502, 'upstream_unreachable', `the connection to the seller failed; ${after}`, figures);
+      return new ApiProblem('upstream_unreachable', `the connection to the seller failed; ${after}`, figures);
     case 'too_large':
-      return new ApiProblem(502, 'upstream_response_too_large', `the seller's answer exceeds ${RESPONSE_BYTES_MAX} bytes`, figures);
+      return new ApiProblem('upstream_response_too_large', `the seller's answer exceeds ${RESPONSE_BYTES_MAX} bytes`, figures);
     case 'destination_not_allowed':
-      return new ApiProblem(403, 'destination_not_allowed', `url: ${(error.cause as Error).message}; pay-and-fetch calls public addresses only, and ${after}`, { field: 'url', ...figures });
+      return new ApiProblem('destination_not_allowed', `url: ${(error.cause as Error).message}; pay-and-fetch calls public addresses only, and ${after}`, { field: 'url', ...figures });
     default: {
       const _never: never = error.kind;
-      return new ApiProblem(502, 'upstream_unreachable', 'the seller could not be reached', figures);
+      return new ApiProblem('upstream_unreachable', 'the seller could not be reached', figures);
     }
   }
 }

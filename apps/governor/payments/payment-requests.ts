@@ -19,9 +19,6 @@ import { paymentFromReserved, ReadModels, type PaymentView } from '../agent/read
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
 import { WalletFunding } from './wallet-funding.js';
 
-/** Selection refusals that mean the seller's offer is unusable rather than disallowed. */
-const OFFER_PROBLEMS = new Set(['scheme_not_supported', 'eip712_domain_missing']);
-
 export interface PaymentRequestInput {
   sessionId: string;
   offer: PaymentRequiredInput;
@@ -61,12 +58,14 @@ export class PaymentRequests {
       allowedAssets: assets.map((a) => a.address),
     });
     if (!selection.ok) {
-      if (OFFER_PROBLEMS.has(selection.code)) throw new ApiProblem(502, 'bad_payment_offer', selection.detail);
-      throw new ApiProblem(403, selection.code, selection.detail);
+      // A scheme Paybound cannot sign, or no EIP-712 domain: the offer is unusable, not disallowed.
+      const { code, detail } = selection;
+      if (code === 'scheme_not_supported' || code === 'eip712_domain_missing') throw new ApiProblem('bad_payment_offer', detail);
+      throw new ApiProblem(code, detail);
     }
     const requirement = selection.requirement;
     const asset = assets.find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
-    if (asset === undefined) throw new ApiProblem(403, 'asset_not_allowed', `asset ${requirement.asset} is not configured`);
+    if (asset === undefined) throw new ApiProblem('asset_not_allowed', `asset ${requirement.asset} is not configured`);
     const now = this.clock.now();
     const intentId = `pay_${randomUUID()}`;
     // Independent round trips, made at once. The worker signs from the offer's row, so it is
@@ -108,10 +107,10 @@ export class PaymentRequests {
     const reserved = events.find((e) => e.type === 'Reserved' || e.type === 'ApprovalRequested') as RecordedEvent<Reserved['data']> | undefined;
     // A new decision is answered from its own event; only a retry reads the projection.
     const payment = reserved !== undefined ? paymentFromReserved(reserved) : await this.reads.payment(agent.orgId, agent.agentId, decidedIntentId);
-    if (payment === undefined) throw new ApiProblem(404, 'payment_not_found', `payment ${decidedIntentId} does not exist`);
+    if (payment === undefined) throw new ApiProblem('payment_not_found', `payment ${decidedIntentId} does not exist`);
     if (payment.refusal !== null) {
       const { code, level, ...figures } = payment.refusal;
-      throw new ApiProblem(403, code, `payment refused at the ${level} level: ${code.replace(/_/g, ' ')}`, { level, ...figures, paymentId: decidedIntentId });
+      throw new ApiProblem(code, `payment refused at the ${level} level: ${code.replace(/_/g, ' ')}`, { level, ...figures, paymentId: decidedIntentId });
     }
     return { payment, offer, requirement };
   }
@@ -121,7 +120,7 @@ function parseOffer(input: PaymentRequiredInput): PaymentOffer {
   try {
     return parsePaymentRequired(input);
   } catch (error) {
-    if (error instanceof X402OfferError) throw new ApiProblem(502, 'bad_payment_offer', error.message);
+    if (error instanceof X402OfferError) throw new ApiProblem('bad_payment_offer', error.message);
     throw error;
   }
 }
@@ -134,5 +133,5 @@ export function refusalProblem(refusal: LimitExceeded['data']): ApiProblem {
     remaining: refusal.remainingMicros === null ? null : formatUsdMicros(refusal.remainingMicros),
     paymentId: refusal.intentId,
   };
-  return new ApiProblem(403, refusal.code, `payment refused at the ${refusal.level} level: ${refusal.code.replace(/_/g, ' ')}`, figures);
+  return new ApiProblem(refusal.code, `payment refused at the ${refusal.level} level: ${refusal.code.replace(/_/g, ' ')}`, figures);
 }

@@ -136,7 +136,7 @@ export class PaymentsController {
   private async payment(request: AuthenticatedRequest, id: string): Promise<PaymentView> {
     const agent = principalOf(request);
     const payment = await this.reads.payment(agent.orgId, agent.agentId, id);
-    if (payment === undefined) throw new ApiProblem(404, 'payment_not_found', `payment ${id.slice(0, 80)} does not exist`);
+    if (payment === undefined) throw new ApiProblem('payment_not_found', `payment ${id.slice(0, 80)} does not exist`);
     return payment;
   }
 }

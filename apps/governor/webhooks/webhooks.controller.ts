@@ -128,7 +128,7 @@ function deliveryView(row: DeliveryRow) {
 }
 
 function endpointNotFound(id: string): ApiProblem {
-  return new ApiProblem(404, 'webhook_endpoint_not_found', `webhook endpoint ${id.slice(0, 80)} does not exist`);
+  return new ApiProblem('webhook_endpoint_not_found', `webhook endpoint ${id.slice(0, 80)} does not exist`);
 }
 
 /**
@@ -154,7 +154,7 @@ export class WebhooksController {
     this.assertReachable(body.url);
     if (body.orgId !== null) {
       const org = await this.pool.query('SELECT 1 FROM streams WHERE stream_id = $1', [orgStreamId(body.orgId)]);
-      if (org.rowCount === 0) throw new ApiProblem(404, 'org_not_found', `org ${body.orgId} does not exist`, { field: 'orgId' });
+      if (org.rowCount === 0) throw new ApiProblem('org_not_found', `org ${body.orgId} does not exist`, { field: 'orgId' });
     }
     const id = `we_${randomUUID().replace(/-/g, '')}`;
     const secret = newWebhookSecret();
@@ -173,7 +173,7 @@ export class WebhooksController {
       );
       return { row: created.rows[0], now: at };
     });
-    if (row === undefined) throw new ApiProblem(409, 'webhook_endpoints_limit_reached', `at most ${WEBHOOK_ENDPOINTS_MAX} webhook endpoints; delete one first`, { limit: WEBHOOK_ENDPOINTS_MAX });
+    if (row === undefined) throw new ApiProblem('webhook_endpoints_limit_reached', `at most ${WEBHOOK_ENDPOINTS_MAX} webhook endpoints; delete one first`, { limit: WEBHOOK_ENDPOINTS_MAX });
     return { ...endpointView(row, now), secret };
   }
 
@@ -290,9 +290,9 @@ export class WebhooksController {
   @HttpCode(202)
   async retry(@Param('id') id: string, @Param('deliveryId') deliveryId: string) {
     const row = await this.deliveryRow(id, deliveryId);
-    if (row.status === 'delivered') throw new ApiProblem(409, 'webhook_delivery_already_delivered', `delivery ${row.delivery_id} was delivered at ${row.delivered_at?.toISOString() ?? ''}`);
+    if (row.status === 'delivered') throw new ApiProblem('webhook_delivery_already_delivered', `delivery ${row.delivery_id} was delivered at ${row.delivered_at?.toISOString() ?? ''}`);
     const endpoint = await this.endpoint(id);
-    if (!endpoint.enabled) throw new ApiProblem(409, 'webhook_endpoint_disabled', `endpoint ${id} is disabled; enable it first`);
+    if (!endpoint.enabled) throw new ApiProblem('webhook_endpoint_disabled', `endpoint ${id} is disabled; enable it first`);
     const now = this.clock.now();
     const retried = await this.pool.query<DeliveryRow>(
       `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $2
@@ -313,7 +313,7 @@ export class WebhooksController {
 
   private async deliveryRow(endpointId: string, deliveryId: string): Promise<DeliveryRow> {
     await this.endpoint(endpointId);
-    const notFound = new ApiProblem(404, 'webhook_delivery_not_found', `delivery ${deliveryId.slice(0, 40)} of endpoint ${endpointId.slice(0, 80)} does not exist`);
+    const notFound = new ApiProblem('webhook_delivery_not_found', `delivery ${deliveryId.slice(0, 40)} of endpoint ${endpointId.slice(0, 80)} does not exist`);
     if (!/^\d{1,19}$/.test(deliveryId)) throw notFound;
     const result = await this.pool.query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE delivery_id = $1 AND endpoint_id = $2`, [deliveryId, endpointId]);
     const row = result.rows[0];
@@ -333,7 +333,7 @@ export class WebhooksController {
       assertPublicLiteral(parsed);
     } catch (error) {
       if (!(error instanceof DestinationNotAllowedError)) throw error;
-      throw new ApiProblem(400, 'destination_not_allowed', `url: ${error.message}; webhooks go to public addresses only unless PAYBOUND_FETCH_PRIVATE_ADDRESSES=allow`, { field: 'url' });
+      throw new ApiProblem('destination_not_allowed', `url: ${error.message}; webhooks go to public addresses only unless PAYBOUND_FETCH_PRIVATE_ADDRESSES=allow`, { field: 'url' });
     }
   }
 }
