@@ -86,6 +86,8 @@ describe('the agent API over gRPC', () => {
       stream.on('end', () => resolve(null));
     });
     stream.on('data', (m: { session: GrpcSession }) => seen.push(m.session));
+    // The watch reads its first balance on its own time: pay only once it has.
+    await expect.poll(() => seen.length, { timeout: 5_000, interval: 20 }).toBe(1);
 
     const paid = await client.unary<{ payment: GrpcPayment; header?: unknown }>('requestPayment', { sessionId, paymentRequired: offer, url: 'http://127.0.0.1/data/1', idempotencyKey: 'pay-g-1' });
     expect(paid.payment).toMatchObject({ status: 'PAYMENT_STATUS_RESERVED', amount: '0.01', amountAtomic: '10000' });
