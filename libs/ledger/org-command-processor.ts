@@ -30,7 +30,7 @@ export class OverloadedError extends ApiProblem {
     readonly pendingCount: number,
     readonly pendingCountMax: number,
   ) {
-    super(503, 'overloaded', `too many budget decisions waiting (${scope}: ${pendingCount} of at most ${pendingCountMax}); retry shortly`, { scope });
+    super('overloaded', `too many budget decisions waiting (${scope}: ${pendingCount} of at most ${pendingCountMax}); retry shortly`, { scope });
     this.name = 'OverloadedError';
   }
 }
