@@ -1,6 +1,6 @@
 """The error catalogue as exception classes.
 
-Generated from clients/python/tests/fixtures/errors.json by scripts/generate_errors.py; do not edit.
+Generated from schemas/errors.json by scripts/generate_errors.py; do not edit.
 """
 
 from __future__ import annotations
@@ -19,125 +19,134 @@ from .errors import (
     UpstreamError,
 )
 
-CATALOGUE_SOURCE = "clients/python/tests/fixtures/errors.json"
-
-
-class Unauthenticated(AuthError):
-    """The request carries no key (Authorization: Bearer <key>)."""
-
-    CODE: ClassVar[str | None] = "unauthenticated"
-    KIND: ClassVar[str | None] = "auth"
-    HTTP_STATUS: ClassVar[int | None] = 401
-    GRPC_STATUS: ClassVar[str | None] = "UNAUTHENTICATED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The request carries no key (Authorization: Bearer <key>)."
-
-
-class InvalidApiKey(AuthError):
-    """The key is unknown or revoked."""
-
-    CODE: ClassVar[str | None] = "invalid_api_key"
-    KIND: ClassVar[str | None] = "auth"
-    HTTP_STATUS: ClassVar[int | None] = 401
-    GRPC_STATUS: ClassVar[str | None] = "UNAUTHENTICATED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The key is unknown or revoked."
-
-
-class Forbidden(AuthError):
-    """This key cannot use this API (an agent key on the admin API, or the reverse)."""
-
-    CODE: ClassVar[str | None] = "forbidden"
-    KIND: ClassVar[str | None] = "auth"
-    HTTP_STATUS: ClassVar[int | None] = 403
-    GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = (
-        "This key cannot use this API (an agent key on the admin API, or the reverse)."
-    )
-
-
-class InvalidJson(InvalidRequestError):
-    """The body is not JSON."""
-
-    CODE: ClassVar[str | None] = "invalid_json"
-    KIND: ClassVar[str | None] = "invalid_request"
-    HTTP_STATUS: ClassVar[int | None] = 400
-    GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The body is not JSON."
+CATALOGUE_SOURCE = "schemas/errors.json"
 
 
 class PayloadTooLarge(InvalidRequestError):
-    """The body is larger than the governor accepts."""
+    """The body is larger than the API accepts (128 KiB)."""
 
     CODE: ClassVar[str | None] = "payload_too_large"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 413
     GRPC_STATUS: ClassVar[str | None] = "RESOURCE_EXHAUSTED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The body is larger than the governor accepts."
+    DESCRIPTION: ClassVar[str] = "The body is larger than the API accepts (128 KiB)."
+
+
+class UnsupportedMediaType(InvalidRequestError):
+    """The body is in a content encoding Paybound does not read."""
+
+    CODE: ClassVar[str | None] = "unsupported_media_type"
+    KIND: ClassVar[str | None] = "invalid_request"
+    HTTP_STATUS: ClassVar[int | None] = 415
+    GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The body is in a content encoding Paybound does not read."
+
+
+class InvalidJson(InvalidRequestError):
+    """The body is not valid JSON."""
+
+    CODE: ClassVar[str | None] = "invalid_json"
+    KIND: ClassVar[str | None] = "invalid_request"
+    HTTP_STATUS: ClassVar[int | None] = 400
+    GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The body is not valid JSON."
+
+
+class NotFound(NotFoundError):
+    """No such route, or no such dashboard file."""
+
+    CODE: ClassVar[str | None] = "not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "No such route, or no such dashboard file."
+
+
+class Unauthenticated(AuthError):
+    """No "Authorization: Bearer <key>" was sent."""
+
+    CODE: ClassVar[str | None] = "unauthenticated"
+    KIND: ClassVar[str | None] = "auth"
+    HTTP_STATUS: ClassVar[int | None] = 401
+    GRPC_STATUS: ClassVar[str | None] = "UNAUTHENTICATED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "No \"Authorization: Bearer <key>\" was sent."
+
+
+class InvalidApiKey(AuthError):
+    """The agent key is unknown or revoked."""
+
+    CODE: ClassVar[str | None] = "invalid_api_key"
+    KIND: ClassVar[str | None] = "auth"
+    HTTP_STATUS: ClassVar[int | None] = 401
+    GRPC_STATUS: ClassVar[str | None] = "UNAUTHENTICATED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The agent key is unknown or revoked."
+
+
+class Forbidden(AuthError):
+    """This key may not use this API (admin, or the settlement worker's commands)."""
+
+    CODE: ClassVar[str | None] = "forbidden"
+    KIND: ClassVar[str | None] = "auth"
+    HTTP_STATUS: ClassVar[int | None] = 403
+    GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "This key may not use this API (admin, or the settlement worker's commands)."
 
 
 class InvalidRequest(InvalidRequestError):
-    """An input is missing or wrong; `field` names it."""
+    """A field of the body, query or headers is missing or wrong; `field` names it."""
 
     CODE: ClassVar[str | None] = "invalid_request"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 400
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
     FIGURES: ClassVar[tuple[str, ...]] = ("field",)
-    DESCRIPTION: ClassVar[str] = "An input is missing or wrong; `field` names it."
+    DESCRIPTION: ClassVar[str] = "A field of the body, query or headers is missing or wrong; `field` names it."
 
 
 class InvalidAmount(InvalidRequestError):
-    """A USD amount is not a decimal string Paybound can hold."""
+    """An amount is not a USD decimal string Paybound can hold."""
 
     CODE: ClassVar[str | None] = "invalid_amount"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 400
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
-    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
-    DESCRIPTION: ClassVar[str] = "A USD amount is not a decimal string Paybound can hold."
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "An amount is not a USD decimal string Paybound can hold."
 
 
 class InvalidIdempotencyKey(InvalidRequestError):
-    """Idempotency-Key must be 1 to 255 printable ASCII characters."""
+    """The Idempotency-Key is not 1 to 255 printable ASCII characters."""
 
     CODE: ClassVar[str | None] = "invalid_idempotency_key"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 400
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
     FIGURES: ClassVar[tuple[str, ...]] = ("field",)
-    DESCRIPTION: ClassVar[str] = "Idempotency-Key must be 1 to 255 printable ASCII characters."
+    DESCRIPTION: ClassVar[str] = "The Idempotency-Key is not 1 to 255 printable ASCII characters."
 
 
 class InvalidIfMatch(InvalidRequestError):
-    """If-Match must be an ETag from GET."""
+    """If-Match is not an ETag from GET, such as "3"."""
 
     CODE: ClassVar[str | None] = "invalid_if_match"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 400
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
     FIGURES: ClassVar[tuple[str, ...]] = ("field",)
-    DESCRIPTION: ClassVar[str] = "If-Match must be an ETag from GET."
-
-
-class InvalidCommand(InvalidRequestError):
-    """The command cannot be carried out as given."""
-
-    CODE: ClassVar[str | None] = "invalid_command"
-    KIND: ClassVar[str | None] = "invalid_request"
-    HTTP_STATUS: ClassVar[int | None] = 400
-    GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The command cannot be carried out as given."
+    DESCRIPTION: ClassVar[str] = "If-Match is not an ETag from GET, such as \"3\"."
 
 
 class DestinationNotAllowed(InvalidRequestError):
     """
-    The URL resolves to a loopback, private or link-local address; nothing was reserved (400
-    when registering a webhook).
+    The URL is a loopback, private or link-local address, which this deployment does not call
+    (PAYBOUND_FETCH_PRIVATE_ADDRESSES).
     """
 
     CODE: ClassVar[str | None] = "destination_not_allowed"
@@ -146,119 +155,125 @@ class DestinationNotAllowed(InvalidRequestError):
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("field", "paymentId",)
     DESCRIPTION: ClassVar[str] = (
-        "The URL resolves to a loopback, private or link-local address; nothing was reserved (400"
-        " when registering a webhook)."
+        "The URL is a loopback, private or link-local address, which this deployment does not "
+        "call (PAYBOUND_FETCH_PRIVATE_ADDRESSES)."
     )
 
 
-class IdempotencyKeyReused(InvalidRequestError):
-    """The Idempotency-Key was used before with another request."""
-
-    CODE: ClassVar[str | None] = "idempotency_key_reused"
-    KIND: ClassVar[str | None] = "invalid_request"
-    HTTP_STATUS: ClassVar[int | None] = 422
-    GRPC_STATUS: ClassVar[str | None] = "FAILED_PRECONDITION"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The Idempotency-Key was used before with another request."
-
-
-class NotFound(NotFoundError):
-    """No such route or file."""
-
-    CODE: ClassVar[str | None] = "not_found"
-    KIND: ClassVar[str | None] = "not_found"
-    HTTP_STATUS: ClassVar[int | None] = 404
-    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "No such route or file."
-
-
 class OrgNotFound(NotFoundError):
-    """The org does not exist."""
+    """No such org."""
 
     CODE: ClassVar[str | None] = "org_not_found"
     KIND: ClassVar[str | None] = "not_found"
     HTTP_STATUS: ClassVar[int | None] = 404
     GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
     FIGURES: ClassVar[tuple[str, ...]] = ("field",)
-    DESCRIPTION: ClassVar[str] = "The org does not exist."
+    DESCRIPTION: ClassVar[str] = "No such org."
 
 
 class TeamNotFound(NotFoundError):
-    """The team does not exist."""
+    """No such team in this org."""
 
     CODE: ClassVar[str | None] = "team_not_found"
     KIND: ClassVar[str | None] = "not_found"
     HTTP_STATUS: ClassVar[int | None] = 404
     GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The team does not exist."
+    DESCRIPTION: ClassVar[str] = "No such team in this org."
 
 
 class AgentNotFound(NotFoundError):
-    """The agent does not exist."""
+    """No such agent in this org."""
 
     CODE: ClassVar[str | None] = "agent_not_found"
     KIND: ClassVar[str | None] = "not_found"
     HTTP_STATUS: ClassVar[int | None] = 404
     GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The agent does not exist."
+    DESCRIPTION: ClassVar[str] = "No such agent in this org."
 
 
 class SessionNotFound(NotFoundError):
-    """The session does not exist, or is not this agent's."""
+    """No such session, or not this agent's."""
 
     CODE: ClassVar[str | None] = "session_not_found"
     KIND: ClassVar[str | None] = "not_found"
     HTTP_STATUS: ClassVar[int | None] = 404
     GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The session does not exist, or is not this agent's."
+    DESCRIPTION: ClassVar[str] = "No such session, or not this agent's."
 
 
 class PaymentNotFound(NotFoundError):
-    """The payment does not exist, or is not this agent's."""
+    """No such payment, or not this agent's."""
 
     CODE: ClassVar[str | None] = "payment_not_found"
     KIND: ClassVar[str | None] = "not_found"
     HTTP_STATUS: ClassVar[int | None] = 404
     GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The payment does not exist, or is not this agent's."
+    DESCRIPTION: ClassVar[str] = "No such payment, or not this agent's."
 
 
 class WebhookEndpointNotFound(NotFoundError):
-    """The webhook endpoint does not exist."""
+    """No such webhook endpoint."""
 
     CODE: ClassVar[str | None] = "webhook_endpoint_not_found"
     KIND: ClassVar[str | None] = "not_found"
     HTTP_STATUS: ClassVar[int | None] = 404
     GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The webhook endpoint does not exist."
+    DESCRIPTION: ClassVar[str] = "No such webhook endpoint."
 
 
 class WebhookDeliveryNotFound(NotFoundError):
-    """The webhook delivery does not exist."""
+    """No such delivery of this webhook endpoint."""
 
     CODE: ClassVar[str | None] = "webhook_delivery_not_found"
     KIND: ClassVar[str | None] = "not_found"
     HTTP_STATUS: ClassVar[int | None] = 404
     GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The webhook delivery does not exist."
+    DESCRIPTION: ClassVar[str] = "No such delivery of this webhook endpoint."
 
 
-class PolicyVersionMismatch(ConflictError):
-    """Someone else changed the policy first (a stale If-Match)."""
+class BadPaymentOffer(UpstreamError):
+    """
+    The seller's 402 is malformed, hostile or offers nothing Paybound can sign; nothing was
+    signed.
+    """
 
-    CODE: ClassVar[str | None] = "policy_version_mismatch"
+    CODE: ClassVar[str | None] = "bad_payment_offer"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = (
+        "The seller's 402 is malformed, hostile or offers nothing Paybound can sign; nothing was "
+        "signed."
+    )
+
+
+class Overloaded(UnavailableError):
+    """Too many budget decisions are waiting; retry shortly."""
+
+    CODE: ClassVar[str | None] = "overloaded"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 503
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("scope",)
+    DESCRIPTION: ClassVar[str] = "Too many budget decisions are waiting; retry shortly."
+
+
+class IdempotencyKeyReused(ConflictError):
+    """This Idempotency-Key was used with a different request."""
+
+    CODE: ClassVar[str | None] = "idempotency_key_reused"
     KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 412
+    HTTP_STATUS: ClassVar[int | None] = 422
     GRPC_STATUS: ClassVar[str | None] = "FAILED_PRECONDITION"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "Someone else changed the policy first (a stale If-Match)."
+    DESCRIPTION: ClassVar[str] = "This Idempotency-Key was used with a different request."
 
 
 class OrgAlreadyExists(ConflictError):
@@ -273,25 +288,25 @@ class OrgAlreadyExists(ConflictError):
 
 
 class TeamAlreadyExists(ConflictError):
-    """A team with this id exists."""
+    """A team with this id exists in this org."""
 
     CODE: ClassVar[str | None] = "team_already_exists"
     KIND: ClassVar[str | None] = "conflict"
     HTTP_STATUS: ClassVar[int | None] = 409
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "A team with this id exists."
+    DESCRIPTION: ClassVar[str] = "A team with this id exists in this org."
 
 
 class AgentAlreadyExists(ConflictError):
-    """An agent with this id exists."""
+    """An agent with this id exists in this org."""
 
     CODE: ClassVar[str | None] = "agent_already_exists"
     KIND: ClassVar[str | None] = "conflict"
     HTTP_STATUS: ClassVar[int | None] = 409
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "An agent with this id exists."
+    DESCRIPTION: ClassVar[str] = "An agent with this id exists in this org."
 
 
 class SessionAlreadyExists(ConflictError):
@@ -305,153 +320,54 @@ class SessionAlreadyExists(ConflictError):
     DESCRIPTION: ClassVar[str] = "A session with this id exists."
 
 
+class PolicyVersionMismatch(ConflictError):
+    """The policy changed since the If-Match version; read it again."""
+
+    CODE: ClassVar[str | None] = "policy_version_mismatch"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 412
+    GRPC_STATUS: ClassVar[str | None] = "FAILED_PRECONDITION"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The policy changed since the If-Match version; read it again."
+
+
 class IntentConflict(ConflictError):
-    """A payment intent with this id exists with other facts."""
+    """A payment with this id exists."""
 
     CODE: ClassVar[str | None] = "intent_conflict"
     KIND: ClassVar[str | None] = "conflict"
     HTTP_STATUS: ClassVar[int | None] = 409
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "A payment intent with this id exists with other facts."
+    DESCRIPTION: ClassVar[str] = "A payment with this id exists."
 
 
-class PaymentAlreadyUsed(ConflictError):
+class InvalidCommand(InvalidRequestError):
     """
-    A pay-and-fetch retried with its Idempotency-Key already went ahead; the payment says how it
-    went.
+    The command cannot apply as given (a limit or amount out of range, a payment in the wrong
+    state).
     """
 
-    CODE: ClassVar[str | None] = "payment_already_used"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "status",)
+    CODE: ClassVar[str | None] = "invalid_command"
+    KIND: ClassVar[str | None] = "invalid_request"
+    HTTP_STATUS: ClassVar[int | None] = 400
+    GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
     DESCRIPTION: ClassVar[str] = (
-        "A pay-and-fetch retried with its Idempotency-Key already went ahead; the payment says "
-        "how it went."
+        "The command cannot apply as given (a limit or amount out of range, a payment in the "
+        "wrong state)."
     )
 
 
-class ApprovalAlreadyDecided(ConflictError):
-    """The approval was already granted or denied."""
-
-    CODE: ClassVar[str | None] = "approval_already_decided"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The approval was already granted or denied."
-
-
-class IntentAlreadySettled(ConflictError):
-    """The payment is already settled."""
-
-    CODE: ClassVar[str | None] = "intent_already_settled"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The payment is already settled."
-
-
-class IntentAlreadyRefunded(ConflictError):
-    """The payment is already refunded."""
-
-    CODE: ClassVar[str | None] = "intent_already_refunded"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The payment is already refunded."
-
-
-class PaymentAlreadySigned(ConflictError):
-    """The payment is already signed."""
-
-    CODE: ClassVar[str | None] = "payment_already_signed"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The payment is already signed."
-
-
-class ReleaseNotProven(ConflictError):
-    """The hold cannot be released: the authorization may still execute."""
-
-    CODE: ClassVar[str | None] = "release_not_proven"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The hold cannot be released: the authorization may still execute."
-
-
-class SettleExceedsReserved(ConflictError):
-    """A settlement larger than what was reserved."""
-
-    CODE: ClassVar[str | None] = "settle_exceeds_reserved"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 422
-    GRPC_STATUS: ClassVar[str | None] = "FAILED_PRECONDITION"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "A settlement larger than what was reserved."
-
-
-class WebhookEndpointsLimitReached(ConflictError):
-    """At most this many webhook endpoints exist at once."""
-
-    CODE: ClassVar[str | None] = "webhook_endpoints_limit_reached"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ("limit",)
-    DESCRIPTION: ClassVar[str] = "At most this many webhook endpoints exist at once."
-
-
-class WebhookDeliveryAlreadyDelivered(ConflictError):
-    """The delivery was delivered already."""
-
-    CODE: ClassVar[str | None] = "webhook_delivery_already_delivered"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The delivery was delivered already."
-
-
-class WebhookEndpointDisabled(ConflictError):
-    """The endpoint is disabled; enable it first."""
-
-    CODE: ClassVar[str | None] = "webhook_endpoint_disabled"
-    KIND: ClassVar[str | None] = "conflict"
-    HTTP_STATUS: ClassVar[int | None] = 409
-    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The endpoint is disabled; enable it first."
-
-
-class AgentFrozen(RefusalError):
-    """An admin froze the agent, its team or its org."""
-
-    CODE: ClassVar[str | None] = "agent_frozen"
-    KIND: ClassVar[str | None] = "refusal"
-    HTTP_STATUS: ClassVar[int | None] = 403
-    GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
-    FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = "An admin froze the agent, its team or its org."
-
-
 class SessionClosed(RefusalError):
-    """The session is closed."""
+    """The session is closed to new payments."""
 
     CODE: ClassVar[str | None] = "session_closed"
     KIND: ClassVar[str | None] = "refusal"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = "The session is closed."
+    DESCRIPTION: ClassVar[str] = "The session is closed to new payments."
 
 
 class SessionExpired(RefusalError):
@@ -466,7 +382,7 @@ class SessionExpired(RefusalError):
 
 
 class SessionLimitExceeded(RefusalError):
-    """The session's limit (or its maximum number of payments) does not cover this payment."""
+    """The session's limit (amount or number of payments) does not cover this payment."""
 
     CODE: ClassVar[str | None] = "session_limit_exceeded"
     KIND: ClassVar[str | None] = "refusal"
@@ -474,69 +390,67 @@ class SessionLimitExceeded(RefusalError):
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
     DESCRIPTION: ClassVar[str] = (
-        "The session's limit (or its maximum number of payments) does not cover this payment."
+        "The session's limit (amount or number of payments) does not cover this payment."
     )
 
 
 class DomainNotAllowed(RefusalError):
-    """A policy does not allow the resource's domain."""
+    """A policy denies the resource's domain."""
 
     CODE: ClassVar[str | None] = "domain_not_allowed"
     KIND: ClassVar[str | None] = "refusal"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = "A policy does not allow the resource's domain."
+    DESCRIPTION: ClassVar[str] = "A policy denies the resource's domain."
 
 
 class NetworkNotAllowed(RefusalError):
-    """A policy, or the wallet, does not allow the offer's network."""
+    """A policy, or this deployment, does not pay on the offer's network."""
 
     CODE: ClassVar[str | None] = "network_not_allowed"
     KIND: ClassVar[str | None] = "refusal"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = "A policy, or the wallet, does not allow the offer's network."
+    DESCRIPTION: ClassVar[str] = "A policy, or this deployment, does not pay on the offer's network."
 
 
 class AssetNotAllowed(RefusalError):
-    """A policy, or the configuration, does not allow the offer's asset."""
+    """A policy, or this deployment, does not pay in the offer's asset."""
 
     CODE: ClassVar[str | None] = "asset_not_allowed"
     KIND: ClassVar[str | None] = "refusal"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = "A policy, or the configuration, does not allow the offer's asset."
+    DESCRIPTION: ClassVar[str] = "A policy, or this deployment, does not pay in the offer's asset."
 
 
 class PayeeNotAllowed(RefusalError):
-    """A policy does not allow the payee."""
+    """A policy denies the payee."""
 
     CODE: ClassVar[str | None] = "payee_not_allowed"
     KIND: ClassVar[str | None] = "refusal"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = "A policy does not allow the payee."
+    DESCRIPTION: ClassVar[str] = "A policy denies the payee."
 
 
 class PriceAboveMax(RefusalError):
-    """The price is above a policy's maximum per payment, or above the request's maxPrice."""
+    """The price is above the maximum per payment, or above the request's maxPrice."""
 
     CODE: ClassVar[str | None] = "price_above_max"
     KIND: ClassVar[str | None] = "refusal"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = (
-        "The price is above a policy's maximum per payment, or above the request's maxPrice."
-    )
+    DESCRIPTION: ClassVar[str] = "The price is above the maximum per payment, or above the request's maxPrice."
 
 
 class LoopDetected(RefusalError):
-    """Too many payments for the same method and URL within the loop guard's window."""
+    """The loop guard: too many payments for the same method and URL within the window."""
 
     CODE: ClassVar[str | None] = "loop_detected"
     KIND: ClassVar[str | None] = "refusal"
@@ -544,7 +458,7 @@ class LoopDetected(RefusalError):
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
     DESCRIPTION: ClassVar[str] = (
-        "Too many payments for the same method and URL within the loop guard's window."
+        "The loop guard: too many payments for the same method and URL within the window."
     )
 
 
@@ -593,113 +507,236 @@ class OrgLimitExceeded(RefusalError):
 
 
 class WalletInsufficientFunds(RefusalError):
-    """The paying wallet cannot cover this payment beside what open payments hold."""
+    """The paying wallet does not hold enough of the asset."""
 
     CODE: ClassVar[str | None] = "wallet_insufficient_funds"
     KIND: ClassVar[str | None] = "refusal"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = "The paying wallet cannot cover this payment beside what open payments hold."
+    DESCRIPTION: ClassVar[str] = "The paying wallet does not hold enough of the asset."
 
 
 class ApprovalRequired(RefusalError):
-    """An admin denied the payment, or did not answer in time."""
+    """The payment needed an admin's approval, which was denied or timed out."""
 
     CODE: ClassVar[str | None] = "approval_required"
     KIND: ClassVar[str | None] = "refusal"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
-    DESCRIPTION: ClassVar[str] = "An admin denied the payment, or did not answer in time."
+    DESCRIPTION: ClassVar[str] = "The payment needed an admin's approval, which was denied or timed out."
 
 
-class BadPaymentOffer(UpstreamError):
-    """The seller's 402 is malformed or hostile; nothing was signed."""
+class ApprovalAlreadyDecided(ConflictError):
+    """The payment is not waiting for approval (any more)."""
 
-    CODE: ClassVar[str | None] = "bad_payment_offer"
-    KIND: ClassVar[str | None] = "upstream"
-    HTTP_STATUS: ClassVar[int | None] = 502
-    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    CODE: ClassVar[str | None] = "approval_already_decided"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The seller's 402 is malformed or hostile; nothing was signed."
+    DESCRIPTION: ClassVar[str] = "The payment is not waiting for approval (any more)."
 
 
-class UpstreamUnreachable(UpstreamError):
-    """The connection to the seller failed."""
+class PaymentAlreadySigned(ConflictError):
+    """The payment already has an authorization."""
 
-    CODE: ClassVar[str | None] = "upstream_unreachable"
-    KIND: ClassVar[str | None] = "upstream"
-    HTTP_STATUS: ClassVar[int | None] = 502
-    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
-    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
-    DESCRIPTION: ClassVar[str] = "The connection to the seller failed."
-
-
-class UpstreamResponseTooLarge(UpstreamError):
-    """The seller's answer is larger than Paybound reads."""
-
-    CODE: ClassVar[str | None] = "upstream_response_too_large"
-    KIND: ClassVar[str | None] = "upstream"
-    HTTP_STATUS: ClassVar[int | None] = 502
-    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
-    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
-    DESCRIPTION: ClassVar[str] = "The seller's answer is larger than Paybound reads."
-
-
-class UpstreamTimeout(UpstreamError):
-    """The seller did not answer in time; a sent payment is reconciled on chain."""
-
-    CODE: ClassVar[str | None] = "upstream_timeout"
-    KIND: ClassVar[str | None] = "upstream"
-    HTTP_STATUS: ClassVar[int | None] = 504
-    GRPC_STATUS: ClassVar[str | None] = "DEADLINE_EXCEEDED"
-    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
-    DESCRIPTION: ClassVar[str] = "The seller did not answer in time; a sent payment is reconciled on chain."
+    CODE: ClassVar[str | None] = "payment_already_signed"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The payment already has an authorization."
 
 
 class PaymentNotSigned(UnavailableError):
-    """The settlement worker refused or did not sign in time; nothing was paid."""
+    """
+    The payment has no signature: the settlement worker refused or did not sign it in time
+    (nothing was paid), or it was reported or settled before it was signed.
+    """
 
     CODE: ClassVar[str | None] = "payment_not_signed"
     KIND: ClassVar[str | None] = "unavailable"
     HTTP_STATUS: ClassVar[int | None] = 503
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
     FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "reason",)
-    DESCRIPTION: ClassVar[str] = "The settlement worker refused or did not sign in time; nothing was paid."
+    DESCRIPTION: ClassVar[str] = (
+        "The payment has no signature: the settlement worker refused or did not sign it in time "
+        "(nothing was paid), or it was reported or settled before it was signed."
+    )
+
+
+class PaymentAlreadyUsed(ConflictError):
+    """
+    A pay-and-fetch retried with the same Idempotency-Key already went ahead; `paymentStatus`
+    says how.
+    """
+
+    CODE: ClassVar[str | None] = "payment_already_used"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "paymentStatus",)
+    DESCRIPTION: ClassVar[str] = (
+        "A pay-and-fetch retried with the same Idempotency-Key already went ahead; "
+        "`paymentStatus` says how."
+    )
+
+
+class IntentAlreadySettled(ConflictError):
+    """The payment was already settled."""
+
+    CODE: ClassVar[str | None] = "intent_already_settled"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The payment was already settled."
+
+
+class IntentAlreadyRefunded(ConflictError):
+    """The payment was already refunded."""
+
+    CODE: ClassVar[str | None] = "intent_already_refunded"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The payment was already refunded."
+
+
+class SettleExceedsReserved(ConflictError):
+    """A settlement above the amount reserved."""
+
+    CODE: ClassVar[str | None] = "settle_exceeds_reserved"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 422
+    GRPC_STATUS: ClassVar[str | None] = "FAILED_PRECONDITION"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "A settlement above the amount reserved."
+
+
+class ReleaseNotProven(ConflictError):
+    """A signed payment is released only once its authorization expired unused."""
+
+    CODE: ClassVar[str | None] = "release_not_proven"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "A signed payment is released only once its authorization expired unused."
+
+
+class WebhookEndpointsLimitReached(ConflictError):
+    """As many webhook endpoints as allowed exist; delete one first."""
+
+    CODE: ClassVar[str | None] = "webhook_endpoints_limit_reached"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("limit",)
+    DESCRIPTION: ClassVar[str] = "As many webhook endpoints as allowed exist; delete one first."
+
+
+class WebhookEndpointDisabled(ConflictError):
+    """The webhook endpoint is disabled; enable it first."""
+
+    CODE: ClassVar[str | None] = "webhook_endpoint_disabled"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The webhook endpoint is disabled; enable it first."
+
+
+class WebhookDeliveryAlreadyDelivered(ConflictError):
+    """The delivery was delivered; it is not sent again."""
+
+    CODE: ClassVar[str | None] = "webhook_delivery_already_delivered"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The delivery was delivered; it is not sent again."
+
+
+class UpstreamUnreachable(UpstreamError):
+    """
+    The connection to the seller failed; with `paymentId`, the payment was sent and is
+    reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "upstream_unreachable"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The connection to the seller failed; with `paymentId`, the payment was sent and is "
+        "reconciled on chain."
+    )
+
+
+class UpstreamTimeout(UpstreamError):
+    """
+    The seller did not answer in time; with `paymentId`, the payment was sent and is reconciled
+    on chain.
+    """
+
+    CODE: ClassVar[str | None] = "upstream_timeout"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 504
+    GRPC_STATUS: ClassVar[str | None] = "DEADLINE_EXCEEDED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The seller did not answer in time; with `paymentId`, the payment was sent and is "
+        "reconciled on chain."
+    )
+
+
+class UpstreamResponseTooLarge(UpstreamError):
+    """The seller's answer is larger than Paybound passes on (5 MiB)."""
+
+    CODE: ClassVar[str | None] = "upstream_response_too_large"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = "The seller's answer is larger than Paybound passes on (5 MiB)."
 
 
 class TooManyStreams(UnavailableError):
-    """Too many event streams are open on this governor."""
+    """Too many event streams are open on this governor; close one or retry later."""
 
     CODE: ClassVar[str | None] = "too_many_streams"
     KIND: ClassVar[str | None] = "unavailable"
     HTTP_STATUS: ClassVar[int | None] = 503
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "Too many event streams are open on this governor."
+    DESCRIPTION: ClassVar[str] = "Too many event streams are open on this governor; close one or retry later."
+
+
+class TooManyWatchers(UnavailableError):
+    """Too many sessions are watched over gRPC on this governor; retry later."""
+
+    CODE: ClassVar[str | None] = "too_many_watchers"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 429
+    GRPC_STATUS: ClassVar[str | None] = "RESOURCE_EXHAUSTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "Too many sessions are watched over gRPC on this governor; retry later."
 
 
 class NotReady(UnavailableError):
-    """The governor cannot reach its database."""
+    """The database is not reachable; nothing can be decided."""
 
     CODE: ClassVar[str | None] = "not_ready"
     KIND: ClassVar[str | None] = "unavailable"
     HTTP_STATUS: ClassVar[int | None] = 503
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The governor cannot reach its database."
-
-
-class InternalError(ServerError):
-    """The request failed; it is safe to retry with the same Idempotency-Key."""
-
-    CODE: ClassVar[str | None] = "internal_error"
-    KIND: ClassVar[str | None] = "internal"
-    HTTP_STATUS: ClassVar[int | None] = 500
-    GRPC_STATUS: ClassVar[str | None] = "INTERNAL"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The request failed; it is safe to retry with the same Idempotency-Key."
+    DESCRIPTION: ClassVar[str] = "The database is not reachable; nothing can be decided."
 
 
 class DashboardMissing(ServerError):
@@ -713,21 +750,31 @@ class DashboardMissing(ServerError):
     DESCRIPTION: ClassVar[str] = "A dashboard file is missing from the installation."
 
 
+class InternalError(ServerError):
+    """The request failed; it is safe to retry with the same Idempotency-Key."""
+
+    CODE: ClassVar[str | None] = "internal_error"
+    KIND: ClassVar[str | None] = "internal"
+    HTTP_STATUS: ClassVar[int | None] = 500
+    GRPC_STATUS: ClassVar[str | None] = "INTERNAL"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The request failed; it is safe to retry with the same Idempotency-Key."
+
+
 #: Every code in precedence order: when several apply, Paybound reports the first.
 PRECEDENCE: tuple[str, ...] = (
+    "payload_too_large",
+    "unsupported_media_type",
+    "invalid_json",
+    "not_found",
     "unauthenticated",
     "invalid_api_key",
     "forbidden",
-    "invalid_json",
-    "payload_too_large",
     "invalid_request",
     "invalid_amount",
     "invalid_idempotency_key",
     "invalid_if_match",
-    "invalid_command",
     "destination_not_allowed",
-    "idempotency_key_reused",
-    "not_found",
     "org_not_found",
     "team_not_found",
     "agent_not_found",
@@ -735,23 +782,16 @@ PRECEDENCE: tuple[str, ...] = (
     "payment_not_found",
     "webhook_endpoint_not_found",
     "webhook_delivery_not_found",
-    "policy_version_mismatch",
+    "bad_payment_offer",
+    "overloaded",
+    "idempotency_key_reused",
     "org_already_exists",
     "team_already_exists",
     "agent_already_exists",
     "session_already_exists",
+    "policy_version_mismatch",
     "intent_conflict",
-    "payment_already_used",
-    "approval_already_decided",
-    "intent_already_settled",
-    "intent_already_refunded",
-    "payment_already_signed",
-    "release_not_proven",
-    "settle_exceeds_reserved",
-    "webhook_endpoints_limit_reached",
-    "webhook_delivery_already_delivered",
-    "webhook_endpoint_disabled",
-    "agent_frozen",
+    "invalid_command",
     "session_closed",
     "session_expired",
     "session_limit_exceeded",
@@ -767,32 +807,41 @@ PRECEDENCE: tuple[str, ...] = (
     "org_limit_exceeded",
     "wallet_insufficient_funds",
     "approval_required",
-    "bad_payment_offer",
-    "upstream_unreachable",
-    "upstream_response_too_large",
-    "upstream_timeout",
+    "approval_already_decided",
+    "payment_already_signed",
     "payment_not_signed",
+    "payment_already_used",
+    "intent_already_settled",
+    "intent_already_refunded",
+    "settle_exceeds_reserved",
+    "release_not_proven",
+    "webhook_endpoints_limit_reached",
+    "webhook_endpoint_disabled",
+    "webhook_delivery_already_delivered",
+    "upstream_unreachable",
+    "upstream_timeout",
+    "upstream_response_too_large",
     "too_many_streams",
+    "too_many_watchers",
     "not_ready",
-    "internal_error",
     "dashboard_missing",
+    "internal_error",
 )
 
 #: The class raised for each code.
 ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
+    "payload_too_large": PayloadTooLarge,
+    "unsupported_media_type": UnsupportedMediaType,
+    "invalid_json": InvalidJson,
+    "not_found": NotFound,
     "unauthenticated": Unauthenticated,
     "invalid_api_key": InvalidApiKey,
     "forbidden": Forbidden,
-    "invalid_json": InvalidJson,
-    "payload_too_large": PayloadTooLarge,
     "invalid_request": InvalidRequest,
     "invalid_amount": InvalidAmount,
     "invalid_idempotency_key": InvalidIdempotencyKey,
     "invalid_if_match": InvalidIfMatch,
-    "invalid_command": InvalidCommand,
     "destination_not_allowed": DestinationNotAllowed,
-    "idempotency_key_reused": IdempotencyKeyReused,
-    "not_found": NotFound,
     "org_not_found": OrgNotFound,
     "team_not_found": TeamNotFound,
     "agent_not_found": AgentNotFound,
@@ -800,23 +849,16 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "payment_not_found": PaymentNotFound,
     "webhook_endpoint_not_found": WebhookEndpointNotFound,
     "webhook_delivery_not_found": WebhookDeliveryNotFound,
-    "policy_version_mismatch": PolicyVersionMismatch,
+    "bad_payment_offer": BadPaymentOffer,
+    "overloaded": Overloaded,
+    "idempotency_key_reused": IdempotencyKeyReused,
     "org_already_exists": OrgAlreadyExists,
     "team_already_exists": TeamAlreadyExists,
     "agent_already_exists": AgentAlreadyExists,
     "session_already_exists": SessionAlreadyExists,
+    "policy_version_mismatch": PolicyVersionMismatch,
     "intent_conflict": IntentConflict,
-    "payment_already_used": PaymentAlreadyUsed,
-    "approval_already_decided": ApprovalAlreadyDecided,
-    "intent_already_settled": IntentAlreadySettled,
-    "intent_already_refunded": IntentAlreadyRefunded,
-    "payment_already_signed": PaymentAlreadySigned,
-    "release_not_proven": ReleaseNotProven,
-    "settle_exceeds_reserved": SettleExceedsReserved,
-    "webhook_endpoints_limit_reached": WebhookEndpointsLimitReached,
-    "webhook_delivery_already_delivered": WebhookDeliveryAlreadyDelivered,
-    "webhook_endpoint_disabled": WebhookEndpointDisabled,
-    "agent_frozen": AgentFrozen,
+    "invalid_command": InvalidCommand,
     "session_closed": SessionClosed,
     "session_expired": SessionExpired,
     "session_limit_exceeded": SessionLimitExceeded,
@@ -832,15 +874,25 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "org_limit_exceeded": OrgLimitExceeded,
     "wallet_insufficient_funds": WalletInsufficientFunds,
     "approval_required": ApprovalRequired,
-    "bad_payment_offer": BadPaymentOffer,
-    "upstream_unreachable": UpstreamUnreachable,
-    "upstream_response_too_large": UpstreamResponseTooLarge,
-    "upstream_timeout": UpstreamTimeout,
+    "approval_already_decided": ApprovalAlreadyDecided,
+    "payment_already_signed": PaymentAlreadySigned,
     "payment_not_signed": PaymentNotSigned,
+    "payment_already_used": PaymentAlreadyUsed,
+    "intent_already_settled": IntentAlreadySettled,
+    "intent_already_refunded": IntentAlreadyRefunded,
+    "settle_exceeds_reserved": SettleExceedsReserved,
+    "release_not_proven": ReleaseNotProven,
+    "webhook_endpoints_limit_reached": WebhookEndpointsLimitReached,
+    "webhook_endpoint_disabled": WebhookEndpointDisabled,
+    "webhook_delivery_already_delivered": WebhookDeliveryAlreadyDelivered,
+    "upstream_unreachable": UpstreamUnreachable,
+    "upstream_timeout": UpstreamTimeout,
+    "upstream_response_too_large": UpstreamResponseTooLarge,
     "too_many_streams": TooManyStreams,
+    "too_many_watchers": TooManyWatchers,
     "not_ready": NotReady,
-    "internal_error": InternalError,
     "dashboard_missing": DashboardMissing,
+    "internal_error": InternalError,
 }
 
 __all__ = [
@@ -848,7 +900,6 @@ __all__ = [
     "ERRORS_BY_CODE",
     "PRECEDENCE",
     "AgentAlreadyExists",
-    "AgentFrozen",
     "AgentLimitExceeded",
     "AgentNotFound",
     "ApprovalAlreadyDecided",
@@ -878,6 +929,7 @@ __all__ = [
     "OrgAlreadyExists",
     "OrgLimitExceeded",
     "OrgNotFound",
+    "Overloaded",
     "PayeeNotAllowed",
     "PayloadTooLarge",
     "PaymentAlreadySigned",
@@ -898,7 +950,9 @@ __all__ = [
     "TeamLimitExceeded",
     "TeamNotFound",
     "TooManyStreams",
+    "TooManyWatchers",
     "Unauthenticated",
+    "UnsupportedMediaType",
     "UpstreamResponseTooLarge",
     "UpstreamTimeout",
     "UpstreamUnreachable",
