@@ -510,7 +510,10 @@ function assertSameRequest(storedHash: string, requestHash: string): void {
 /** The host a payment is for; an unparseable resource matches no allowed domain. */
 function hostOf(resource: string): string {
   try {
-    return new URL(resource).hostname;
+    // `evil.example.` is `evil.example` to DNS, but the URL parser keeps the root's dot: without
+    // it removed, a denied domain could be paid by spelling it that way.
+    const host = new URL(resource).hostname;
+    return host.endsWith('.') ? host.slice(0, -1) : host;
   } catch {
     return '';
   }
