@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BudgetCommand, Reserve } from './commands.js';
 import { decide } from './decide.js';
+import { DomainError } from './errors.js';
 import type { BudgetEvent } from './events.js';
 import { evolve } from './evolve.js';
 import { EMPTY_POLICY, type Policy } from './policy.js';
@@ -54,6 +55,16 @@ function reserve(intentId: string, overrides: Partial<Reserve> = {}): Reserve {
 
 const answer = (events: BudgetEvent[]): string => (events[0]?.type === 'LimitExceeded' ? events[0].data.code : (events[0]?.type ?? 'nothing'));
 
+function domainErrorCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof DomainError) return error.code;
+    throw error;
+  }
+  return 'no error';
+}
+
 describe('domain rules and the trailing dot of a fully qualified host name', () => {
   // `evil.example.` is the same host as `evil.example` to DNS and to fetch, and the URL parser
   // keeps the dot; a denied domain must not be reachable by spelling it that way.
@@ -73,3 +84,28 @@ describe('domain rules and the trailing dot of a fully qualified host name', () 
   });
 });
 
+describe('a payment waiting for approval was never signed', () => {
+  // Only a signed payment can have been paid. A payment above the approval threshold is not
+  // signed until an admin approves it, so a worker outcome about it is refused as for any
+  // unsigned payment, and the admin's decision still stands.
+  const awaiting = (): OrgState => {
+    const state = withPolicy({ approvalAboveMicros: 500n });
+    expect(run([reserve('i-1')], state).events[0]?.type).toBe('ApprovalRequested');
+    return state;
+  };
+
+  it('refuses to settle it, and leaves the approval to the admin', () => {
+    const state = awaiting();
+    const settle: BudgetCommand = { ...base, type: 'Settle', intentId: 'i-1', amountAtomic: 1_000n, network: 'eip155:84532', transaction: '0xabc', payer: '0xdef' };
+    expect(domainErrorCode(() => decide(settle, state))).toBe('payment_not_signed');
+    expect(state.budget.spentMicros).toBe(0n);
+    const approved = run([{ ...base, type: 'DecideApproval', intentId: 'i-1', approve: true, reason: 'approved' }], state).events;
+    expect(approved.map((e) => e.type)).toEqual(['ApprovalGranted', 'Reserved']);
+  });
+
+  it('refuses a seller outcome for it', () => {
+    const state = awaiting();
+    const report: BudgetCommand = { ...base, type: 'ReportOutcome', intentId: 'i-1', outcome: 'unknown', transaction: null, detail: 'timeout' };
+    expect(domainErrorCode(() => decide(report, state))).toBe('payment_not_signed');
+  });
+});
