@@ -212,8 +212,14 @@ interface LevelModel {
   reservedMicros: bigint;
   /** Spent per period key ('' for `none`); a change of period kind starts afresh. */
   spentByPeriod: Map<string, bigint>;
-  /** `${periodKey}/${percent}` for every alert raised. */
+  /** `${periodKey}/${percent}` for every alert raised since the budget's kind of period last changed. */
   alerted: Set<string>;
+  /**
+   * The alerts raised before that change. The domain may hold them against the same calendar
+   * period after the change (a day budget made `none` and a day again, within one day, does not
+   * raise that day's alerts again): they may stand in for an alert, but are no duplicate of one.
+   */
+  alertedBeforeChange: Set<string>;
 }
 
 interface SessionModel {
@@ -552,9 +558,10 @@ export class DecisionHistoryOracle {
         }
         level.limitMicros = event.data.after.limitMicros;
         if (level.period !== event.data.after.period) {
-          // A new kind of period counts afresh (the documented rule); alerts start again too.
+          // A new kind of period counts afresh (the documented rule).
           level.period = event.data.after.period;
           level.spentByPeriod.clear();
+          for (const mark of level.alerted) level.alertedBeforeChange.add(mark);
           level.alerted.clear();
         }
         return;
@@ -902,7 +909,8 @@ export class DecisionHistoryOracle {
       const used = this.usedAt(level, atMs);
       const periodKey = calendarPeriod(level.period, atMs);
       for (const percent of this.alertPercents(kind, session)) {
-        if (used * 100n >= level.limitMicros * BigInt(percent) && !level.alerted.has(`${periodKey}/${percent}`)) {
+        const mark = `${periodKey}/${percent}`;
+        if (used * 100n >= level.limitMicros * BigInt(percent) && !level.alerted.has(mark) && !level.alertedBeforeChange.has(mark)) {
           fail('alerts', `${key} reached ${percent}% (${used} of ${level.limitMicros}) with payment ${hold.id} and no alert was raised`);
         }
       }
@@ -1019,7 +1027,7 @@ export class DecisionHistoryOracle {
 }
 
 function newLevel(limitMicros: bigint | null): LevelModel {
-  return { limitMicros, period: 'none', reservedMicros: 0n, spentByPeriod: new Map(), alerted: new Set() };
+  return { limitMicros, period: 'none', reservedMicros: 0n, spentByPeriod: new Map(), alerted: new Set(), alertedBeforeChange: new Set() };
 }
 
 /** Judges a whole history at once. */
