@@ -14,9 +14,9 @@ import { idempotencyIndex, initialOrgState, remainingMicros, type Budget, type O
 // scratch. A failure shrinks to a minimal sequence and is printed as the commands that ran,
 // with what each decided, and the seed to replay it.
 //
-//   npm test                                         a bounded number of sequences
-//   PAYBOUND_PROPERTY_RUNS=1000000 npx vitest run --project unit libs/domain/budget/budget.property.unit.spec.ts
-//   PAYBOUND_PROPERTY_SEED=… PAYBOUND_PROPERTY_PATH=… (same command)   replays one failure
+//   npm test                                           a bounded number of sequences
+//   PAYBOUND_PROPERTY_RUNS=1000000 npm run test:property   as many as asked for
+//   PAYBOUND_PROPERTY_SEED=… PAYBOUND_PROPERTY_PATH=… npm run test:property   replays one failure
 //
 // Each command is one entry of ACTIONS: an arbitrary for its abstract form and a builder that
 // makes the concrete command from what the sequence has created so far. Ids are picked by
@@ -850,7 +850,7 @@ describe('the budget decider under random command sequences', () => {
           [
             `A sequence broke an invariant after ${details.numRuns} sequences; shrunk ${details.numShrinks} times to:`,
             shrunk,
-            `Replay: PAYBOUND_PROPERTY_SEED=${details.seed} PAYBOUND_PROPERTY_PATH=${details.counterexamplePath ?? ''} npx vitest run --project unit libs/domain/budget/budget.property.unit.spec.ts`,
+            `Replay: PAYBOUND_PROPERTY_SEED=${details.seed} PAYBOUND_PROPERTY_PATH=${details.counterexamplePath ?? ''} npm run test:property`,
           ].join('\n'),
         );
       }
