@@ -16,6 +16,7 @@ import { idempotencyIndex, initialOrgState, remainingMicros, type Budget, type O
 //
 //   npm test                                           a bounded number of sequences
 //   PAYBOUND_PROPERTY_RUNS=1000000 npm run test:property   as many as asked for
+//   PAYBOUND_PROPERTY_RUNS=1000000 PAYBOUND_PROPERTY_SECONDS=900 npm run test:property   or as fit in 15 min
 //   PAYBOUND_PROPERTY_SEED=… PAYBOUND_PROPERTY_PATH=… npm run test:property   replays one failure
 //
 // Each command is one entry of ACTIONS: an arbitrary for its abstract form and a builder that
@@ -31,8 +32,10 @@ const COVERAGE_SEQUENCES = 300;
 const RUNS = integerFromEnvironment('PAYBOUND_PROPERTY_RUNS', 1) ?? RUNS_DEFAULT;
 const SEED = integerFromEnvironment('PAYBOUND_PROPERTY_SEED', -(2 ** 31));
 const PATH = process.env.PAYBOUND_PROPERTY_PATH;
+/** Stops a long run after this long, passing with the sequences it ran. */
+const TIME_LIMIT_SECONDS = integerFromEnvironment('PAYBOUND_PROPERTY_SECONDS', 1);
 /** A long run reports its progress every tenth of the way. */
-const PROGRESS_FROM_RUNS = 100_000;
+const PROGRESS_FROM_RUNS = 10_000;
 
 function integerFromEnvironment(name: string, min: number): number | undefined {
   const text = process.env[name];
@@ -842,7 +845,12 @@ describe('the budget decider under random command sequences', () => {
         }
         if (execution.violations.length > 0) throw new Error(formatTrace(execution));
       });
-      const details = fc.check(property, { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), ...(PATH === undefined ? {} : { path: PATH }) });
+      const details = fc.check(property, {
+        numRuns: RUNS,
+        ...(SEED === undefined ? {} : { seed: SEED }),
+        ...(PATH === undefined ? {} : { path: PATH }),
+        ...(TIME_LIMIT_SECONDS === undefined ? {} : { interruptAfterTimeLimit: TIME_LIMIT_SECONDS * 1000, markInterruptAsFailure: false }),
+      });
       const seconds = (performance.now() - startedMs) / 1000;
       if (details.failed) {
         const shrunk = details.counterexample === null ? '' : formatTrace(execute(details.counterexample[0]));
@@ -855,17 +863,18 @@ describe('the budget decider under random command sequences', () => {
         );
       }
       console.log(
-        `budget property: ${details.numRuns} sequences (seed ${details.seed}), ${totals.steps} commands (${(totals.steps / details.numRuns).toFixed(1)} per sequence), ${totals.events} events, ${seconds.toFixed(1)} s; ` +
+        `budget property: ${details.numRuns} sequences (seed ${details.seed}${details.interrupted ? `, stopped at the ${TIME_LIMIT_SECONDS} s limit` : ''}), ${totals.steps} commands (${(totals.steps / details.numRuns).toFixed(1)} per sequence), ${totals.events} events, ${seconds.toFixed(1)} s; ` +
           `holds ${totals.holds}, settled ${totals.settledFull} + ${totals.settledPartial} partly, released ${totals.released} (${totals.releasedAfterExpiry} after expiry), ` +
           `approvals ${totals.approvalsGranted} granted / ${totals.approvalsDenied} denied / ${totals.approvalsTimedOut} timed out, alerts ${totals.alerts}, holds after a rollover ${totals.holdsAfterRollover}, ` +
           `keyed repeats ${totals.keyedRepeats}, keys reused ${totals.keyReusedElsewhere}, worker repeats ${totals.workerRepeats}; refusals ${show(totals.refusals)}`,
       );
-      // A replay of one failure runs only the sequence its path names.
-      const expectedRuns = PATH === undefined ? RUNS : 1;
+      // A replay of one failure runs only the sequence its path names; a time limit stops early.
+      const expectedRuns = PATH !== undefined ? 1 : details.interrupted ? Math.min(details.numRuns, RUNS) : RUNS;
       expect(details.numRuns).toBe(expectedRuns);
+      expect(details.numRuns).toBeGreaterThan(0);
       expect(sequences).toBeGreaterThanOrEqual(expectedRuns);
     },
-    Math.max(60_000, RUNS * 20),
+    TIME_LIMIT_SECONDS === undefined ? Math.max(60_000, RUNS * 20) : TIME_LIMIT_SECONDS * 1000 + 60_000,
   );
 
   // The generators must keep reaching every command, event and refusal, or the property above
