@@ -413,7 +413,8 @@ function recordSignature(command: RecordSignature, state: OrgState): BudgetEvent
 function reportOutcome(command: ReportOutcome, state: OrgState): BudgetEvent[] {
   const intent = state.intents.get(command.intentId);
   if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
-  if (intent.status === 'reserved') throw new DomainError('payment_not_signed', `payment ${command.intentId} was not signed`);
+  // A payment waiting for approval is not signed either: nothing was sent to the seller.
+  if (intent.status === 'reserved' || intent.status === 'awaiting_approval') throw new DomainError('payment_not_signed', `payment ${command.intentId} was not signed`);
   if (!isOpen(intent.status)) return [];
   return [
     {
@@ -436,7 +437,9 @@ function settle(command: Settle, state: OrgState): BudgetEvent[] {
   if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
   if (intent.status === 'settled') return [];
   if (intent.status === 'refunded') throw new DomainError('intent_already_refunded', `payment ${command.intentId} was already refunded`);
-  if (intent.status === 'reserved') throw new DomainError('payment_not_signed', `payment ${command.intentId} was never signed, so it cannot have been paid`);
+  if (intent.status === 'reserved' || intent.status === 'awaiting_approval') {
+    throw new DomainError('payment_not_signed', `payment ${command.intentId} was never signed, so it cannot have been paid`);
+  }
   if (command.amountAtomic <= 0n || command.amountAtomic > intent.amountAtomic) {
     throw new DomainError('settle_exceeds_reserved', `payment ${command.intentId} may settle 1..${intent.amountAtomic} atomic units`);
   }
@@ -510,7 +513,10 @@ function assertSameRequest(storedHash: string, requestHash: string): void {
 /** The host a payment is for; an unparseable resource matches no allowed domain. */
 function hostOf(resource: string): string {
   try {
-    return new URL(resource).hostname;
+    // `evil.example.` is `evil.example` to DNS, but the URL parser keeps the root's dot: without
+    // it removed, a denied domain could be paid by spelling it that way.
+    const host = new URL(resource).hostname;
+    return host.endsWith('.') ? host.slice(0, -1) : host;
   } catch {
     return '';
   }
