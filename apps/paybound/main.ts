@@ -32,7 +32,7 @@ const DATABASE_CHECK_TIMEOUT_MS = 5_000;
 /** Migrations and module start-up; on this 2-core machine it takes about a second. */
 const GOVERNOR_READY_TIMEOUT_MS = 60_000;
 /** Governor settings passed through from the environment when they are set. */
-const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES', 'PAYBOUND_METRICS_TOKEN'] as const;
+const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES', 'PAYBOUND_FETCH_ALLOW', 'PAYBOUND_METRICS_TOKEN'] as const;
 
 /** The OpenTelemetry SDK's own variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, …), passed to both children. */
 function otelSettings(): Record<string, string> {
@@ -202,8 +202,10 @@ async function main(config: StartConfig): Promise<void> {
   }
   const assets = governorAssets(kit);
   if (assets !== undefined) governorEnv.PAYBOUND_ASSETS = assets;
-  // The local demo seller listens on loopback, which pay-and-fetch refuses by default.
-  if (kit !== undefined) governorEnv.PAYBOUND_FETCH_PRIVATE_ADDRESSES ??= 'allow';
+  // The local demo seller listens on loopback, which pay-and-fetch refuses by default: its
+  // host and port, and nothing else private (not the chain's RPC, not the worker's metrics),
+  // are allowed.
+  if (kit !== undefined) governorEnv.PAYBOUND_FETCH_ALLOW = [governorEnv.PAYBOUND_FETCH_ALLOW, new URL(kit.seller.url).host].filter((entry) => entry !== undefined).join(',');
   // Checked here first, so a mistake is reported before anything else is started.
   const governorConfig = loadGovernorConfig(governorEnv);
   // The governor runs as its own process, as in production: NestJS aborts the process when
@@ -225,6 +227,7 @@ async function main(config: StartConfig): Promise<void> {
 
   const children: SupervisedChild[] = [governorProcess];
   let workerLine: string;
+  let workerMetricsUrl: string | null = null;
   if (existsSync(WORKER_SCRIPT)) {
     const metricsPort = process.env.PAYBOUND_WORKER_METRICS_PORT ?? String(await freePort());
     const workerEnv: Record<string, string> = {
@@ -267,6 +270,7 @@ async function main(config: StartConfig): Promise<void> {
       if (!stopping) say(`  ! the settlement worker exited (${code}); see .paybound/logs/settlement-worker.log. Payments will be held but not signed.`);
     });
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    workerMetricsUrl = metricsUrl;
     workerLine =
       kit === undefined
         ? `pid ${worker.pid}, metrics at ${metricsUrl}`
@@ -286,6 +290,8 @@ async function main(config: StartConfig): Promise<void> {
         docsUrl: `${governor.url}/docs`,
         dashboardUrl: `${governor.url}/dashboard`,
         demoUrl: demoUrl ?? null,
+        chainRpcUrl: kit?.rpcUrl ?? null,
+        workerMetricsUrl,
         network: kit?.network ?? null,
         token: kit?.token ?? null,
         children: children.map((c) => ({ name: c.name, pid: c.pid })),
@@ -306,7 +312,7 @@ async function main(config: StartConfig): Promise<void> {
     `  API docs     ${governor.url}/docs`,
     `  Dashboard    ${governor.url}/dashboard   (sign in with the admin token in .paybound/admin-token)`,
     `  Events       ${config.kafkaBrokers === undefined ? 'delivered from the Postgres store (set KAFKA_BROKERS for Kafka)' : `Kafka ${config.kafkaBrokers}, topic ${governorConfig.kafkaTopic}`}`,
-    ...(kit === undefined ? [] : [`  Demo seller  ${kit.seller.dataUrl}   ($0.01 per call, x402)`]),
+    ...(kit === undefined ? [] : [`  Demo seller  ${kit.seller.dataUrl}   ($0.01 per call, x402; the one private address pay-and-fetch may reach)`]),
     `  Logs         .paybound/logs/ (JSON)`,
   ];
   if (admin.created) lines.push('', `  Admin token (shown once; saved in .paybound/admin-token):`, `    ${admin.token}`);

@@ -24,6 +24,8 @@ interface RunFile {
   pid: number;
   apiUrl: string;
   demoUrl: string;
+  chainRpcUrl: string;
+  workerMetricsUrl: string;
   children: { name: string; pid: number }[];
 }
 
@@ -185,6 +187,25 @@ describe('npm start on a fresh copy with no settings', () => {
     expect(settled.spent).toBe((paid * Number(PRICE_USD)).toFixed(2));
     expect(Number(settled.remaining)).toBeLessThan(Number(PRICE_USD));
     expect(settled.payments).toBe(paid);
+  });
+
+  it('reaches the demo seller and nothing else private: not the chain, the worker or itself', async () => {
+    const session = await call<{ id: string }>(run.apiUrl, 'POST', '/v1/sessions', { key: agentKey, body: { limit: SESSION_LIMIT_USD } });
+    expect(session.status).toBe(201);
+    const paid = await call<Record<string, unknown>>(run.apiUrl, 'POST', `/v1/sessions/${session.body.id}/fetch`, { key: agentKey, body: { url: run.demoUrl } });
+    expect(paid.status, JSON.stringify(paid.body)).toBe(200);
+    const sellerOrigin = new URL(run.demoUrl);
+    const otherPortOfTheSellerHost = `http://${sellerOrigin.hostname}:${Number(sellerOrigin.port) === 65_535 ? 65_534 : Number(sellerOrigin.port) + 1}/`;
+    const chainBody = { jsonrpc: '2.0', id: 1, method: 'eth_accounts', params: [] };
+    for (const target of [
+      { url: run.chainRpcUrl, method: 'POST', body: chainBody },
+      { url: run.workerMetricsUrl, method: 'GET' },
+      { url: `${run.apiUrl}/metrics`, method: 'GET' },
+      { url: otherPortOfTheSellerHost, method: 'GET' },
+    ]) {
+      const refused = await call<Record<string, unknown>>(run.apiUrl, 'POST', `/v1/sessions/${session.body.id}/fetch`, { key: agentKey, body: target });
+      expect({ url: target.url, status: refused.status, code: refused.body.code }).toEqual({ url: target.url, status: 403, code: 'destination_not_allowed' });
+    }
   });
 
   it('stops everything it started on one Ctrl-C and exits 0', async () => {
