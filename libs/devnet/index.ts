@@ -23,6 +23,8 @@ export interface X402KitOptions {
 
 export interface X402Kit {
   readonly rpcUrl: string;
+  /** The anvil process, for a supervisor that must stop it even if this process is killed. */
+  readonly chainPid: number;
   readonly chainId: 31337;
   readonly network: `eip155:${number}`;
   readonly token: Address;
@@ -104,6 +106,7 @@ export async function startX402Kit(options: X402KitOptions = {}): Promise<X402Ki
     const facilitatorHandle = facilitator;
     return {
       rpcUrl: anvil.rpcUrl,
+      chainPid: anvil.pid,
       chainId: anvil.chainId,
       network: sellerHandle.network,
       token: deployment.token,
