@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
@@ -11,14 +12,17 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 const READY_POLL_MS = 100;
 const SUPERUSER = 'postgres';
-const PASSWORD = 'postgres';
+/** Clusters made before the password was generated used the library's example password. */
+const LEGACY_PASSWORD = 'postgres';
+/** PostgreSQL's SQLSTATE for a wrong password. */
+const INVALID_PASSWORD = '28P01';
 
 export interface EmbeddedDatabase {
   /** For the paybound database; carries the superuser's password, so it is never printed. */
   url: string;
   port: number;
   pid: number;
-  /** What was found and repaired on the way (a stale pid file), one line each. */
+  /** What was found and repaired on the way (a stale pid file, a password migrated), one line each. */
   notes: string[];
   /** Resolves with the exit code, or the signal's name, when the server ends for any reason. */
   exited: Promise<number | string>;
@@ -30,6 +34,8 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** The server's own output is appended here, by the server, so it outlives the supervisor. */
   logFile: string;
+  /** The superuser's password, generated on first start and kept readable by its owner only. */
+  passwordFile: string;
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -38,6 +44,23 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
     timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The password in `file`, made (random, 0600) if there is none yet. */
+export function ensurePasswordFile(file: string): { password: string; created: boolean } {
+  if (existsSync(file)) {
+    if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+    const password = readFileSync(file, 'utf8').trim();
+    if (!/^[\x21-\x7e]{16,128}$/.test(password)) {
+      throw new Error(`${file} does not hold a password (16 to 128 printable characters); put the database's password in it, or remove it together with the data folder to start afresh`);
+    }
+    return { password, created: false };
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const password = randomBytes(24).toString('hex');
+  // 'wx': two starts at once cannot both write a different password.
+  writeFileSync(file, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  return { password, created: true };
 }
 
 function clusterUrl(password: string, port: number, database: string): string {
@@ -111,7 +134,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   mkdirSync(dirname(dataDir), { recursive: true });
   const notes: string[] = [];
   clearStalePidFile(dataDir, notes);
-  const password = PASSWORD;
+  const { password } = ensurePasswordFile(options.passwordFile);
 
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     const EmbeddedPostgres = await importEmbeddedPostgres();
@@ -125,6 +148,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       port,
       user: SUPERUSER,
       password,
+      authMethod: 'scram-sha-256',
       persistent: true,
       // Under root (containers) the package runs PostgreSQL as the postgres OS user, creating it if needed.
       createPostgresUser: runsAsRoot(),
@@ -164,10 +188,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   try {
     const admin = await waitForServer(password, port, () => ended, logFile);
     try {
-      const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', ['paybound']);
-      if (exists.rowCount === 0) await admin.query('CREATE DATABASE paybound');
+      if (admin.legacy) notes.push(`the superuser's password was the old default; it is now the generated one in ${options.passwordFile}`);
+      const exists = await admin.client.query('SELECT 1 FROM pg_database WHERE datname = $1', ['paybound']);
+      if (exists.rowCount === 0) await admin.client.query('CREATE DATABASE paybound');
     } finally {
-      await admin.end();
+      await admin.client.end();
     }
   } catch (error) {
     await stop();
@@ -176,15 +201,30 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   return { url: clusterUrl(password, port, 'paybound'), port, pid, notes, exited, stop };
 }
 
-/** Waits, bounded, until the server accepts the superuser. */
-async function waitForServer(password: string, port: number, ended: () => number | string | undefined, logFile: string): Promise<pg.Client> {
+/**
+ * Waits, bounded, until the server accepts the superuser. A cluster from before the password
+ * was generated accepts only the old default: its password is changed to the generated one,
+ * once.
+ */
+async function waitForServer(password: string, port: number, ended: () => number | string | undefined, logFile: string): Promise<{ client: pg.Client; legacy: boolean }> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   let lastError = '';
   while (Date.now() < deadline) {
     const exitCode = ended();
     if (exitCode !== undefined) throw new Error(`the embedded database exited (${exitCode}) while starting; the end of its log:\n    ${lastLines(logFile, 10)}`);
     const attempt = await connect(password, port);
-    if (attempt instanceof pg.Client) return attempt;
+    if (attempt instanceof pg.Client) return { client: attempt, legacy: false };
+    if (attempt.error.code === INVALID_PASSWORD) {
+      const legacy = await connect(LEGACY_PASSWORD, port);
+      if (!(legacy instanceof pg.Client)) {
+        throw new Error(
+          `the embedded database refuses the password in the password file (and the old default). If you changed the superuser's password, put it in that file; or move the data folder away to start afresh.`,
+        );
+      }
+      // A utility statement takes no parameters; the password is hex, and the literal is escaped anyway.
+      await legacy.query(`ALTER ROLE ${SUPERUSER} PASSWORD ${legacy.escapeLiteral(password)}`);
+      return { client: legacy, legacy: true };
+    }
     lastError = attempt.error.message;
     await sleep(READY_POLL_MS);
   }

@@ -28,6 +28,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '.
 const stateDir = join(repoRoot, '.paybound');
 const logsDir = join(stateDir, 'logs');
 const runFile = join(stateDir, 'run.json');
+const pgPasswordFile = join(stateDir, 'pg-password');
 const GOVERNOR_SCRIPT = join(repoRoot, 'dist', 'apps', 'governor', 'main.js');
 const WORKER_SCRIPT = join(repoRoot, 'dist', 'apps', 'settlement-worker', 'main.js');
 const DEMO_SCRIPT = join(repoRoot, 'dist', 'apps', 'demo-agent', 'main.js');
@@ -234,7 +235,7 @@ async function startDatabase(port: number): Promise<EmbeddedDatabase> {
   const part = new RestartingPart(
     'the embedded database',
     async () => {
-      const database = await startEmbeddedPostgres({ dataDir: join(stateDir, 'pg'), port, logFile: join(logsDir, 'postgres.log') });
+      const database = await startEmbeddedPostgres({ dataDir: join(stateDir, 'pg'), port, logFile: join(logsDir, 'postgres.log'), passwordFile: pgPasswordFile });
       for (const note of database.notes) say(`  note: ${note}`);
       return database;
     },
@@ -282,7 +283,7 @@ async function main(config: StartConfig): Promise<void> {
     if (port === 0) port = await freePort();
     const database = await startDatabase(port);
     databaseUrl = database.url;
-    databaseLine = `embedded PostgreSQL on 127.0.0.1:${port}, data kept in ${local(join(stateDir, 'pg'))} (pid ${database.pid})`;
+    databaseLine = `embedded PostgreSQL on 127.0.0.1:${port}, data kept in ${local(join(stateDir, 'pg'))} (pid ${database.pid}; password in ${local(pgPasswordFile)})`;
     say(`  ✓ database      ${databaseLine}`);
   }
 
