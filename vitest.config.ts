@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     reporters: ['default', './test/support/plain-summary-reporter.ts'],
     projects: [
-      { extends: true, test: { name: 'unit', include: ['libs/**/*.unit.spec.ts', 'apps/**/*.unit.spec.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['libs/**/*.unit.spec.ts', 'apps/**/*.unit.spec.ts', 'test/**/*.unit.spec.ts'] } },
       {
         extends: true,
         test: {
