@@ -36,6 +36,8 @@ export interface EmbeddedPostgresOptions {
   logFile: string;
   /** The superuser's password, generated on first start and kept readable by its owner only. */
   passwordFile: string;
+  /** Called with the server's PID as soon as it is spawned, before it is ready: so it can be watched from then on. */
+  onSpawn?: (pid: number) => void;
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -178,6 +180,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   const pid = server.pid;
   if (pid === undefined) throw new Error('the embedded database could not be started (spawn failed)');
+  options.onSpawn?.(pid);
   const exited = exitOf(server);
   let ended: number | string | undefined;
   void exited.then((code) => {

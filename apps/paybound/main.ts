@@ -144,6 +144,8 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A closed terminal: stop in order rather than die by default and leave it to the watchdog.
+process.on('SIGHUP', onSignal);
 
 function portFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolveFree) => {
@@ -235,9 +237,25 @@ async function startDatabase(port: number): Promise<EmbeddedDatabase> {
   const part = new RestartingPart(
     'the embedded database',
     async () => {
-      const database = await startEmbeddedPostgres({ dataDir: join(stateDir, 'pg'), port, logFile: join(logsDir, 'postgres.log'), passwordFile: pgPasswordFile });
-      for (const note of database.notes) say(`  note: ${note}`);
-      return database;
+      // Watched from its spawn on, so that a supervisor killed while it starts does not leave it behind.
+      let spawned: number | undefined;
+      try {
+        const database = await startEmbeddedPostgres({
+          dataDir: join(stateDir, 'pg'),
+          port,
+          logFile: join(logsDir, 'postgres.log'),
+          passwordFile: pgPasswordFile,
+          onSpawn: (pid) => {
+            spawned = pid;
+            recordPart('embedded PostgreSQL', pid, 'SIGINT');
+          },
+        });
+        for (const note of database.notes) say(`  note: ${note}`);
+        return database;
+      } catch (error) {
+        if (spawned !== undefined) forgetPart('embedded PostgreSQL', spawned);
+        throw error;
+      }
     },
     partHooks('embedded PostgreSQL', 'SIGINT', '.paybound/logs/postgres.log'),
   );
@@ -291,10 +309,9 @@ async function main(config: StartConfig): Promise<void> {
   if (Object.keys(config.rpcUrls).length === 0) {
     // Loaded only when no chain is configured: the kit brings the official @x402 packages.
     const { startX402Kit } = await import('../../libs/devnet/index.js');
-    kit = await startX402Kit();
+    kit = await startX402Kit({ onChainStarted: (pid) => recordPart('local chain (anvil)', pid, 'SIGTERM') });
     const devnet = kit;
     started.push({ name: 'local chain, seller and facilitator', stop: () => devnet.stop() });
-    recordPart('local chain (anvil)', kit.chainPid, 'SIGTERM');
     say(`  ✓ local chain   anvil ${kit.rpcUrl} (${kit.network}), test dollar TUSD at ${kit.token}`);
   }
 
@@ -333,10 +350,12 @@ async function main(config: StartConfig): Promise<void> {
     'the governor',
     async () => {
       const child = startChild({ name: 'governor', script: GOVERNOR_SCRIPT, nodeOptions: DECISION_PATH_NODE_OPTIONS, env: governorEnv, output: { logFile: governorLog } });
+      recordPart('governor', child.pid, 'SIGTERM');
       try {
         await waitUntilReady(governor.url, child, governorLog);
       } catch (error) {
         await child.stop();
+        forgetPart('governor', child.pid);
         throw error;
       }
       return child;

@@ -19,12 +19,12 @@ export interface X402KitOptions {
   /** Mine on an interval instead of per transaction, to mimic a real chain. */
   readonly blockTimeSec?: number;
   readonly sellerHangMaxMs?: number;
+  /** Called with anvil's PID as soon as it runs, before the contracts are deployed. */
+  readonly onChainStarted?: (pid: number) => void;
 }
 
 export interface X402Kit {
   readonly rpcUrl: string;
-  /** The anvil process, for a supervisor that must stop it even if this process is killed. */
-  readonly chainPid: number;
   readonly chainId: 31337;
   readonly network: `eip155:${number}`;
   readonly token: Address;
@@ -56,6 +56,7 @@ export async function startX402Kit(options: X402KitOptions = {}): Promise<X402Ki
   const anvil: AnvilHandle = await startAnvil(
     options.blockTimeSec === undefined ? {} : { blockTimeSec: options.blockTimeSec },
   );
+  options.onChainStarted?.(anvil.pid);
   let facilitator: FacilitatorHandle | undefined;
   let seller: SellerHandle | undefined;
   let stopped = false;
@@ -106,7 +107,6 @@ export async function startX402Kit(options: X402KitOptions = {}): Promise<X402Ki
     const facilitatorHandle = facilitator;
     return {
       rpcUrl: anvil.rpcUrl,
-      chainPid: anvil.pid,
       chainId: anvil.chainId,
       network: sellerHandle.network,
       token: deployment.token,
