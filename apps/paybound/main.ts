@@ -50,7 +50,7 @@ const LOCAL_ASSET = { decimals: 6, symbol: 'TUSD' } as const;
 mkdirSync(logsDir, { recursive: true });
 const logger: Logger = pino(
   { name: 'paybound', level: process.env.LOG_LEVEL ?? 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { service: 'paybound', pid: process.pid } },
-  pino.destination({ dest: join(logsDir, 'paybound.log'), append: true, sync: true, mkdir: true }),
+  pino.destination({ dest: join(logsDir, 'paybound.log'), append: true, sync: true, mkdir: true, mode: 0o600 }),
 );
 
 /** A line for the person at the terminal; the same fact goes to the structured log. */

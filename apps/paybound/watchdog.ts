@@ -4,8 +4,8 @@ import { parseWatchdogLine, type WatchedProcess } from './watchdog-protocol.js';
 // The watchdog of `npm start`: a small process that the supervisor starts first and tells,
 // line by line on its stdin, which processes it started (the database, the chain, the
 // governor, the worker). When that pipe closes the supervisor is gone, however it ended,
-// even by SIGKILL: then the watchdog stops every process still running, newest first, and
-// exits. A process is named by PID and start time, so a reused PID is never signalled.
+// even by SIGKILL: then the watchdog stops every process still running, newest first and the
+// database last, and exits. A process is named by PID and start time, so a reused PID is never signalled.
 
 /** How long a process gets after its stop signal before SIGKILL. */
 const STOP_GRACE_MS = 5_000;
@@ -46,8 +46,10 @@ let stopping = false;
 async function stopAll(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  // Newest first: the worker and governor stop before the database they write to.
-  for (const target of [...watched.values()].reverse()) await stopOne(target);
+  // Newest first, and PostgreSQL (the one stopped with SIGINT) last whenever it was restarted:
+  // the processes that write to it stop before it.
+  const order = [...watched.values()].reverse().sort((a, b) => Number(a.signal === 'SIGINT') - Number(b.signal === 'SIGINT'));
+  for (const target of order) await stopOne(target);
   process.exit(0);
 }
 
