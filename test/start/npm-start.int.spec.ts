@@ -267,31 +267,22 @@ describe('npm start on a fresh copy with no settings', () => {
     }
   });
 
-  it('starts the settlement worker again when it dies, says so, and payments go on', async () => {
-    const worker = readRun().children.find((child) => child.name === 'settlement worker');
-    if (worker === undefined) throw new Error(`no worker in run.json: ${JSON.stringify(readRun())}`);
+  // The worker first, then the database under it: each is started again, and a payment goes through.
+  it.each([
+    { part: 'settlement worker', said: 'the settlement worker' },
+    { part: 'embedded PostgreSQL', said: 'the embedded database' },
+  ])('starts the $part again when it dies, says so, and payments go on', async ({ part, said }) => {
+    const before = readRun().children.find((child) => child.name === part);
+    if (before === undefined) throw new Error(`no ${part} in run.json: ${JSON.stringify(readRun())}`);
     const killedAt = Date.now();
-    process.kill(worker.pid, 'SIGKILL');
-    await waitFor('the worker to run again', 30_000, () => (output.includes('the settlement worker is running again') ? true : undefined));
-    const again = readRun().children.find((child) => child.name === 'settlement worker');
-    expect(output).toMatch(/! the settlement worker exited \(SIGKILL\); starting it again in 1 s/);
-    expect(again?.pid).not.toBe(worker.pid);
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor(`the ${part} to run again`, 60_000, () => (output.includes(`${said} is running again`) ? true : undefined));
+    const again = readRun().children.find((child) => child.name === part);
+    expect(output).toContain(`! ${said} exited (SIGKILL); starting it again in 1 s`);
+    expect(again?.pid).not.toBe(before.pid);
     expect(isRunning(again?.pid ?? 0)).toBe(true);
     const failedFirst = await payOnce(run.apiUrl, agentKey, run.demoUrl);
-    console.log(`worker killed → running again and a payment settled ${Date.now() - killedAt} ms later (${failedFirst} attempts failed first)`);
-  });
-
-  it('starts the database again when it dies, says so, and payments go on', async () => {
-    const database = readRun().children.find((child) => child.name === 'embedded PostgreSQL');
-    if (database === undefined) throw new Error(`no database in run.json: ${JSON.stringify(readRun())}`);
-    const killedAt = Date.now();
-    process.kill(database.pid, 'SIGKILL');
-    await waitFor('the database to run again', 60_000, () => (output.includes('the embedded database is running again') ? true : undefined));
-    const again = readRun().children.find((child) => child.name === 'embedded PostgreSQL');
-    expect(output).toMatch(/! the embedded database exited \(SIGKILL\); starting it again in 1 s/);
-    expect(again?.pid).not.toBe(database.pid);
-    const failedFirst = await payOnce(run.apiUrl, agentKey, run.demoUrl);
-    console.log(`database killed → running again and a payment settled ${Date.now() - killedAt} ms later (${failedFirst} attempts failed first)`);
+    console.log(`${part} killed → running again and a payment settled ${Date.now() - killedAt} ms later (${failedFirst} attempts failed first)`);
   });
 
   it('stops everything it started on one Ctrl-C and exits 0', async () => {
