@@ -12,7 +12,7 @@ import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.
 import { Clock } from '../http/clock.js';
 import type { GovernorConfig } from '../config.js';
 import { parseBody } from '../http/input.js';
-import { assertPublicLiteral, DestinationNotAllowedError } from '../../../libs/platform/outbound-guard.js';
+import { assertResolvesPublic, DestinationNotAllowedError } from '../../../libs/platform/outbound-guard.js';
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
 
 const DELIVERIES_PAGE_MAX = 100;
@@ -151,7 +151,7 @@ export class WebhooksController {
   @HttpCode(201)
   async create(@Req() request: AuthenticatedRequest, @Body() raw: unknown) {
     const body = parseBody(createBody, raw);
-    this.assertReachable(body.url);
+    await this.assertReachable(body.url);
     if (body.orgId !== null) {
       const org = await this.pool.query('SELECT 1 FROM streams WHERE stream_id = $1', [orgStreamId(body.orgId)]);
       if (org.rowCount === 0) throw new ApiProblem('org_not_found', `org ${body.orgId} does not exist`, { field: 'orgId' });
@@ -202,7 +202,7 @@ export class WebhooksController {
   @Patch(':id')
   async update(@Param('id') id: string, @Body() raw: unknown) {
     const body = parseBody(updateBody, raw);
-    if (body.url !== undefined) this.assertReachable(body.url);
+    if (body.url !== undefined) await this.assertReachable(body.url);
     const now = this.clock.now();
     const updated = await this.pool.query<EndpointRow>(
       `UPDATE webhook_endpoints SET url = COALESCE($2, url), event_types = COALESCE($3, event_types), description = COALESCE($4, description),
@@ -322,15 +322,13 @@ export class WebhooksController {
   }
 
   /**
-   * With private addresses denied, a URL that names one outright (or localhost) is refused
-   * now rather than on every attempt; names that resolve to one are refused when connecting.
+   * With private addresses denied, a URL that names one, or resolves to one now, is refused
+   * at once rather than on every attempt; delivery checks the address it connects to again.
    */
-  private assertReachable(url: string): void {
+  private async assertReachable(url: string): Promise<void> {
     if (this.config.fetchPrivateAddresses === 'allow') return;
-    const parsed = new URL(url);
     try {
-      if (parsed.hostname === 'localhost' || parsed.hostname.endsWith('.localhost')) throw new DestinationNotAllowedError(parsed.hostname, 'loopback');
-      assertPublicLiteral(parsed);
+      await assertResolvesPublic(url);
     } catch (error) {
       if (!(error instanceof DestinationNotAllowedError)) throw error;
       throw new ApiProblem('destination_not_allowed', `url: ${error.message}; webhooks go to public addresses only unless PAYBOUND_FETCH_PRIVATE_ADDRESSES=allow`, { field: 'url' });
