@@ -12,6 +12,7 @@ import { printDomainTable, printRetention, runDomainBench, runRetentionCheck } f
 import { printHttpTable, readHttpConfig, runHttpBench } from './http.js';
 import { runClosedLoop, runOpenLoop, type DecideIntent, type LoadResult } from './load.js';
 import { auditPaybound, benchClock, payboundDecider, setUpPaybound, TimedEventStore } from './paybound.js';
+import { printPaidReport, readPaidConfig, runPaidBench } from './paid.js';
 import { printRelayTable, readRelayConfig, runRelayBench } from './relay.js';
 import { formatTable, summarizeLatencies } from './stats.js';
 import { hotSpotWorkload, spreadWorkload, type Workload, type WorkloadName } from './workload.js';
@@ -271,8 +272,8 @@ function printTable(rows: readonly RunRow[]): void {
   console.log(`Markdown:\n\n${formatTable(TABLE_HEADER, cells, true)}\n`);
 }
 
-type Part = 'domain' | 'decision' | 'http' | 'relay';
-const PARTS: readonly Part[] = ['domain', 'decision', 'http', 'relay'];
+type Part = 'domain' | 'decision' | 'http' | 'relay' | 'paid';
+const PARTS: readonly Part[] = ['domain', 'decision', 'http', 'relay', 'paid'];
 
 function selectedParts(): Set<Part> {
   const raw = process.env.BENCH_ONLY;
@@ -290,6 +291,7 @@ async function main(): Promise<void> {
   // Read every part's settings first, so that a typo fails before anything runs.
   const httpConfig = parts.has('http') ? readHttpConfig(config.adminUrl) : undefined;
   const relayConfig = parts.has('relay') ? readRelayConfig(config.adminUrl) : undefined;
+  const paidConfig = parts.has('paid') ? readPaidConfig() : undefined;
   if (parts.has('domain')) {
     printDomainTable(runDomainBench((label, message) => expect(false, label, message)));
     printRetention(runRetentionCheck((label, message) => expect(false, label, message)));
@@ -314,6 +316,7 @@ async function main(): Promise<void> {
     const relayRow = await runRelayBench(relayConfig, (label, message) => expect(false, label, message));
     printRelayTable([relayRow]);
   }
+  if (paidConfig !== undefined) printPaidReport(await runPaidBench(paidConfig, (label, message) => expect(false, label, message)));
   if (httpConfig !== undefined || relayConfig !== undefined) {
     console.log(`http/relay run time ${((performance.now() - partStartedAtMs) / 1_000).toFixed(1)} s`);
   }
