@@ -29,15 +29,28 @@ function cpuTicksOf(pid: number): number | undefined {
   }
 }
 
-/** A process's direct children, found by their parent in /proc (the per-task children files miss those forked from other threads). */
-export function childrenOf(pid: number): number[] {
+/** A process's children, grandchildren and so on, found by their parents in /proc. */
+export function descendantsOf(pid: number): number[] {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return [];
   }
-  return entries.filter((entry) => /^[0-9]+$/.test(entry) && parentOf(Number(entry)) === pid).map(Number);
+  const childrenByParent = new Map<number, number[]>();
+  for (const entry of entries) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const parent = parentOf(Number(entry));
+    if (parent !== undefined) childrenByParent.set(parent, [...(childrenByParent.get(parent) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  // A process tree is finite and acyclic; the bound guards against a /proc read mid-change.
+  for (let queue = [pid]; queue.length > 0 && found.length < 10_000; ) {
+    const children = childrenByParent.get(queue.shift()!) ?? [];
+    found.push(...children);
+    queue = [...queue, ...children];
+  }
+  return found;
 }
 
 /** The parent of a process, or undefined. */

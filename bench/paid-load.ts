@@ -5,7 +5,12 @@ import { newTraceparent } from './paid-spans.js';
 // soon as its previous one is answered, for a fixed time. Every answer is checked by the
 // caller's own function; only answers that pass count as payments.
 
-export type Answer = { kind: 'ok' } | { kind: 'refused'; code: string } | { kind: 'unexpected'; what: string };
+/**
+ * `late`: not answered in time, which overload may cause and which pays nothing or leaves
+ * the outcome to the chain (a signature wait that ran out, a seller or client timeout);
+ * `unexpected`: a wrong answer.
+ */
+export type Answer = { kind: 'ok' } | { kind: 'refused'; code: string } | { kind: 'late'; what: string } | { kind: 'unexpected'; what: string };
 
 /** One paid request, with the trace it must carry; `index` is unique within a run. */
 export type PaidRequest = (index: number, trace: { traceId: string; traceparent: string }) => Promise<Answer>;
@@ -16,6 +21,7 @@ export interface LoopResult {
   elapsedMs: number;
   ok: number;
   refused: Record<string, number>;
+  late: Record<string, number>;
   unexpected: Record<string, number>;
   /** Latencies of the answers that passed, in ms. */
   okLatenciesMs: number[];
@@ -23,7 +29,8 @@ export interface LoopResult {
   traced: { traceId: string; latencyMs: number }[];
 }
 
-const UNEXPECTED_KINDS_MAX = 20;
+/** Distinct late or unexpected answers listed at most; the rest count as 'other'. */
+const KINDS_MAX = 20;
 
 /**
  * Runs the loop for `durationMs` (no new request after that) and waits for the requests in
@@ -31,7 +38,7 @@ const UNEXPECTED_KINDS_MAX = 20;
  * an unsampled one.
  */
 export async function runPaidLoop(request: PaidRequest, connections: number, durationMs: number, traceEvery: number | null): Promise<LoopResult> {
-  const result: LoopResult = { connections, elapsedMs: 0, ok: 0, refused: {}, unexpected: {}, okLatenciesMs: [], traced: [] };
+  const result: LoopResult = { connections, elapsedMs: 0, ok: 0, refused: {}, late: {}, unexpected: {}, okLatenciesMs: [], traced: [] };
   let next = 0;
   const startedAtMs = performance.now();
   const deadlineMs = startedAtMs + durationMs;
@@ -45,7 +52,7 @@ export async function runPaidLoop(request: PaidRequest, connections: number, dur
       try {
         answer = await request(index, trace);
       } catch (error) {
-        answer = { kind: 'unexpected', what: `error: ${(error as Error).message.slice(0, 80)}` };
+        answer = answerToError(error);
       }
       const latencyMs = performance.now() - sentAtMs;
       if (answer.kind === 'ok') {
@@ -55,8 +62,9 @@ export async function runPaidLoop(request: PaidRequest, connections: number, dur
       } else if (answer.kind === 'refused') {
         result.refused[answer.code] = (result.refused[answer.code] ?? 0) + 1;
       } else {
-        const key = answer.what in result.unexpected || Object.keys(result.unexpected).length < UNEXPECTED_KINDS_MAX ? answer.what : 'other';
-        result.unexpected[key] = (result.unexpected[key] ?? 0) + 1;
+        const counts = answer.kind === 'late' ? result.late : result.unexpected;
+        const key = answer.what in counts || Object.keys(counts).length < KINDS_MAX ? answer.what : 'other';
+        counts[key] = (counts[key] ?? 0) + 1;
       }
     }
   };
@@ -67,4 +75,11 @@ export async function runPaidLoop(request: PaidRequest, connections: number, dur
 
 export function countOf(counts: Record<string, number>): number {
   return Object.values(counts).reduce((sum, n) => sum + n, 0);
+}
+
+/** A request that threw: the client's own timeout is late, anything else (a refused connection) unexpected. */
+export function answerToError(error: unknown): Answer {
+  const name = (error as { name?: unknown }).name;
+  if (name === 'TimeoutError' || name === 'AbortError') return { kind: 'late', what: 'client timeout' };
+  return { kind: 'unexpected', what: `error: ${String((error as Error).message).slice(0, 80)}` };
 }

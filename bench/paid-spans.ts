@@ -1,18 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { SpanReceiver } from './paid-span-receiver.js';
 
 // Where a governed payment's time goes, from the spans the governor and the settlement
-// worker already export. The bench runs an OTLP/HTTP receiver, starts both processes with
-// OTEL_EXPORTER_OTLP_ENDPOINT pointing at it, and sends every measured request with a
-// traceparent of its own, so each request's spans are found by the trace id it chose.
+// worker already export. The bench runs an OTLP/HTTP receiver (bench/paid-span-receiver.ts),
+// starts both processes with OTEL_EXPORTER_OTLP_ENDPOINT pointing at it, and sends every
+// measured request with a traceparent of its own, so each request's spans are found by the
+// trace id it chose.
 //
-// The stages are cut at span boundaries in the order a payment crosses them, so they add
-// up to the governor's server span exactly. Three of them lie between spans of different
-// processes (the hand-off to the worker, signing, the hand-back); they compare the two
-// processes' clocks, which on one machine are the same system clock read through each
-// process's own anchor (performance.timeOrigin), so they are good to a fraction of a
-// millisecond. A stage that comes out negative is counted, not hidden.
+// The stages are cut at span boundaries in the order a payment crosses them, so they add up
+// to the governor's server span exactly. How exact a cut is: the OpenTelemetry SDK takes a
+// span's start from Date.now() (whole milliseconds) and its end from the start plus a
+// performance.now() duration, so a span's own duration is exact to the microsecond and a
+// cut between two spans is off by less than 1 ms either way. Three stages lie between spans
+// of different processes (the hand-off to the worker, signing, the hand-back); both read the
+// same system clock, so the same bound holds, but a stage can come out negative when one
+// process's event loop was late to notice what the other already acted on (the worker can
+// start signing before the governor's event loop has taken its own commit's answer).
+// Negative stages are counted in the tables, not hidden.
 
 export interface TimedSpan {
   service: string;
@@ -25,122 +29,6 @@ export interface TimedSpan {
   /** Unix epoch, in milliseconds with microsecond resolution. */
   startMs: number;
   endMs: number;
-}
-
-export interface SpanReceiver {
-  /** For OTEL_EXPORTER_OTLP_ENDPOINT; the exporter appends /v1/traces. */
-  endpoint: string;
-  /** The spans received so far for one trace. */
-  spansOf(traceId: string): readonly TimedSpan[];
-  /** Forgets every span received so far, so that a run's spans do not outlive it. */
-  clear(): void;
-  receivedCount(): number;
-  stop(): Promise<void>;
-}
-
-interface OtlpValue {
-  stringValue?: string;
-  intValue?: string | number;
-  boolValue?: boolean;
-  doubleValue?: number;
-}
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  startTimeUnixNano: string | number;
-  endTimeUnixNano: string | number;
-  attributes?: { key: string; value: OtlpValue }[];
-}
-interface OtlpExport {
-  resourceSpans?: { resource?: { attributes?: { key: string; value: OtlpValue }[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[];
-}
-
-/** One export is a batch of at most OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans; this bounds it generously. */
-const EXPORT_BYTES_MAX = 64 * 1024 * 1024;
-/** Spans kept at most; beyond, new ones are dropped and counted, so a long run cannot exhaust memory. */
-const SPANS_MAX = 2_000_000;
-
-function attributesOf(list: { key: string; value: OtlpValue }[] | undefined): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
-  for (const { key, value } of list ?? []) {
-    if (value.stringValue !== undefined) out[key] = value.stringValue;
-    else if (value.intValue !== undefined) out[key] = Number(value.intValue);
-    else if (value.boolValue !== undefined) out[key] = value.boolValue;
-    else if (value.doubleValue !== undefined) out[key] = value.doubleValue;
-  }
-  return out;
-}
-
-/** Nanoseconds since the epoch (a decimal string in OTLP/JSON) as milliseconds; 2^53 µs is beyond the year 2200. */
-function nanosToMs(nanos: string | number): number {
-  return Number(BigInt(nanos) / 1_000n) / 1_000;
-}
-
-export async function startSpanReceiver(): Promise<SpanReceiver> {
-  let byTrace = new Map<string, TimedSpan[]>();
-  let count = 0;
-  let dropped = 0;
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= EXPORT_BYTES_MAX) chunks.push(chunk);
-    });
-    request.on('end', () => {
-      if (request.method !== 'POST' || request.url !== '/v1/traces' || size > EXPORT_BYTES_MAX) {
-        response.writeHead(404).end();
-        return;
-      }
-      let body: OtlpExport;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport;
-      } catch {
-        response.writeHead(400).end();
-        return;
-      }
-      for (const resourceSpans of body.resourceSpans ?? []) {
-        const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name'] ?? '');
-        for (const scope of resourceSpans.scopeSpans ?? []) {
-          for (const span of scope.spans ?? []) {
-            if (count >= SPANS_MAX) {
-              dropped += 1;
-              continue;
-            }
-            count += 1;
-            const timed: TimedSpan = {
-              service,
-              traceId: span.traceId,
-              spanId: span.spanId,
-              parentSpanId: span.parentSpanId ?? '',
-              name: span.name,
-              attributes: attributesOf(span.attributes),
-              startMs: nanosToMs(span.startTimeUnixNano),
-              endMs: nanosToMs(span.endTimeUnixNano),
-            };
-            const list = byTrace.get(timed.traceId);
-            if (list === undefined) byTrace.set(timed.traceId, [timed]);
-            else list.push(timed);
-          }
-        }
-      }
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    spansOf: (traceId) => byTrace.get(traceId) ?? [],
-    clear: () => {
-      byTrace = new Map();
-      count = 0;
-    },
-    receivedCount: () => count + dropped,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }
 
 /** A W3C traceparent for a new trace, sampled or not: the governor's parent-based sampler follows the flag. */

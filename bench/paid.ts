@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { x402Client } from '@x402/core/client';
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, decodePaymentSignatureHeader } from '@x402/core/http';
@@ -9,11 +10,12 @@ import { defaultMigrationsDirectory, migrate } from '../libs/eventstore/migrate.
 import { call, seedAgent } from '../test/support/api-client.js';
 import { registerCleanup } from './cleanup.js';
 import { assertDurableCommits, createBenchDatabase } from './database.js';
-import { childrenOf, parentOf, watchCpu, type ProcessGroups } from './paid-cpu.js';
+import { descendantsOf, parentOf, watchCpu, type ProcessGroups } from './paid-cpu.js';
 import { startKitProcess, type KitProcess } from './paid-kit.js';
-import { countOf, runPaidLoop, type Answer, type LoopResult, type PaidRequest } from './paid-load.js';
+import { answerToError, countOf, runPaidLoop, type Answer, type LoopResult, type PaidRequest } from './paid-load.js';
 import { checkPaidPrerequisites } from './paid-prerequisites.js';
-import { exportingTo, newTraceparent, readTrace, STAGE_BOUNDS, STAGES, startSpanReceiver, type PaidFlow, type SpanReceiver, type Stage, type StageBreakdown } from './paid-spans.js';
+import { startSpanReceiver, type SpanReceiver } from './paid-span-receiver.js';
+import { exportingTo, newTraceparent, readTrace, STAGE_BOUNDS, STAGES, type PaidFlow, type Stage, type StageBreakdown } from './paid-spans.js';
 import { startGovernorProcess, startWorkerProcess, type BenchProcess } from './processes.js';
 import { formatTable, percentileMs } from './stats.js';
 
@@ -100,6 +102,8 @@ export interface ThroughputRow {
 
 export interface PaidReport {
   postgres: string;
+  /** The machine's 1-minute load average when the part started and when it ended. */
+  loadAverage: { start: number; end: number };
   abSamples: { through: number[]; direct: number[] };
   abStages: StageFigures;
   throughput: ThroughputRow[];
@@ -113,6 +117,7 @@ export interface PaidReport {
 /** Runs the paid part; `fail` records a failed check. */
 export async function runPaidBench(config: PaidBenchConfig, fail: Fail): Promise<PaidReport> {
   const startedAtMs = performance.now();
+  const loadAverageAtStart = os.loadavg()[0] ?? 0;
   const postgres = await checkPaidPrerequisites(config.adminUrl);
   const stopPostgres = registerCleanup('bench PostgreSQL', () => postgres.stop());
   try {
@@ -129,7 +134,7 @@ export async function runPaidBench(config: PaidBenchConfig, fail: Fail): Promise
       console.log(`  x402 kit up in ${((Date.now() - kitStartedAt) / 1_000).toFixed(1)} s (pid ${kit.pid}, anvil ${kit.rpcUrl}, seller ${kit.sellerDataUrl})`);
       try {
         const report = await runAgainstKit(config, postgres.adminUrl, kit, receiver, fail);
-        return { ...report, postgres: postgres.source, elapsedMs: performance.now() - startedAtMs };
+        return { ...report, postgres: postgres.source, loadAverage: { start: loadAverageAtStart, end: os.loadavg()[0] ?? 0 }, elapsedMs: performance.now() - startedAtMs };
       } finally {
         await stopKit();
       }
@@ -199,7 +204,7 @@ async function startStack(adminUrl: string, kit: KitProcess, receiver: SpanRecei
   }
 }
 
-async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: KitProcess, receiver: SpanReceiver, fail: Fail): Promise<Omit<PaidReport, 'postgres' | 'elapsedMs'>> {
+async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: KitProcess, receiver: SpanReceiver, fail: Fail): Promise<Omit<PaidReport, 'postgres' | 'loadAverage' | 'elapsedMs'>> {
   // The seller's own offer, as its 402 makes it: sign-only pays exactly this, and the
   // facilitator checks sign-only's headers against its requirement.
   const unpaid = await fetch(kit.sellerDataUrl, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
@@ -221,11 +226,18 @@ async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: Kit
   // Every answer that passes was paid on chain once; the seller's payee must get exactly that.
   const receivedBefore = await kit.balanceOf(kit.payTo);
   let paidCount = 0n;
+  let lateCount = 0n;
   const counted =
     (request: PaidRequest): PaidRequest =>
     async (index, trace) => {
-      const answer = await request(index, trace);
+      let answer: Answer;
+      try {
+        answer = await request(index, trace);
+      } catch (error) {
+        answer = answerToError(error);
+      }
       if (answer.kind === 'ok') paidCount += 1n;
+      if (answer.kind === 'late') lateCount += 1n;
       return answer;
     };
   const direct = counted(async () => checkPaidAnswer(await payingFetch(kit.sellerDataUrl, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }), false));
@@ -263,9 +275,12 @@ async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: Kit
   } finally {
     await fetchStack.stop();
   }
+  // A late answer may or may not have been paid (the chain decides); nothing else may differ.
   const receivedAtomic = (await kit.balanceOf(kit.payTo)) - receivedBefore;
   const expectedAtomic = paidCount * BigInt(PRICE_ATOMIC);
-  if (receivedAtomic !== expectedAtomic) fail('paid on chain', `the seller's payee received ${receivedAtomic} atomic units for ${paidCount} paid answers (${expectedAtomic} expected)`);
+  if (receivedAtomic < expectedAtomic || receivedAtomic > (paidCount + lateCount) * BigInt(PRICE_ATOMIC)) {
+    fail('paid on chain', `the seller's payee received ${receivedAtomic} atomic units for ${paidCount} paid answers and ${lateCount} late ones, at ${PRICE_ATOMIC} each`);
+  }
 
   // Sign-only on a fresh governor and worker, so that the payments the fetch runs left for
   // the worker to reconcile are not part of its load.
@@ -321,9 +336,10 @@ async function runAb(config: PaidBenchConfig, through: PaidRequest, direct: Paid
     try {
       answer = await request(0, trace);
     } catch (error) {
-      answer = { kind: 'unexpected', what: `error: ${(error as Error).message}` };
+      answer = answerToError(error);
     }
     const latencyMs = performance.now() - sentAtMs;
+    // One request at a time must always be answered in time.
     if (answer.kind !== 'ok') fail(`paid A/B ${label}`, answer.kind === 'refused' ? `refused: ${answer.code}` : answer.what);
     return { traceId: trace.traceId, latencyMs };
   };
@@ -358,8 +374,9 @@ function cpuGroups(stack: Stack, kit: KitProcess): ProcessGroups {
     governor: () => [stack.governor.pid],
     worker: () => [stack.worker.pid],
     'seller+facilitator': () => [kit.pid],
-    anvil: () => childrenOf(kit.pid),
-    postgres: () => (stack.postmasterPid === undefined ? [] : [stack.postmasterPid, ...childrenOf(stack.postmasterPid)]),
+    // anvil runs behind a small node launcher: both are the kit process's descendants.
+    anvil: () => descendantsOf(kit.pid),
+    postgres: () => (stack.postmasterPid === undefined ? [] : [stack.postmasterPid, ...descendantsOf(stack.postmasterPid)]),
     'bench (load, direct client)': () => [process.pid],
   };
 }
@@ -373,7 +390,9 @@ async function measureLoop(mode: ThroughputRow['mode'], request: PaidRequest, co
   const unexpectedCount = countOf(loop.unexpected);
   if (unexpectedCount > 0) fail(label, `${unexpectedCount} unexpected answers: ${JSON.stringify(loop.unexpected)}`);
   if (countOf(loop.refused) > 0) fail(label, `${countOf(loop.refused)} payments refused, though every budget covers the run: ${JSON.stringify(loop.refused)}`);
-  if (loop.ok === 0) fail(label, 'no payment passed its checks');
+  // Nothing answered in time is a measurement (overload), not a wrong answer; nothing at all is a broken run.
+  if (loop.ok === 0 && countOf(loop.late) === 0) fail(label, 'no payment passed its checks');
+  if (countOf(loop.late) > 0) console.log(`  ${label}: ${countOf(loop.late)} requests not answered in time (overload, not a wrong answer): ${JSON.stringify(loop.late)}`);
   const cpuMsPerPayment = Object.fromEntries(Object.entries(usedMs).map(([name, ms]) => [name, ms / Math.max(1, loop.ok)]));
   const row: ThroughputRow = { mode, connections, loop, cpuMsPerPayment };
   console.log(`  ${formatThroughputRow(row, undefined).join('  ')}`);
@@ -384,7 +403,7 @@ async function measureLoop(mode: ThroughputRow['mode'], request: PaidRequest, co
 async function checkPaidAnswer(response: Response, throughPaybound: boolean): Promise<Answer> {
   const text = (await response.text()).slice(0, ANSWER_BODY_CHARS_MAX);
   if (response.status === 403) return { kind: 'refused', code: problemCode(text) };
-  if (response.status !== 200) return { kind: 'unexpected', what: `${response.status} ${problemCode(text)}` };
+  if (response.status !== 200) return notPaid(response.status, text);
   const settlement = response.headers.get('PAYMENT-RESPONSE');
   if (settlement === null) return { kind: 'unexpected', what: '200 without PAYMENT-RESPONSE' };
   try {
@@ -405,7 +424,7 @@ async function checkPaidAnswer(response: Response, throughPaybound: boolean): Pr
 async function checkSignOnlyAnswer(response: Response): Promise<{ kind: 'ok'; header: string } | Exclude<Answer, { kind: 'ok' }>> {
   const text = (await response.text()).slice(0, ANSWER_BODY_CHARS_MAX);
   if (response.status === 403) return { kind: 'refused', code: problemCode(text) };
-  if (response.status !== 201) return { kind: 'unexpected', what: `${response.status} ${problemCode(text)}` };
+  if (response.status !== 201) return notPaid(response.status, text);
   try {
     const body = JSON.parse(text) as { header?: { name?: unknown; value?: unknown } | null };
     if (body.header?.name !== 'PAYMENT-SIGNATURE' || typeof body.header.value !== 'string' || body.header.value === '') return { kind: 'unexpected', what: '201 without a PAYMENT-SIGNATURE header' };
@@ -413,6 +432,13 @@ async function checkSignOnlyAnswer(response: Response): Promise<{ kind: 'ok'; he
   } catch {
     return { kind: 'unexpected', what: '201 with a body that is not JSON' };
   }
+}
+
+/** Answers an overloaded governor may rightly give (the worker did not sign in time, the seller did not answer in time) are late; others are wrong. */
+function notPaid(status: number, text: string): Exclude<Answer, { kind: 'ok' }> {
+  const code = problemCode(text);
+  const late = (status === 503 && code === 'payment_not_signed') || (status === 504 && code === 'upstream_timeout');
+  return { kind: late ? 'late' : 'unexpected', what: `${status} ${code}` };
 }
 
 function problemCode(text: string): string {
@@ -455,9 +481,10 @@ async function collectStages(receiver: SpanReceiver, flow: PaidFlow, traced: rea
   let lastProgressAt = Date.now();
   while (complete.size < traced.length) {
     missing = [];
-    for (const { traceId, latencyMs } of traced) {
-      if (complete.has(traceId)) continue;
-      const reading = readTrace(flow, receiver.spansOf(traceId));
+    const pending = traced.filter(({ traceId }) => !complete.has(traceId));
+    const spans = await receiver.spansOf(pending.map(({ traceId }) => traceId));
+    for (const { traceId, latencyMs } of pending) {
+      const reading = readTrace(flow, spans.get(traceId) ?? []);
       if (reading.kind === 'complete') {
         complete.set(traceId, { breakdown: reading.breakdown, latencyMs });
         lastProgressAt = Date.now();
@@ -468,7 +495,7 @@ async function collectStages(receiver: SpanReceiver, flow: PaidFlow, traced: rea
   }
   const incomplete = traced.length - complete.size;
   if (incomplete > 0) fail(label, `${incomplete} of ${traced.length} traced requests have incomplete traces, e.g. missing ${missing.join(', ')}`);
-  receiver.clear();
+  await receiver.clear();
 
   const figures: StageFigures = { traces: complete.size, incomplete, byStage: new Map() };
   const summarise = (key: Parameters<StageFigures['byStage']['set']>[0], values: number[]): void => {
@@ -508,7 +535,7 @@ function printTable(title: string, header: readonly string[], rows: readonly (re
   console.log(`Markdown:\n\n${formatTable(header, rows, true)}\n`);
 }
 
-const THROUGHPUT_HEADER = ['mode', 'connections', 'payments', 'payments/s', 'p50 ms', 'p99 ms', 'max ms', 'refused', 'unexpected', 'vs direct: payments/s, p50', 'CPU ms per payment: governor / worker / seller+facilitator / anvil / postgres / bench'];
+const THROUGHPUT_HEADER = ['mode', 'connections', 'payments', 'payments/s', 'p50 ms', 'p99 ms', 'max ms', 'refused', 'late', 'unexpected', 'vs direct: payments/s, p50', 'CPU ms per payment: governor / worker / seller+facilitator / anvil / postgres / bench'];
 
 function formatThroughputRow(row: ThroughputRow, direct: ThroughputRow | undefined): string[] {
   const sorted = [...row.loop.okLatenciesMs].sort((a, b) => a - b);
@@ -525,6 +552,7 @@ function formatThroughputRow(row: ThroughputRow, direct: ThroughputRow | undefin
     ms(percentileMs(sorted, 99)),
     ms(sorted[sorted.length - 1] ?? 0),
     countOf(row.loop.refused) === 0 ? '0' : JSON.stringify(row.loop.refused),
+    countOf(row.loop.late) === 0 ? '0' : JSON.stringify(row.loop.late),
     countOf(row.loop.unexpected) === 0 ? '0' : JSON.stringify(row.loop.unexpected),
     directPerSec === undefined || directP50 === undefined ? '' : `${(perSec / directPerSec).toFixed(2)}x, ${signedMs(percentileMs(sorted, 50) - directP50)} ms`,
     ['governor', 'worker', 'seller+facilitator', 'anvil', 'postgres', 'bench (load, direct client)'].map((name) => (cpu[name] ?? 0).toFixed(1)).join(' / '),
@@ -588,5 +616,5 @@ export function printPaidReport(report: PaidReport): void {
   }
   console.log(`sign-only headers verified by the official facilitator against the seller's requirement: ${report.verified.valid} of ${report.verified.checked} valid`);
   console.log(`paid on chain: the seller's payee received ${report.onChain.receivedAtomic} atomic units, ${report.onChain.expectedAtomic} expected from the answers that passed`);
-  console.log(`paid part run time ${(report.elapsedMs / 1_000).toFixed(1)} s`);
+  console.log(`paid part run time ${(report.elapsedMs / 1_000).toFixed(1)} s; load average (1 min) ${report.loadAverage.start.toFixed(1)} at the start, ${report.loadAverage.end.toFixed(1)} at the end, on ${os.cpus().length} cpus`);
 }
