@@ -424,6 +424,8 @@ async function checkPaidAnswer(response: Response, throughPaybound: boolean): Pr
 async function checkSignOnlyAnswer(response: Response): Promise<{ kind: 'ok'; header: string } | Exclude<Answer, { kind: 'ok' }>> {
   const text = (await response.text()).slice(0, ANSWER_BODY_CHARS_MAX);
   if (response.status === 403) return { kind: 'refused', code: problemCode(text) };
+  // Not signed within the wait: the payment stays reserved and the agent is to poll it.
+  if (response.status === 202) return { kind: 'late', what: '202 not signed in time' };
   if (response.status !== 201) return notPaid(response.status, text);
   try {
     const body = JSON.parse(text) as { header?: { name?: unknown; value?: unknown } | null };
