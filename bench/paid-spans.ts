@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ReceivedSpan } from '../test/support/otlp-receiver.js';
 import type { SpanReceiver } from './paid-span-receiver.js';
 
 // Where a governed payment's time goes, from the spans the governor and the settlement
@@ -17,19 +18,6 @@ import type { SpanReceiver } from './paid-span-receiver.js';
 // process's event loop was late to notice what the other already acted on (the worker can
 // start signing before the governor's event loop has taken its own commit's answer).
 // Negative stages are counted in the tables, not hidden.
-
-export interface TimedSpan {
-  service: string;
-  traceId: string;
-  spanId: string;
-  /** '' for a root span. */
-  parentSpanId: string;
-  name: string;
-  attributes: Record<string, string | number | boolean>;
-  /** Unix epoch, in milliseconds with microsecond resolution. */
-  startMs: number;
-  endMs: number;
-}
 
 /** A W3C traceparent for a new trace, sampled or not: the governor's parent-based sampler follows the flag. */
 export function newTraceparent(sampled: boolean): { traceId: string; traceparent: string } {
@@ -101,15 +89,15 @@ export type TraceReading = { kind: 'complete'; breakdown: StageBreakdown } | { k
  * `paybound.signature` below the Reserve decision, the worker-commands server span below it
  * with its RecordSignature decision, and for pay-and-fetch the unpaid and paid requests.
  */
-export function readTrace(flow: PaidFlow, spans: readonly TimedSpan[]): TraceReading {
+export function readTrace(flow: PaidFlow, spans: readonly ReceivedSpan[]): TraceReading {
   const missing: string[] = [];
-  const find = (label: string, match: (span: TimedSpan) => boolean): TimedSpan | undefined => {
+  const find = (label: string, match: (span: ReceivedSpan) => boolean): ReceivedSpan | undefined => {
     const found = spans.find(match);
     if (found === undefined) missing.push(label);
     return found;
   };
   const route = flow === 'pay-and-fetch' ? 'POST /v1/sessions/:id/fetch' : 'POST /v1/sessions/:id/payments';
-  const decision = (command: string) => (span: TimedSpan) => span.name === 'paybound.decision' && span.attributes['paybound.command'] === command;
+  const decision = (command: string) => (span: ReceivedSpan) => span.name === 'paybound.decision' && span.attributes['paybound.command'] === command;
   const server = find(route, (span) => span.name === route);
   const reserve = find('Reserve decision', decision('Reserve'));
   const wait = find('paybound.signature_wait', (span) => span.name === 'paybound.signature_wait');
