@@ -89,13 +89,31 @@ export interface StageFigures {
   /** Complete traces the figures come from. */
   traces: number;
   incomplete: number;
-  byStage: Map<Stage | 'server' | 'transport' | 'total' | 'outcomeDecision', { p50Ms: number; p99Ms: number; negative: number }>;
+  byStage: Map<Stage | 'server' | 'transport' | 'total' | 'outcomeDecision', Figures>;
+}
+
+interface DirectTiming {
+  unpaidMs: number;
+  paidMs: number;
+  totalMs: number;
+}
+
+type Figures = { p50Ms: number; p99Ms: number; negative: number };
+
+/** The direct client's calls: the unpaid one, the paid one, and the rest (reading the offer, signing, the body). */
+export interface DirectFigures {
+  count: number;
+  unpaid?: Figures;
+  paid?: Figures;
+  rest?: Figures;
 }
 
 export interface ThroughputRow {
   mode: 'sign-only' | 'pay-and-fetch' | 'direct @x402/fetch';
   connections: number;
   loop: LoopResult;
+  /** Direct runs: the client's calls, timed. */
+  directCalls?: DirectFigures;
   /** CPU used by each process during the run, per answered payment. */
   cpuMsPerPayment: Record<string, number>;
 }
@@ -106,6 +124,7 @@ export interface PaidReport {
   loadAverage: { start: number; end: number };
   abSamples: { through: number[]; direct: number[] };
   abStages: StageFigures;
+  abDirect: DirectFigures;
   throughput: ThroughputRow[];
   /** Stage figures under load, by flow and connection count. */
   loadStages: { flow: PaidFlow; connections: number; figures: StageFigures }[];
@@ -221,7 +240,6 @@ async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: Kit
   registerExactEvmScheme(client, { signer: privateKeyToAccount(kit.payerPrivateKey) });
   // TestUSD is not one of the SDK's default assets, which it refuses unless opted in.
   client.setSpendControls({ allowedAssets: [{ network: kit.network as `${string}:${string}`, asset: kit.token }] });
-  const payingFetch = wrapFetchWithPayment(fetch, client);
 
   // Every answer that passes was paid on chain once; the seller's payee must get exactly that.
   const receivedBefore = await kit.balanceOf(kit.payTo);
@@ -240,12 +258,42 @@ async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: Kit
       if (answer.kind === 'late') lateCount += 1n;
       return answer;
     };
-  const direct = counted(async () => checkPaidAnswer(await payingFetch(kit.sellerDataUrl, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }), false));
+  // The direct client's two calls to the seller, timed in the fetch it is given (to the
+  // status and headers, as Paybound's request spans are), so the seller's own time can be
+  // told from the client's on both paths. Collected while a measured run sets the list.
+  let directTimings: DirectTiming[] | undefined;
+  const direct = counted(async () => {
+    const timing = { unpaidMs: 0, paidMs: 0 };
+    const timedFetch: typeof fetch = async (input, init) => {
+      const request = new Request(input, init);
+      const sentAtMs = performance.now();
+      const response = await fetch(request);
+      const elapsedMs = performance.now() - sentAtMs;
+      if (request.headers.has('PAYMENT-SIGNATURE')) timing.paidMs += elapsedMs;
+      else timing.unpaidMs += elapsedMs;
+      return response;
+    };
+    const sentAtMs = performance.now();
+    const response = await wrapFetchWithPayment(timedFetch, client)(kit.sellerDataUrl, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const answer = await checkPaidAnswer(response, false);
+    if (answer.kind === 'ok') directTimings?.push({ ...timing, totalMs: performance.now() - sentAtMs });
+    return answer;
+  });
+  const timingDirect = async <T>(work: () => Promise<T>): Promise<{ result: T; timings: DirectTiming[] }> => {
+    const timings: DirectTiming[] = [];
+    directTimings = timings;
+    try {
+      return { result: await work(), timings };
+    } finally {
+      directTimings = undefined;
+    }
+  };
 
   const throughput: ThroughputRow[] = [];
   const loadStages: PaidReport['loadStages'] = [];
   let abSamples: PaidReport['abSamples'] = { through: [], direct: [] };
   let abStages: StageFigures | undefined;
+  let abDirect: DirectFigures | undefined;
 
   // Pay-and-fetch and the direct client share one governor and worker.
   const fetchStack = await startStack(adminUrl, kit, receiver, 'org-paid-fetch');
@@ -261,8 +309,11 @@ async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: Kit
         return checkPaidAnswer(response, true);
       });
 
-    const ab = await runAb(config, through(await fetchStack.openSession()), direct, fail);
+    const abSession = await fetchStack.openSession();
+    const { result: ab, timings } = await timingDirect(() => runAb(config, through(abSession), direct, fail));
     abSamples = ab.samples;
+    // The warm-up's timings are left out, as its latencies are.
+    abDirect = directFigures(timings.slice(-config.samples));
     abStages = await collectStages(receiver, 'pay-and-fetch', ab.traced, 'paid A/B stages', fail);
     printAb(abSamples);
 
@@ -270,7 +321,9 @@ async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: Kit
       const row = await measureLoop('pay-and-fetch', through(await fetchStack.openSession()), connections, config, cpuGroups(fetchStack, kit), fail);
       throughput.push(row);
       loadStages.push({ flow: 'pay-and-fetch', connections, figures: await collectStages(receiver, 'pay-and-fetch', row.loop.traced, `paid pay-and-fetch c=${connections} stages`, fail) });
-      throughput.push(await measureLoop('direct @x402/fetch', direct, connections, config, cpuGroups(fetchStack, kit), fail));
+      const { result: directRow, timings } = await timingDirect(() => measureLoop('direct @x402/fetch', direct, connections, config, cpuGroups(fetchStack, kit), fail));
+      // Only the measured run's: its warm-up ran first.
+      throughput.push({ ...directRow, directCalls: directFigures(timings.slice(-directRow.loop.ok)) });
     }
   } finally {
     await fetchStack.stop();
@@ -320,7 +373,7 @@ async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: Kit
     await signStack.stop();
   }
   if (config.verifySample > 0 && verified.checked === 0) fail('paid sign-only verify', 'no signed header was sampled for the facilitator to verify');
-  return { abSamples, abStages: abStages ?? emptyStageFigures(), throughput, loadStages, verified, onChain: { expectedAtomic, receivedAtomic } };
+  return { abSamples, abStages: abStages ?? emptyStageFigures(), abDirect: abDirect ?? directFigures([]), throughput, loadStages, verified, onChain: { expectedAtomic, receivedAtomic } };
 }
 
 /**
@@ -501,9 +554,8 @@ async function collectStages(receiver: SpanReceiver, flow: PaidFlow, traced: rea
 
   const figures: StageFigures = { traces: complete.size, incomplete, byStage: new Map() };
   const summarise = (key: Parameters<StageFigures['byStage']['set']>[0], values: number[]): void => {
-    if (values.length === 0) return;
-    const sorted = [...values].sort((a, b) => a - b);
-    figures.byStage.set(key, { p50Ms: percentileMs(sorted, 50), p99Ms: percentileMs(sorted, 99), negative: values.filter((v) => v < 0).length });
+    const summary = figuresOf(values);
+    if (summary !== undefined) figures.byStage.set(key, summary);
   };
   const readings = [...complete.values()];
   for (const stage of STAGES) summarise(stage, readings.flatMap((r) => (r.breakdown.stagesMs[stage] === undefined ? [] : [r.breakdown.stagesMs[stage]])));
@@ -512,6 +564,19 @@ async function collectStages(receiver: SpanReceiver, flow: PaidFlow, traced: rea
   summarise('transport', readings.map((r) => r.latencyMs - r.breakdown.serverMs));
   summarise('total', readings.map((r) => r.latencyMs));
   return figures;
+}
+
+function figuresOf(values: readonly number[]): Figures | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50Ms: percentileMs(sorted, 50), p99Ms: percentileMs(sorted, 99), negative: values.filter((v) => v < 0).length };
+}
+
+function directFigures(timings: readonly DirectTiming[]): DirectFigures {
+  const unpaid = figuresOf(timings.map((t) => t.unpaidMs));
+  const paid = figuresOf(timings.map((t) => t.paidMs));
+  const rest = figuresOf(timings.map((t) => t.totalMs - t.unpaidMs - t.paidMs));
+  return { count: timings.length, ...(unpaid === undefined ? {} : { unpaid }), ...(paid === undefined ? {} : { paid }), ...(rest === undefined ? {} : { rest }) };
 }
 
 function emptyStageFigures(): StageFigures {
@@ -602,6 +667,17 @@ export function printPaidReport(report: PaidReport): void {
     stageRows([report.abStages], true),
   );
 
+  const figureCells = (figures: Figures | undefined): string[] => (figures === undefined ? ['', ''] : [ms(figures.p50Ms), ms(figures.p99Ms)]);
+  printTable(
+    `The direct client's own calls in the same A/B (${report.abDirect.count} fetches, timed in the fetch it is given, to the status and headers):`,
+    ['part', 'p50 ms', 'p99 ms'],
+    [
+      ['seller: unpaid call (402)', ...figureCells(report.abDirect.unpaid)],
+      ['client: offer, signing, body (the rest)', ...figureCells(report.abDirect.rest)],
+      ['seller: paid call (verify, settle, answer)', ...figureCells(report.abDirect.paid)],
+    ],
+  );
+
   const rows = report.throughput.map((row) =>
     formatThroughputRow(row, row.mode === 'pay-and-fetch' ? report.throughput.find((r) => r.mode === 'direct @x402/fetch' && r.connections === row.connections) : undefined),
   );
@@ -610,10 +686,18 @@ export function printPaidReport(report: PaidReport): void {
   for (const flow of ['pay-and-fetch', 'sign-only'] as const) {
     const columns = report.loadStages.filter((s) => s.flow === flow);
     if (columns.length === 0) continue;
+    // For pay-and-fetch, the direct client's calls at the same connection count, for reference.
+    const directRows =
+      flow === 'pay-and-fetch'
+        ? (['unpaid', 'paid'] as const).map((call) => [
+            `direct, for reference: seller ${call} call`,
+            ...columns.flatMap((c) => figureCells(report.throughput.find((r) => r.mode === 'direct @x402/fetch' && r.connections === c.connections)?.directCalls?.[call])),
+          ])
+        : [];
     printTable(
       `Stages of ${flow} under load, p50 / p99 ms per stage (each percentile taken on its own; "(n < 0)": cross-process stages that came out negative):`,
       ['stage', ...columns.flatMap((c) => [`c=${c.connections} p50 (${c.figures.traces} traces)`, `c=${c.connections} p99`])],
-      stageRows(columns.map((c) => c.figures), false),
+      [...stageRows(columns.map((c) => c.figures), false), ...directRows],
     );
   }
   console.log(`sign-only headers verified by the official facilitator against the seller's requirement: ${report.verified.valid} of ${report.verified.checked} valid`);
