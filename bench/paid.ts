@@ -112,6 +112,13 @@ export interface ThroughputRow {
   mode: 'sign-only' | 'pay-and-fetch' | 'direct @x402/fetch';
   connections: number;
   loop: LoopResult;
+  /**
+   * Payments that landed on chain during the run (the payee's balance over the price). More
+   * than the payments that passed and the late ones means something paid twice; a late
+   * payment of the warm-up landing in the run would show too, which is why the check is
+   * over the whole part.
+   */
+  settledOnChain?: number;
   /** Direct runs: the client's calls, timed. */
   directCalls?: DirectFigures;
   /** CPU used by each process during the run, per answered payment. */
@@ -318,10 +325,10 @@ async function runAgainstKit(config: PaidBenchConfig, adminUrl: string, kit: Kit
     printAb(abSamples);
 
     for (const connections of config.connections) {
-      const row = await measureLoop('pay-and-fetch', through(await fetchStack.openSession()), connections, config, cpuGroups(fetchStack, kit), fail);
+      const row = await measureLoop('pay-and-fetch', through(await fetchStack.openSession()), connections, config, cpuGroups(fetchStack, kit), fail, kit);
       throughput.push(row);
       loadStages.push({ flow: 'pay-and-fetch', connections, figures: await collectStages(receiver, 'pay-and-fetch', row.loop.traced, `paid pay-and-fetch c=${connections} stages`, fail) });
-      const { result: directRow, timings } = await timingDirect(() => measureLoop('direct @x402/fetch', direct, connections, config, cpuGroups(fetchStack, kit), fail));
+      const { result: directRow, timings } = await timingDirect(() => measureLoop('direct @x402/fetch', direct, connections, config, cpuGroups(fetchStack, kit), fail, kit));
       // Only the measured run's: its warm-up ran first.
       throughput.push({ ...directRow, directCalls: directFigures(timings.slice(-directRow.loop.ok)) });
     }
@@ -434,11 +441,18 @@ function cpuGroups(stack: Stack, kit: KitProcess): ProcessGroups {
   };
 }
 
-async function measureLoop(mode: ThroughputRow['mode'], request: PaidRequest, connections: number, config: PaidBenchConfig, groups: ProcessGroups, fail: Fail): Promise<ThroughputRow> {
+/**
+ * `kit` is given for the runs that pay the seller: its payee's balance is read after the
+ * warm-up and after the run, to count the payments that landed on chain during the run.
+ */
+async function measureLoop(mode: ThroughputRow['mode'], request: PaidRequest, connections: number, config: PaidBenchConfig, groups: ProcessGroups, fail: Fail, kit?: KitProcess): Promise<ThroughputRow> {
   await runPaidLoop(request, connections, WARM_UP_SECONDS * 1_000, null);
+  const receivedBefore = await kit?.balanceOf(kit.payTo);
   const cpu = watchCpu(groups);
   const loop = await runPaidLoop(request, connections, config.seconds * 1_000, config.traceEvery);
   const usedMs = cpu.stop();
+  const receivedAfter = await kit?.balanceOf(kit.payTo);
+  const settledOnChain = kit === undefined || receivedBefore === undefined || receivedAfter === undefined ? undefined : Number((receivedAfter - receivedBefore) / BigInt(kit.priceAtomic));
   const label = `paid ${mode} c=${connections}`;
   const unexpectedCount = countOf(loop.unexpected);
   if (unexpectedCount > 0) fail(label, `${unexpectedCount} unexpected answers: ${JSON.stringify(loop.unexpected)}`);
@@ -447,7 +461,7 @@ async function measureLoop(mode: ThroughputRow['mode'], request: PaidRequest, co
   if (loop.ok === 0 && countOf(loop.late) === 0) fail(label, 'no payment passed its checks');
   if (countOf(loop.late) > 0) console.log(`  ${label}: ${countOf(loop.late)} requests not answered in time (overload, not a wrong answer): ${JSON.stringify(loop.late)}`);
   const cpuMsPerPayment = Object.fromEntries(Object.entries(usedMs).map(([name, ms]) => [name, ms / Math.max(1, loop.ok)]));
-  const row: ThroughputRow = { mode, connections, loop, cpuMsPerPayment };
+  const row: ThroughputRow = { mode, connections, loop, cpuMsPerPayment, ...(settledOnChain === undefined ? {} : { settledOnChain }) };
   console.log(`  ${formatThroughputRow(row, undefined).join('  ')}`);
   return row;
 }
@@ -602,7 +616,7 @@ function printTable(title: string, header: readonly string[], rows: readonly (re
   console.log(`Markdown:\n\n${formatTable(header, rows, true)}\n`);
 }
 
-const THROUGHPUT_HEADER = ['mode', 'connections', 'payments', 'payments/s', 'p50 ms', 'p99 ms', 'max ms', 'refused', 'late', 'unexpected', 'vs direct: payments/s, p50', 'CPU ms per payment: governor / worker / seller+facilitator / anvil / postgres / bench'];
+const THROUGHPUT_HEADER = ['mode', 'connections', 'payments', 'payments/s', 'p50 ms', 'p99 ms', 'max ms', 'refused', 'late', 'unexpected', 'settled on chain', 'vs direct: payments/s, p50', 'CPU ms per payment: governor / worker / seller+facilitator / anvil / postgres / bench'];
 
 function formatThroughputRow(row: ThroughputRow, direct: ThroughputRow | undefined): string[] {
   const sorted = [...row.loop.okLatenciesMs].sort((a, b) => a - b);
@@ -621,6 +635,7 @@ function formatThroughputRow(row: ThroughputRow, direct: ThroughputRow | undefin
     countOf(row.loop.refused) === 0 ? '0' : JSON.stringify(row.loop.refused),
     countOf(row.loop.late) === 0 ? '0' : JSON.stringify(row.loop.late),
     countOf(row.loop.unexpected) === 0 ? '0' : JSON.stringify(row.loop.unexpected),
+    row.settledOnChain === undefined ? '' : String(row.settledOnChain),
     directPerSec === undefined || directP50 === undefined ? '' : `${(perSec / directPerSec).toFixed(2)}x, ${signedMs(percentileMs(sorted, 50) - directP50)} ms`,
     ['governor', 'worker', 'seller+facilitator', 'anvil', 'postgres', 'bench (load, direct client)'].map((name) => (cpu[name] ?? 0).toFixed(1)).join(' / '),
   ];
