@@ -6,9 +6,9 @@ import { newTraceparent } from './paid-spans.js';
 // caller's own function; only answers that pass count as payments.
 
 /**
- * `late`: not answered in time, which overload may cause and which pays nothing or leaves
- * the outcome to the chain (a signature wait that ran out, a seller or client timeout);
- * `unexpected`: a wrong answer.
+ * `late`: not answered in time or at all, which overload may cause and which pays nothing
+ * or leaves the outcome to the chain (a signature wait that ran out, a seller or client
+ * timeout, a connection lost); `unexpected`: a wrong answer.
  */
 export type Answer = { kind: 'ok' } | { kind: 'refused'; code: string } | { kind: 'late'; what: string } | { kind: 'unexpected'; what: string };
 
@@ -77,9 +77,18 @@ export function countOf(counts: Record<string, number>): number {
   return Object.values(counts).reduce((sum, n) => sum + n, 0);
 }
 
-/** A request that threw: the client's own timeout is late, anything else (a refused connection) unexpected. */
+/**
+ * A request that threw, without an answer: the client's own timeout, or a connection the
+ * server closed or reset (an overloaded server's keep-alive timeout races the client's next
+ * request on that connection). Both are late; anything else is unexpected.
+ */
 export function answerToError(error: unknown): Answer {
   const name = (error as { name?: unknown }).name;
   if (name === 'TimeoutError' || name === 'AbortError') return { kind: 'late', what: 'client timeout' };
-  return { kind: 'unexpected', what: `error: ${String((error as Error).message).slice(0, 80)}` };
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  if (code !== undefined && CONNECTION_LOST_CODES.has(code)) return { kind: 'late', what: `connection lost (${code})` };
+  return { kind: 'unexpected', what: `error: ${String((error as Error).message).slice(0, 80)}${code === undefined ? '' : ` (${code})`}` };
 }
+
+const CONNECTION_LOST_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);

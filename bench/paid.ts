@@ -503,10 +503,11 @@ async function checkSignOnlyAnswer(response: Response): Promise<{ kind: 'ok'; he
   }
 }
 
-/** Answers an overloaded governor may rightly give (the worker did not sign in time, the seller did not answer in time) are late; others are wrong. */
+/** Answers an overloaded governor may rightly give (the worker did not sign in time, the seller did not answer in time or dropped the connection) are late; others are wrong. */
 function notPaid(status: number, text: string): Exclude<Answer, { kind: 'ok' }> {
   const code = problemCode(text);
-  const late = (status === 503 && code === 'payment_not_signed') || (status === 504 && code === 'upstream_timeout');
+  // 502 upstream_unreachable: the governor lost its connection to the seller, as a direct client can.
+  const late = (status === 503 && code === 'payment_not_signed') || (status === 504 && code === 'upstream_timeout') || (status === 502 && code === 'upstream_unreachable');
   return { kind: late ? 'late' : 'unexpected', what: `${status} ${code}` };
 }
 
