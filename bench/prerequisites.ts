@@ -12,7 +12,7 @@ import { repoRoot } from './processes.js';
 // A part named in BENCH_ONLY that cannot run stops the bench at once with what to do; a part
 // that runs by default is skipped with a line saying why.
 
-export type Part = 'domain' | 'decision' | 'http' | 'relay';
+export type Part = 'domain' | 'decision' | 'http' | 'relay' | 'paid';
 type Need = 'database' | 'anvil' | 'kafka';
 
 const NEEDS: Record<Part, readonly Need[]> = {
@@ -20,6 +20,7 @@ const NEEDS: Record<Part, readonly Need[]> = {
   decision: ['database'],
   http: ['database', 'anvil'],
   relay: ['database', 'kafka'],
+  paid: ['database', 'anvil'],
 };
 
 const CONNECT_TIMEOUT_MS = 3_000;

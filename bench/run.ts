@@ -12,6 +12,7 @@ import { printDomainTable, printRetention, runDomainBench, runRetentionCheck } f
 import { printHttpTable, readHttpConfig, runHttpBench } from './http.js';
 import { runClosedLoop, runOpenLoop, type DecideIntent, type LoadResult } from './load.js';
 import { auditPaybound, benchClock, payboundDecider, setUpPaybound, TimedEventStore } from './paybound.js';
+import { printPaidReport, readPaidConfig, runPaidBench } from './paid.js';
 import { printRelayTable, readRelayConfig, runRelayBench } from './relay.js';
 import { planBench, PrerequisiteError, type BenchPlan, type Part } from './prerequisites.js';
 import { formatTable, summarizeLatencies } from './stats.js';
@@ -272,7 +273,7 @@ function printTable(rows: readonly RunRow[]): void {
   console.log(`Markdown:\n\n${formatTable(TABLE_HEADER, cells, true)}\n`);
 }
 
-const PARTS: readonly Part[] = ['domain', 'decision', 'http', 'relay'];
+const PARTS: readonly Part[] = ['domain', 'decision', 'http', 'relay', 'paid'];
 
 /** The parts to run, and whether BENCH_ONLY named them (then a part that cannot run is an error, not a skip). */
 function selectedParts(): { parts: Part[]; explicit: boolean } {
@@ -293,12 +294,14 @@ async function main(): Promise<void> {
   readConfig('');
   if (selected.parts.includes('http')) readHttpConfig('');
   if (selected.parts.includes('relay')) readRelayConfig('');
+  if (selected.parts.includes('paid')) readPaidConfig('');
   // Then what the parts need, so that none fails for want of it after minutes of work.
   plan = await planBench(selected.parts, selected.explicit, process.env.BENCH_DATABASE_URL);
   const parts = new Set(plan.run);
   const config = readConfig(plan.adminUrl);
   const httpConfig = parts.has('http') ? readHttpConfig(config.adminUrl) : undefined;
   const relayConfig = parts.has('relay') ? readRelayConfig(config.adminUrl) : undefined;
+  const paidConfig = parts.has('paid') ? readPaidConfig(plan.adminUrl) : undefined;
   if (parts.has('domain')) {
     printDomainTable(runDomainBench((label, message) => expect(false, label, message)));
     printRetention(runRetentionCheck((label, message) => expect(false, label, message)));
@@ -323,6 +326,7 @@ async function main(): Promise<void> {
     const relayRow = await runRelayBench(relayConfig, (label, message) => expect(false, label, message));
     printRelayTable([relayRow]);
   }
+  if (paidConfig !== undefined) printPaidReport(await runPaidBench(paidConfig, (label, message) => expect(false, label, message)));
   if (httpConfig !== undefined || relayConfig !== undefined) {
     console.log(`http/relay run time ${((performance.now() - partStartedAtMs) / 1_000).toFixed(1)} s`);
   }
