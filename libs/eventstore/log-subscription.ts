@@ -102,13 +102,22 @@ export class LogSubscription<Position> {
    * checkpoint: the effect and the checkpoint commit together or not at all, so each event
    * takes effect exactly once, whatever crashes. `handle` may move the checkpoint elsewhere
    * by returning a position (e.g. past events it had no use for); it is called with an empty
-   * page too, so that it can.
+   * page too, so that it can. `skipTo`, asked first, may move the checkpoint without reading
+   * at all (a consumer with nothing to do for the events so far).
    */
-  async handlePageInTransaction(handle: (client: PoolClient, page: readonly RecordedEvent[], from: Position) => Promise<Position | void>): Promise<PageOutcome> {
+  async handlePageInTransaction(
+    handle: (client: PoolClient, page: readonly RecordedEvent[], from: Position) => Promise<Position | void>,
+    skipTo?: (client: PoolClient, from: Position) => Promise<Position | undefined>,
+  ): Promise<PageOutcome> {
     const { reader, checkpoint, pageSize, tryLock } = this.options;
     return this.store.transaction(async (client) => {
       if (tryLock !== undefined && !(await tryLock(client))) return { readCount: 0, locked: false };
       const from = await checkpoint.load(client);
+      const skipped = await skipTo?.(client, from);
+      if (skipped !== undefined) {
+        await checkpoint.save(client, skipped);
+        return { readCount: 0, locked: true };
+      }
       const page = await reader.readPage(client, from, pageSize);
       const moved = await handle(client, page, from);
       const last = page.at(-1);
