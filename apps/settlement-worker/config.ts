@@ -2,13 +2,15 @@ import { readFile } from 'node:fs/promises';
 import type { Hex } from 'viem';
 import { z } from 'zod';
 import { decryptKeystore, KeystoreError } from '../../libs/settlement/keystore.js';
-import type { WorkerFault } from '../../libs/settlement/settlement-worker.js';
 import type { WalletFloorSetting } from '../../libs/settlement/wallet-monitor.js';
 
 // The worker's configuration, read once at start. Key material is taken out of the
 // environment as soon as it is read, so nothing the process starts later can inherit it.
 
 export class WorkerConfigError extends Error {}
+
+/** Test-only fault injection: the process kills itself at that point (see faults.ts). */
+export type WorkerFault = 'none' | 'exit_after_sign' | 'exit_after_record';
 
 const KEY_VARIABLES = ['PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_DEV_PRIVATE_KEY'] as const;
 

@@ -1,7 +1,6 @@
 import pg from 'pg';
 import { EventStore } from '../../libs/eventstore/event-store.js';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
-import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { createLogger, redactUrl } from '../../libs/platform/logger.js';
@@ -15,16 +14,12 @@ import { WalletMonitor } from '../../libs/settlement/wallet-monitor.js';
 import { WorkerMetrics } from '../../libs/settlement/worker-metrics.js';
 import { evmChainId } from '../../libs/x402/networks.js';
 import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js';
+import { signingFaults } from './faults.js';
 
 // The settlement worker process: the only one that can read a private key. It needs
 // DATABASE_URL, a key (PAYBOUND_KEYSTORE_FILE + PAYBOUND_KEYSTORE_PASSWORD, or
 // PAYBOUND_DEV_PRIVATE_KEY for development) and RPC_URL_<network> per chain it pays on.
-//
-// PAYBOUND_WORKER_FAULT=exit_after_sign|exit_after_record is a test-only fault injection:
-// the process SIGKILLs itself right after signing (before recording the signature) or right
-// after recording it (before storing the header), to prove a restart never pays twice.
-// PAYBOUND_WORKER_FAULT_AFTER=n makes it strike the n-th time instead of the first, in the
-// middle of a page whose other reservations are being handled at the same moment.
+// PAYBOUND_WORKER_FAULT is a test-only fault injection (see faults.ts).
 
 const logger = createLogger('settlement-worker');
 const tracing = startTracing('paybound-settlement-worker');
@@ -73,7 +68,6 @@ try {
     pool,
     store,
     decisions,
-    projection: new BalanceProjection(store),
     signer,
     chains,
     logger,
@@ -81,8 +75,7 @@ try {
     signConcurrencyMax: config.signConcurrencyMax,
     wakeups: { connectionString: config.databaseUrl, pollFallbackMs: config.pollFallbackMs },
     reconcileIntervalMs: config.reconcileIntervalMs,
-    fault: config.fault,
-    faultAfterCount: config.faultAfterCount,
+    faults: signingFaults(config.fault, config.faultAfterCount),
     kafka: config.kafka,
     metrics: workerMetrics,
   });

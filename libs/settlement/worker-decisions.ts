@@ -23,6 +23,20 @@ export function localDecisions(decisions: ObservedDecisions): WorkerDecisions {
   return { submit: (command) => decisions.submit(command, () => undefined) };
 }
 
+/**
+ * Submits a command; the listed domain refusals mean "already decided otherwise" and are
+ * returned, not thrown. Anything else (the governor unreachable, the database down) throws.
+ */
+export async function submitExpecting(decisions: WorkerDecisions, command: WorkerCommand, expected: readonly DomainErrorCode[]): Promise<{ ok: true } | { ok: false; code: DomainErrorCode }> {
+  try {
+    await decisions.submit(command);
+    return { ok: true };
+  } catch (error) {
+    if (error instanceof DomainError && expected.includes(error.code)) return { ok: false, code: error.code };
+    throw error;
+  }
+}
+
 export const WORKER_ACTOR = 'worker:settlement';
 export const WORKER_COMMANDS_PATH = '/internal/v1/worker-commands';
 
