@@ -41,7 +41,11 @@ describe('LogSubscription', () => {
     const subscription = new LogSubscription(db.store, { reader: committedLog(db.store), checkpoint: namedCheckpoint(db.store, 'test-order'), pageSize: 100 });
     const seen: number[] = [];
     const drain = async () => {
-      while ((await subscription.handlePage(async (page) => void seen.push(...page.map((e) => (e.data as { n: number }).n)))) > 0);
+      const collect = (page: readonly { data: unknown }[]) => {
+        seen.push(...page.map((e) => (e.data as { n: number }).n));
+        return Promise.resolve();
+      };
+      while ((await subscription.handlePage(collect)) > 0);
     };
     await drain();
     seen.length = 0;
@@ -65,8 +69,9 @@ describe('LogSubscription', () => {
     const locked = new LogSubscription(db.store, { reader: committedLog(db.store), checkpoint: namedCheckpoint(db.store, 'test-locked'), pageSize: 10, tryLock: () => Promise.resolve(false) });
     let called = false;
     expect(
-      await locked.handlePageInTransaction(async () => {
+      await locked.handlePageInTransaction(() => {
         called = true;
+        return Promise.resolve();
       }),
     ).toEqual({ readCount: 0, locked: false });
     expect(called).toBe(false);

@@ -61,7 +61,7 @@ export class SettlementWorker {
       decisions,
       signer: options.signer,
       chains,
-      headers: options.headers ?? postgresPaymentHeaders(pool),
+      headers: options.headers ?? postgresPaymentHeaders(pool, undefined),
       logger,
       ...(options.signConcurrencyMax === undefined ? {} : { signConcurrencyMax: options.signConcurrencyMax }),
       metrics,
