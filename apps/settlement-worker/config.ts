@@ -1,11 +1,14 @@
-import { readFile } from 'node:fs/promises';
+import { closeSync, readFileSync } from 'node:fs';
 import type { Hex } from 'viem';
 import { z } from 'zod';
+import { DataKeyError, readPrivateFile } from '../../libs/platform/data-keys.js';
 import { decryptKeystore, KeystoreError } from '../../libs/settlement/keystore.js';
 import type { WalletFloorSetting } from '../../libs/settlement/wallet-monitor.js';
 
 // The worker's configuration, read once at start. Key material is taken out of the
-// environment as soon as it is read, so nothing the process starts later can inherit it.
+// environment as soon as it is read, so nothing the process starts later can inherit it; but
+// the environment a process started with stays readable in /proc/<pid>/environ, so the
+// production paths take the key from a file or an inherited file descriptor instead.
 
 export class WorkerConfigError extends Error {}
 
@@ -13,6 +16,8 @@ export class WorkerConfigError extends Error {}
 export type WorkerFault = 'none' | 'exit_after_sign' | 'exit_after_record';
 
 const KEY_VARIABLES = ['PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_DEV_PRIVATE_KEY'] as const;
+/** A key or password read from a descriptor or a file is this long at most. */
+const SECRET_BYTES_MAX = 4_096;
 
 const workerSchema = z.object({
   DATABASE_URL: z.string().url({ message: 'DATABASE_URL must be a postgres:// URL' }),
@@ -93,7 +98,13 @@ export interface WorkerConfig {
 
 export interface WorkerKey {
   privateKey: Hex;
-  source: 'keystore' | 'dev_env';
+  /**
+   * Where it came from: the keystore (its password from a file, a descriptor, or for
+   * development the environment), a raw key file or descriptor, or the environment.
+   */
+  source: 'keystore' | 'key_file' | 'key_fd' | 'dev_env';
+  /** Whether a secret was read from the environment, which stays in /proc/<pid>/environ. */
+  fromEnvironment: boolean;
 }
 
 /** `eip155:31337` → `RPC_URL_EIP155_31337`. */
@@ -148,36 +159,95 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
 }
 
 /**
- * Unlocks the wallet key: the keystore file with its password, or, for development only, a
- * raw key from the environment. Removes both variables from the environment afterwards.
+ * Unlocks the wallet key, from the first of:
+ * - PAYBOUND_KEYSTORE_FILE, the encrypted keystore, with its password from
+ *   PAYBOUND_KEYSTORE_PASSWORD_FILE, the descriptor PAYBOUND_KEY_FD, or (development)
+ *   PAYBOUND_KEYSTORE_PASSWORD;
+ * - PAYBOUND_KEY_FD, an inherited descriptor the raw key is read from (and closed);
+ * - PAYBOUND_DEV_PRIVATE_KEY_FILE, a file holding the raw key, readable by its owner only;
+ * - PAYBOUND_DEV_PRIVATE_KEY, for development only.
+ * The environment variables that hold secrets are removed once read.
  */
 export async function loadWorkerKey(env: NodeJS.ProcessEnv = process.env): Promise<WorkerKey> {
   const file = env.PAYBOUND_KEYSTORE_FILE?.trim();
-  const password = env.PAYBOUND_KEYSTORE_PASSWORD;
+  const envPassword = env.PAYBOUND_KEYSTORE_PASSWORD;
+  const passwordFile = env.PAYBOUND_KEYSTORE_PASSWORD_FILE?.trim();
+  const keyFile = env.PAYBOUND_DEV_PRIVATE_KEY_FILE?.trim();
+  const fdText = env.PAYBOUND_KEY_FD?.trim();
   const devKey = env.PAYBOUND_DEV_PRIVATE_KEY?.trim();
   for (const name of KEY_VARIABLES) delete env[name];
+  const fd = fdText === undefined || fdText === '' ? undefined : descriptorOf(fdText);
   if (file !== undefined && file !== '') {
-    if (password === undefined || password === '') throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_KEYSTORE_PASSWORD: required with PAYBOUND_KEYSTORE_FILE');
+    let password: string | undefined;
+    let fromEnvironment = false;
+    if (passwordFile !== undefined && passwordFile !== '') password = readSecretFile(passwordFile, 'PAYBOUND_KEYSTORE_PASSWORD_FILE').replace(/\r?\n$/, '');
+    else if (fd !== undefined) password = readDescriptor(fd).replace(/\r?\n$/, '');
+    else if (envPassword !== undefined && envPassword !== '') {
+      password = envPassword;
+      fromEnvironment = true;
+    }
+    if (password === undefined || password === '') {
+      throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_KEYSTORE_PASSWORD_FILE: required with PAYBOUND_KEYSTORE_FILE (or the password on PAYBOUND_KEY_FD, or PAYBOUND_KEYSTORE_PASSWORD for development)');
+    }
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (error) {
       throw new WorkerConfigError(`invalid configuration:\n  PAYBOUND_KEYSTORE_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     }
     try {
-      return { privateKey: (await decryptKeystore(text, password)).privateKey, source: 'keystore' };
+      return { privateKey: (await decryptKeystore(text, password)).privateKey, source: 'keystore', fromEnvironment };
     } catch (error) {
       if (error instanceof KeystoreError) throw new WorkerConfigError(`invalid configuration:\n  PAYBOUND_KEYSTORE_FILE: ${error.message}`);
       throw error;
     }
   }
-  if (devKey !== undefined && devKey !== '') {
-    const hex = devKey.startsWith('0x') ? devKey : `0x${devKey}`;
-    // The message never repeats the value it rejects.
-    if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_DEV_PRIVATE_KEY: must be 32 bytes of hex');
-    return { privateKey: hex as Hex, source: 'dev_env' };
-  }
+  if (fd !== undefined) return { privateKey: rawKey(readDescriptor(fd), 'PAYBOUND_KEY_FD'), source: 'key_fd', fromEnvironment: false };
+  if (keyFile !== undefined && keyFile !== '') return { privateKey: rawKey(readSecretFile(keyFile, 'PAYBOUND_DEV_PRIVATE_KEY_FILE'), 'PAYBOUND_DEV_PRIVATE_KEY_FILE'), source: 'key_file', fromEnvironment: false };
+  if (devKey !== undefined && devKey !== '') return { privateKey: rawKey(devKey, 'PAYBOUND_DEV_PRIVATE_KEY'), source: 'dev_env', fromEnvironment: true };
   throw new WorkerConfigError(
-    'invalid configuration:\n  PAYBOUND_KEYSTORE_FILE: set it and PAYBOUND_KEYSTORE_PASSWORD (create one with `node dist/apps/settlement-worker/keystore-cli.js create`), or PAYBOUND_DEV_PRIVATE_KEY for development',
+    'invalid configuration:\n  PAYBOUND_KEYSTORE_FILE: set it and PAYBOUND_KEYSTORE_PASSWORD_FILE (create one with `node dist/apps/settlement-worker/keystore-cli.js create`), or PAYBOUND_DEV_PRIVATE_KEY_FILE for development',
   );
+}
+
+/** 32 bytes of hex, with or without 0x; the message never repeats the value it rejects. */
+function rawKey(text: string, variable: string): Hex {
+  const trimmed = text.trim();
+  const hex = trimmed.startsWith('0x') ? trimmed : `0x${trimmed}`;
+  if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new WorkerConfigError(`invalid configuration:\n  ${variable}: must be 32 bytes of hex`);
+  return hex as Hex;
+}
+
+function descriptorOf(text: string): number {
+  const fd = Number(text);
+  // 0-2 are the standard streams; a key never comes on them.
+  if (!Number.isInteger(fd) || fd < 3 || fd > 1_023) throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_KEY_FD: an inherited file descriptor number, 3 or more');
+  return fd;
+}
+
+/** Reads a secret from an inherited descriptor to its end, then closes it. */
+function readDescriptor(fd: number): string {
+  try {
+    const bytes = readFileSync(fd);
+    if (bytes.length > SECRET_BYTES_MAX) throw new WorkerConfigError(`invalid configuration:\n  PAYBOUND_KEY_FD: more than ${SECRET_BYTES_MAX} bytes`);
+    return bytes.toString('utf8');
+  } catch (error) {
+    if (error instanceof WorkerConfigError) throw error;
+    throw new WorkerConfigError(`invalid configuration:\n  PAYBOUND_KEY_FD: cannot read descriptor ${fd} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed: nothing left to let go of.
+    }
+  }
+}
+
+function readSecretFile(path: string, variable: string): string {
+  try {
+    return readPrivateFile(path, variable);
+  } catch (error) {
+    if (error instanceof DataKeyError) throw new WorkerConfigError(`invalid configuration:\n  ${error.message}`);
+    throw error;
+  }
 }

@@ -4,9 +4,11 @@ import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migra
 import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { createLogger, redactUrl } from '../../libs/platform/logger.js';
+import { DataKeyError, processDataKeys } from '../../libs/platform/data-keys.js';
 import { createRegistry, serveMetrics, type MetricsServer } from '../../libs/platform/metrics.js';
 import { startTracing } from '../../libs/platform/tracing.js';
 import { EvmChain, type EvmChainReader } from '../../libs/settlement/chain.js';
+import { postgresPaymentHeaders, sealStoredHeaders } from '../../libs/settlement/payment-headers.js';
 import { SettlementWorker } from '../../libs/settlement/settlement-worker.js';
 import { localSigner } from '../../libs/settlement/signer.js';
 import { GovernorDecisions, localDecisions, type WorkerDecisions } from '../../libs/settlement/worker-decisions.js';
@@ -17,8 +19,10 @@ import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js'
 import { signingFaults } from './faults.js';
 
 // The settlement worker process: the only one that can read a private key. It needs
-// DATABASE_URL, a key (PAYBOUND_KEYSTORE_FILE + PAYBOUND_KEYSTORE_PASSWORD, or
-// PAYBOUND_DEV_PRIVATE_KEY for development) and RPC_URL_<network> per chain it pays on.
+// DATABASE_URL, a key (PAYBOUND_KEYSTORE_FILE + PAYBOUND_KEYSTORE_PASSWORD_FILE, or the
+// descriptor PAYBOUND_KEY_FD; PAYBOUND_DEV_PRIVATE_KEY_FILE for development; see config.ts)
+// and RPC_URL_<network> per chain it pays on; PAYBOUND_DATA_KEY_FILE seals the payment
+// headers it stores.
 // PAYBOUND_WORKER_FAULT is a test-only fault injection (see faults.ts).
 
 const logger = createLogger('settlement-worker');
@@ -26,9 +30,21 @@ const tracing = startTracing('paybound-settlement-worker');
 try {
   const config = loadWorkerConfig();
   const key = await loadWorkerKey();
-  if (key.source === 'dev_env') {
-    logger.warn('PAYBOUND_DEV_PRIVATE_KEY is set: the wallet key came from the environment, UNENCRYPTED. Use an encrypted keystore (PAYBOUND_KEYSTORE_FILE) anywhere but a development machine.');
+  if (key.fromEnvironment) {
+    logger.warn(
+      'the wallet key or its password came from the environment, which stays readable in /proc/<pid>/environ for the life of the process: development only. Use PAYBOUND_KEYSTORE_FILE with PAYBOUND_KEYSTORE_PASSWORD_FILE or PAYBOUND_KEY_FD anywhere else.',
+    );
+  } else if (key.source === 'key_file' || key.source === 'key_fd') {
+    logger.warn('the wallet key is a raw key (PAYBOUND_DEV_PRIVATE_KEY_FILE or PAYBOUND_KEY_FD), UNENCRYPTED at rest. Use an encrypted keystore (PAYBOUND_KEYSTORE_FILE) anywhere but a development machine.');
   }
+  let dataKeys;
+  try {
+    dataKeys = processDataKeys();
+  } catch (error) {
+    if (error instanceof DataKeyError) throw new WorkerConfigError(`invalid configuration:\n  ${error.message}`);
+    throw error;
+  }
+  if (dataKeys === undefined) logger.warn('PAYBOUND_DATA_KEY_FILE is not set: payment headers are stored in the clear');
   if (config.fault !== 'none') logger.warn({ fault: config.fault }, 'PAYBOUND_WORKER_FAULT is set: test-only fault injection is active');
   const signer = localSigner(key.privateKey);
   // The key stays in the signer's closure only.
@@ -69,6 +85,7 @@ try {
     store,
     decisions,
     signer,
+    headers: postgresPaymentHeaders(pool, dataKeys),
     chains,
     logger,
     idleWaitMs: config.idleWaitMs,
@@ -80,6 +97,14 @@ try {
     metrics: workerMetrics,
   });
   worker.start();
+  if (dataKeys !== undefined) {
+    // Headers stored in the clear (before sealing began) or under an older key are sealed anew.
+    void sealStoredHeaders(pool, dataKeys)
+      .then((count) => {
+        if (count > 0) logger.info({ count, keyId: dataKeys.currentKeyId }, 'stored payment headers sealed with the current data key');
+      })
+      .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'sealing stored payment headers failed; they are tried again at the next start'));
+  }
   const walletMonitor = new WalletMonitor({ pool, store, chains, address: signer.address, floors: config.walletFloors, logger, intervalMs: config.walletCheckIntervalMs, metrics: workerMetrics });
   walletMonitor.start();
   // Metrics are worth a warning, not a stop: payments go on without a scrape.
