@@ -68,6 +68,12 @@ const workerSchema = z.object({
   PAYBOUND_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   PAYBOUND_METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
   PAYBOUND_METRICS_TOKEN: z.string().trim().optional(),
+  /** Serves /metrics without a token: only where the port is reachable by nothing untrusted. */
+  PAYBOUND_METRICS_OPEN: z.enum(['true', 'false']).default('false'),
+  /** Connecting to the database, a statement, and a transaction left idle: each gives up after this. */
+  PAYBOUND_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  PAYBOUND_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
+  PAYBOUND_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
   /** Test-only fault injection; see apps/settlement-worker/main.ts. */
   PAYBOUND_WORKER_FAULT: z.enum(['none', 'exit_after_sign', 'exit_after_record']).default('none'),
   /** Test-only: the fault strikes the n-th time its point is reached. */
@@ -91,7 +97,10 @@ export interface WorkerConfig {
   walletFloors: WalletFloorSetting[];
   /** With brokers, Reserved events come from Kafka (a consumer group); without, from the Postgres log. */
   kafka: { brokers: string[]; topic: string } | undefined;
-  metrics: { host: string; port: number; token: string | undefined };
+  /** `open`: served without a token (PAYBOUND_METRICS_OPEN=true); else a token is required. */
+  metrics: { host: string; port: number; token: string | undefined; open: boolean };
+  /** Bounds on waiting for the database, so that a stalled one fails the worker's work fast. */
+  database: { connectTimeoutMs: number; statementTimeoutMs: number; idleInTransactionTimeoutMs: number };
   /** Where budget commands are decided: the governor when set, else the worker's own processor. */
   governor: { url: string; token: string; timeoutMs: number } | undefined;
 }
@@ -119,6 +128,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     throw new WorkerConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  if (c.PAYBOUND_METRICS_TOKEN !== undefined && c.PAYBOUND_METRICS_TOKEN !== '' && c.PAYBOUND_METRICS_TOKEN.length < 16) {
+    throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_METRICS_TOKEN: at least 16 characters');
+  }
   if ((c.PAYBOUND_GOVERNOR_URL === undefined) !== (c.PAYBOUND_WORKER_TOKEN === undefined)) {
     throw new WorkerConfigError('invalid configuration:\n  PAYBOUND_GOVERNOR_URL, PAYBOUND_WORKER_TOKEN: set both (the governor decides the worker\'s commands) or neither (the worker decides them itself)');
   }
@@ -150,7 +162,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       c.KAFKA_BROKERS === undefined || c.KAFKA_BROKERS === ''
         ? undefined
         : { brokers: c.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter((b) => b !== ''), topic: c.KAFKA_TOPIC },
-    metrics: { host: c.PAYBOUND_METRICS_HOST, port: c.PAYBOUND_METRICS_PORT, token: c.PAYBOUND_METRICS_TOKEN === '' ? undefined : c.PAYBOUND_METRICS_TOKEN },
+    metrics: { host: c.PAYBOUND_METRICS_HOST, port: c.PAYBOUND_METRICS_PORT, token: c.PAYBOUND_METRICS_TOKEN === '' ? undefined : c.PAYBOUND_METRICS_TOKEN, open: c.PAYBOUND_METRICS_OPEN === 'true' },
+    database: { connectTimeoutMs: c.PAYBOUND_DB_CONNECT_TIMEOUT_MS, statementTimeoutMs: c.PAYBOUND_DB_STATEMENT_TIMEOUT_MS, idleInTransactionTimeoutMs: c.PAYBOUND_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS },
     governor:
       c.PAYBOUND_GOVERNOR_URL === undefined || c.PAYBOUND_WORKER_TOKEN === undefined
         ? undefined

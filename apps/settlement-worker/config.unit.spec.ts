@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadWorkerKey, WorkerConfigError } from './config.js';
+import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'paybound-worker-key-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,3 +48,17 @@ describe("the worker's key: from a file or a descriptor, the environment only fo
   });
 });
 
+describe("the worker's metrics and database bounds", () => {
+  const base = { DATABASE_URL: 'postgres://u@127.0.0.1:5432/db' };
+  it('requires a token unless the metrics are explicitly opened', () => {
+    expect(loadWorkerConfig(base).metrics).toMatchObject({ token: undefined, open: false });
+    expect(loadWorkerConfig({ ...base, PAYBOUND_METRICS_OPEN: 'true' }).metrics.open).toBe(true);
+    expect(() => loadWorkerConfig({ ...base, PAYBOUND_METRICS_TOKEN: 'short' })).toThrow(/at least 16/);
+    expect(() => loadWorkerConfig({ ...base, PAYBOUND_METRICS_OPEN: 'yes' })).toThrow(WorkerConfigError);
+  });
+
+  it('bounds connects, statements and idle transactions by default', () => {
+    expect(loadWorkerConfig(base).database).toEqual({ connectTimeoutMs: 5_000, statementTimeoutMs: 15_000, idleInTransactionTimeoutMs: 15_000 });
+    expect(loadWorkerConfig({ ...base, PAYBOUND_DB_STATEMENT_TIMEOUT_MS: '2000' }).database.statementTimeoutMs).toBe(2_000);
+  });
+});

@@ -50,7 +50,18 @@ try {
   // The key stays in the signer's closure only.
   key.privateKey = '0x';
 
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: config.dbPoolSize });
+  // A stalled database fails the worker's work fast (nothing is signed without it), rather
+  // than holding every handler: bounded connects, statements and open transactions.
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: config.dbPoolSize,
+    connectionTimeoutMillis: config.database.connectTimeoutMs,
+    statement_timeout: config.database.statementTimeoutMs,
+    // The client gives up a little after the server would, so that a connection lost without a word does not hang either.
+    query_timeout: config.database.statementTimeoutMs + 1_000,
+    idle_in_transaction_session_timeout: config.database.idleInTransactionTimeoutMs,
+    application_name: 'paybound-settlement-worker',
+  });
   pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
   await migrate(pool, defaultMigrationsDirectory());
   const store = new EventStore(pool);
@@ -108,11 +119,16 @@ try {
   const walletMonitor = new WalletMonitor({ pool, store, chains, address: signer.address, floors: config.walletFloors, logger, intervalMs: config.walletCheckIntervalMs, metrics: workerMetrics });
   walletMonitor.start();
   // Metrics are worth a warning, not a stop: payments go on without a scrape.
+  // They show the wallet's address and balances: behind a token, unless explicitly opened.
   let metricsServer: MetricsServer | undefined;
-  try {
-    metricsServer = await serveMetrics(registry, config.metrics);
-  } catch (error) {
-    logger.error({ err: { message: (error as Error).message }, host: config.metrics.host, port: config.metrics.port }, 'metrics server could not listen; serving no /metrics');
+  if (config.metrics.token === undefined && !config.metrics.open) {
+    logger.warn('serving no /metrics: set PAYBOUND_METRICS_TOKEN (scrapes send it as a bearer token), or PAYBOUND_METRICS_OPEN=true where nothing untrusted can reach the port');
+  } else {
+    try {
+      metricsServer = await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port, token: config.metrics.token });
+    } catch (error) {
+      logger.error({ err: { message: (error as Error).message }, host: config.metrics.host, port: config.metrics.port }, 'metrics server could not listen; serving no /metrics');
+    }
   }
   logger.info(
     { address: signer.address, networks: [...chains.keys()], keySource: key.source, decisions: config.governor === undefined ? 'local' : redactUrl(config.governor.url), database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka', signConcurrencyMax: config.signConcurrencyMax, metrics: metricsServer?.url ?? 'off', tracing: tracing.exporting ? 'otlp' : 'off' },
