@@ -1,5 +1,6 @@
 import { DomainError } from '../domain/budget/errors.js';
 import type { NewEvent } from './event-store.js';
+import { encodeJson } from './json-codec.js';
 
 // PostgreSQL refuses some JSON that JavaScript writes happily: a NUL character (\u0000) in
 // any string or key, and a UTF-16 surrogate without its pair; it also has limits on depth
@@ -20,6 +21,8 @@ const INSTANT_PATTERN = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{
 // NUL is matched on purpose: it is what PostgreSQL refuses.
 // eslint-disable-next-line no-control-regex
 const SUSPECT_CHARACTER = /[\u0000\ud800-\udfff]/;
+/** In JSON text: the escape JSON.stringify writes for a NUL, or for a surrogate it found unpaired. */
+const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/;
 // Matched on UTF-16 code units (no `u` flag): a high surrogate not followed by a low one, or a low one not preceded by a high one.
 const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -42,6 +45,27 @@ export class UnstorableEventError extends DomainError {
   }
 }
 
+/**
+ * The event with its JSON encoded once (for the batch to reuse), when PostgreSQL can hold
+ * it; throws UnstorableEventError naming the field otherwise.
+ */
+export function storableEvent(event: NewEvent): NewEvent {
+  const encoded = { data: encodeJson(event.data), metadata: encodeJson(event.metadata) };
+  // This runs for every event on the decision path, so it looks at the JSON text first:
+  // JSON.stringify writes a NUL and an unpaired surrogate as \u escapes (and nothing else
+  // but control characters), and an event cannot nest deeper than it has brackets. Only an
+  // event that this finds suspect (a literal backslash-u in a text may look alike) is walked
+  // to tell for sure and name the field.
+  const suspect =
+    encoded.data.length + encoded.metadata.length > EVENT_TEXT_CHARS_MAX ||
+    SUSPECT_ESCAPE.test(encoded.data) ||
+    SUSPECT_ESCAPE.test(encoded.metadata) ||
+    SUSPECT_CHARACTER.test(event.type) ||
+    bracketCount(encoded.data, EVENT_DEPTH_MAX) + bracketCount(encoded.metadata, EVENT_DEPTH_MAX) > EVENT_DEPTH_MAX;
+  if (suspect || !INSTANT_PATTERN.test(event.occurredAt) || !Number.isFinite(Date.parse(event.occurredAt))) assertStorable(event);
+  return { type: event.type, data: event.data, metadata: event.metadata, occurredAt: event.occurredAt, ...(event.schemaVersion === undefined ? {} : { schemaVersion: event.schemaVersion }), encoded };
+}
+
 /** Throws UnstorableEventError when PostgreSQL would refuse the event; returns otherwise. */
 export function assertStorable(event: NewEvent): void {
   if (!INSTANT_PATTERN.test(event.occurredAt) || !Number.isFinite(Date.parse(event.occurredAt))) {
@@ -56,6 +80,18 @@ export function assertStorable(event: NewEvent): void {
 /** Throws UnstorableEventError when PostgreSQL would refuse this text in a text or jsonb column. */
 export function assertStorableText(text: string, field: string): void {
   checkText(text, field, { chars: EVENT_TEXT_CHARS_MAX });
+}
+
+/** How many objects and arrays the JSON opens, counted up to `max` + 1 (native scans: this is on the hot path). */
+function bracketCount(json: string, max: number): number {
+  let count = 0;
+  for (const bracket of ['{', '[']) {
+    for (let index = json.indexOf(bracket); index !== -1; index = json.indexOf(bracket, index + 1)) {
+      count += 1;
+      if (count > max) return count;
+    }
+  }
+  return count;
 }
 
 function checkValue(value: unknown, path: string, depth: number, budget: { chars: number }): void {

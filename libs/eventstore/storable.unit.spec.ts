@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NewEvent } from './event-store.js';
-import { assertStorable, assertStorableText, EVENT_DEPTH_MAX, EVENT_TEXT_CHARS_MAX, UnstorableEventError } from './storable.js';
+import { encodeJson } from './json-codec.js';
+import { assertStorable, assertStorableText, EVENT_DEPTH_MAX, EVENT_TEXT_CHARS_MAX, storableEvent, UnstorableEventError } from './storable.js';
 
 const metadata = { actor: 'agent:a', orgId: 'o', correlationId: 'c' };
 const event = (data: unknown, overrides: Partial<NewEvent> = {}): NewEvent => ({ type: 'SessionOpened', data, metadata, occurredAt: '2026-11-25T10:00:00.000Z', ...overrides });
@@ -30,6 +31,14 @@ describe('what the event store can hold', () => {
     ['two high surrogates', { s: '\ud83d\ud83d' }, 'unpaired_surrogate', 'data.s'],
   ])('refuses %s, naming the field', (_case, data, reason, field) => {
     expect(refusal(() => assertStorable(event(data)))).toEqual({ code: 'invalid_command', reason, field });
+    expect(refusal(() => storableEvent(event(data)))).toEqual({ code: 'invalid_command', reason, field });
+  });
+
+  it('encodes an event once, as the store would, and lets a literal backslash-u text through', () => {
+    const data = { note: 'C:\\u0000 and \\ud800 written out', amountMicros: 5n };
+    const stored = storableEvent(event(data));
+    expect(stored.encoded).toEqual({ data: encodeJson(data), metadata: encodeJson(metadata) });
+    expect(JSON.parse(stored.encoded?.data ?? '')).toEqual({ note: 'C:\\u0000 and \\ud800 written out', amountMicros: '5' });
   });
 
   it('checks the metadata and the type as well as the data', () => {
@@ -42,12 +51,15 @@ describe('what the event store can hold', () => {
     for (let i = 0; i < EVENT_DEPTH_MAX; i++) deep = { d: deep };
     expect(refusal(() => assertStorable(event(deep)))).toBeUndefined();
     expect(refusal(() => assertStorable(event({ d: deep })))).toMatchObject({ reason: 'too_deep' });
+    expect(refusal(() => storableEvent(event({ d: deep })))).toMatchObject({ reason: 'too_deep' });
+    expect(refusal(() => storableEvent(event({ s: 'x'.repeat(EVENT_TEXT_CHARS_MAX) })))).toMatchObject({ reason: 'too_large' });
     expect(refusal(() => assertStorable(event({ s: 'x'.repeat(EVENT_TEXT_CHARS_MAX - 200) })))).toBeUndefined();
     expect(refusal(() => assertStorable(event({ s: 'x'.repeat(EVENT_TEXT_CHARS_MAX) })))).toMatchObject({ reason: 'too_large' });
   });
 
   it.each(['', 'yesterday', '2026-11-25', '2026-13-45T10:00:00Z', '+275760-09-13T00:00:00.000Z', '2026-11-25T10:00:00.000'])('refuses the instant %j', (occurredAt) => {
     expect(refusal(() => assertStorable(event({}, { occurredAt })))).toMatchObject({ reason: 'invalid_instant', field: 'at' });
+    expect(refusal(() => storableEvent(event({}, { occurredAt })))).toMatchObject({ reason: 'invalid_instant', field: 'at' });
   });
 
   it('checks a single text such as an org id', () => {

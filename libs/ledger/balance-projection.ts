@@ -32,13 +32,13 @@ interface StreamFailure {
   retryAtMs: number;
 }
 
-/** The org's read model is stopped at an event it cannot apply; decisions go on. */
+/** The org's read model is stopped at an event it cannot apply; other orgs are not affected. */
 export class ProjectionStalledError extends ApiProblem {
   constructor(
     readonly streamId: string,
     failure: StreamFailure,
   ) {
-    super(503, 'projection_stalled', `the read model of this org stopped before event ${failure.streamVersion} (${failure.eventType}), which it cannot apply; payments are still decided, and operators are alerted`, {
+    super(503, 'projection_stalled', `the read model of this org stopped before event ${failure.streamVersion} (${failure.eventType}), which it cannot apply; operators are alerted, and it resumes by itself once that is fixed`, {
       streamVersion: failure.streamVersion,
       eventType: failure.eventType,
       retryAt: new Date(failure.retryAtMs).toISOString(),

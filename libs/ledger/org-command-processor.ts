@@ -7,7 +7,7 @@ import type { BudgetEvent } from '../domain/budget/events.js';
 import { evolve } from '../domain/budget/evolve.js';
 import { initialOrgState, type OrgState } from '../domain/budget/state.js';
 import { MAX_PAGE_SIZE, prepareAppend, StaleStreamsError, type EventStore, type NewEvent, type PreparedAppend, type RecordedEvent } from '../eventstore/event-store.js';
-import { assertStorable, assertStorableText, UnstorableEventError } from '../eventstore/storable.js';
+import { assertStorableText, storableEvent, UnstorableEventError } from '../eventstore/storable.js';
 import { ApiProblem } from '../platform/problem.js';
 
 export function orgStreamId(orgId: string): string {
@@ -471,8 +471,7 @@ export class OrgCommandProcessor {
       let newEvents: NewEvent[];
       try {
         events = decide(item.command, state);
-        newEvents = events.map((event) => toNewEvent(item.command, event, item.traceparent));
-        for (const event of newEvents) assertStorable(event);
+        newEvents = events.map((event) => storableEvent(toNewEvent(item.command, event, item.traceparent)));
       } catch (error) {
         if (error instanceof UnstorableEventError) this.counters.unstorableCommands += 1;
         batch.results.push({ ok: false, error });
