@@ -17,6 +17,7 @@ import { formatProblems, loadStartConfig, StartConfigError, type ConfigProblem, 
 import { RestartingPart } from './supervision.js';
 import type { StopSignal } from './watchdog-protocol.js';
 import { DECISION_PATH_NODE_OPTIONS, freePort, isSameProcess, processStartTime } from '../../libs/platform/processes.js';
+import { DataKeys, writePrivateFileOnce } from '../../libs/platform/data-keys.js';
 
 // `npm start`: Paybound on one machine with nothing configured. It starts what is not
 // given (database, chain, seller), runs the governor, the settlement worker and the demo
@@ -316,6 +317,9 @@ async function main(config: StartConfig): Promise<void> {
   }
 
   const admin = adminToken(stateDir, config.adminToken);
+  // Webhook secrets and payment headers are sealed at rest with this key, made once and kept.
+  const dataKeyFile = process.env.PAYBOUND_DATA_KEY_FILE ?? join(stateDir, 'data-key');
+  if (process.env.PAYBOUND_DATA_KEY_FILE === undefined) writePrivateFileOnce(dataKeyFile, DataKeys.generate());
   // The worker's budget commands go to the governor, the org's one writer; this token, new
   // at every start and known only to the two children, is what the governor accepts them with.
   const workerToken = randomBytes(24).toString('base64url');
@@ -327,6 +331,7 @@ async function main(config: StartConfig): Promise<void> {
     PORT: String(port),
     PAYBOUND_ADMIN_TOKEN: admin.token,
     PAYBOUND_WORKER_TOKEN: workerToken,
+    PAYBOUND_DATA_KEY_FILE: dataKeyFile,
     LOG_LEVEL: config.logLevel,
     ...otelSettings(),
   };
@@ -380,11 +385,12 @@ async function main(config: StartConfig): Promise<void> {
       PAYBOUND_METRICS_PORT: metricsPort,
       PAYBOUND_GOVERNOR_URL: governor.url,
       PAYBOUND_WORKER_TOKEN: workerToken,
+      PAYBOUND_DATA_KEY_FILE: dataKeyFile,
       ...otelSettings(),
       ...config.rpcUrls,
     };
     if (config.kafkaBrokers !== undefined) workerEnv.KAFKA_BROKERS = config.kafkaBrokers;
-    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS', 'PAYBOUND_WORKER_SIGN_CONCURRENCY', 'PAYBOUND_WORKER_POLL_FALLBACK_MS', 'PAYBOUND_METRICS_TOKEN'] as const) {
+    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_KEYSTORE_PASSWORD_FILE', 'PAYBOUND_DEV_PRIVATE_KEY_FILE', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS', 'PAYBOUND_WORKER_SIGN_CONCURRENCY', 'PAYBOUND_WORKER_POLL_FALLBACK_MS', 'PAYBOUND_METRICS_TOKEN', 'PAYBOUND_METRICS_OPEN'] as const) {
       const value = process.env[name];
       if (value !== undefined) workerEnv[name] = value;
     }
@@ -393,7 +399,11 @@ async function main(config: StartConfig): Promise<void> {
       workerEnv[rpcEnvName(kit.network)] = kit.rpcUrl;
       // Anvil's account #1 from its published test mnemonic: public, funded only on this
       // local chain with the test dollar. Never a real wallet.
-      workerEnv.PAYBOUND_DEV_PRIVATE_KEY = kit.payer.privateKey;
+      // Handed over in a file of the owner's, not in the environment, which stays readable in /proc/<pid>/environ.
+      const keyFile = join(stateDir, 'dev-wallet.key');
+      rmSync(keyFile, { force: true });
+      writePrivateFileOnce(keyFile, `${kit.payer.privateKey}\n`);
+      workerEnv.PAYBOUND_DEV_PRIVATE_KEY_FILE = keyFile;
       // The dashboard's wallet panel follows the local chain closely; a $1 floor shows the alert.
       workerEnv.PAYBOUND_WALLET_CHECK_INTERVAL_MS ??= '2000';
       workerEnv.PAYBOUND_WALLET_FLOORS ??= JSON.stringify([{ network: kit.network, asset: kit.token, floorAtomic: '1000000' }]);
@@ -407,8 +417,8 @@ async function main(config: StartConfig): Promise<void> {
     );
     await workerPart.start();
     started.push(workerPart);
-    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    workerMetricsUrl = metricsUrl;
+    workerMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    const metricsUrl = workerEnv.PAYBOUND_METRICS_TOKEN !== undefined || workerEnv.PAYBOUND_METRICS_OPEN === 'true' ? workerMetricsUrl : 'off (set PAYBOUND_METRICS_TOKEN)';
     workerLine =
       kit === undefined
         ? `pid ${workerPart.pid}, metrics at ${metricsUrl}`

@@ -6,7 +6,8 @@ import { DEFAULT_WEBHOOK_EVENT_TYPES, isWebhookEventType, WEBHOOK_ENDPOINTS_MAX,
 import { EventStore } from '../../../libs/eventstore/event-store.js';
 import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { newWebhookSecret } from '../../../libs/webhooks/signature.js';
+import { processDataKeys } from '../../../libs/platform/data-keys.js';
+import { newWebhookSecret, sealWebhookSecret } from '../../../libs/webhooks/signature.js';
 import { WEBHOOK_DISPATCH_LOCK_KEY } from '../../../libs/webhooks/webhook-dispatcher.js';
 import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
@@ -158,6 +159,7 @@ export class WebhooksController {
     }
     const id = `we_${randomUUID().replace(/-/g, '')}`;
     const secret = newWebhookSecret();
+    const sealed = sealWebhookSecret(processDataKeys(), secret, id);
     const { row, now } = await this.store.transaction(async (client) => {
       // Between two dispatcher pages, so that created_at falls after every event the
       // dispatcher has already passed by: the endpoint misses nothing that happens from now on.
@@ -165,11 +167,11 @@ export class WebhooksController {
       await client.query('SELECT pg_advisory_xact_lock($1)', [WEBHOOK_DISPATCH_LOCK_KEY]);
       const at = this.clock.now();
       const created = await client.query<EndpointRow>(
-        `INSERT INTO webhook_endpoints (endpoint_id, url, event_types, org_id, description, secret, created_at, created_by, updated_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $7
+        `INSERT INTO webhook_endpoints (endpoint_id, url, event_types, org_id, description, secret, secret_key_id, created_at, created_by, updated_at)
+         SELECT $1, $2, $3, $4, $5, $6, $10, $7, $8, $7
          WHERE (SELECT count(*) FROM webhook_endpoints WHERE deleted_at IS NULL) < $9
          RETURNING ${ENDPOINT_COLUMNS}`,
-        [id, body.url, body.eventTypes, body.orgId, body.description, secret, at, adminActorOf(request), WEBHOOK_ENDPOINTS_MAX],
+        [id, body.url, body.eventTypes, body.orgId, body.description, sealed.value, at, adminActorOf(request), WEBHOOK_ENDPOINTS_MAX, sealed.keyId],
       );
       return { row: created.rows[0], now: at };
     });
@@ -242,12 +244,14 @@ export class WebhooksController {
     const { overlapSeconds } = parseBody(rotateBody, raw);
     const now = this.clock.now();
     const secret = newWebhookSecret();
+    const sealed = sealWebhookSecret(processDataKeys(), secret, id);
     const previousExpiresAt = overlapSeconds === 0 ? null : new Date(now.getTime() + overlapSeconds * 1000);
     const rotated = await this.pool.query(
       `UPDATE webhook_endpoints SET previous_secret = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE secret END,
-         previous_secret_expires_at = $3, secret = $2, updated_at = $4
+         previous_secret_key_id = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE secret_key_id END,
+         previous_secret_expires_at = $3, secret = $2, secret_key_id = $5, updated_at = $4
        WHERE endpoint_id = $1 AND deleted_at IS NULL`,
-      [id, secret, previousExpiresAt, now],
+      [id, sealed.value, previousExpiresAt, now, sealed.keyId],
     );
     if (rotated.rowCount === 0) throw endpointNotFound(id);
     return { id, secret, previousSecretExpiresAt: previousExpiresAt?.toISOString() ?? null };

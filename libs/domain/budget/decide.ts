@@ -14,6 +14,7 @@ import type {
   Reserve,
   Settle,
 } from './commands.js';
+import { ATOMIC_AMOUNT_MAX, USD_MICROS_MAX } from '../money.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent, BudgetThresholdReached, LimitExceeded, RefusalCode, Reserved } from './events.js';
 import { hierarchyLevels, isOpen, loopKeyOf, type HierarchyLevel } from './evolve.js';
@@ -125,6 +126,8 @@ function changePolicy(command: ChangePolicy, state: OrgState): BudgetEvent[] {
   if (command.expectedVersion !== null && command.expectedVersion !== current.version) {
     throw new DomainError('policy_version_mismatch', `the policy is at version ${current.version}, not ${command.expectedVersion}`);
   }
+  if (command.policy.maxPerPaymentMicros !== null) assertUsdBound(command.policy.maxPerPaymentMicros, 'maxPerPayment');
+  if (command.policy.approvalAboveMicros !== null) assertUsdBound(command.policy.approvalAboveMicros, 'approvalAbove');
   return [
     {
       type: 'PolicyChanged',
@@ -146,6 +149,7 @@ function openSession(command: OpenSession, state: OrgState): BudgetEvent[] {
   }
   if (state.sessions.has(command.sessionId)) throw new DomainError('session_already_exists', `session ${command.sessionId} already exists`);
   if (command.limitMicros <= 0n) throw new DomainError('invalid_command', 'a session limit must be positive');
+  assertUsdBound(command.limitMicros, 'a session limit');
   if (command.maxPayments !== null && command.maxPayments < 1) throw new DomainError('invalid_command', 'maxPayments must be at least 1');
   return [
     {
@@ -183,6 +187,9 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     throw new DomainError('intent_conflict', `payment ${command.intentId} already exists`);
   }
   if (command.amountMicros <= 0n || command.amountAtomic <= 0n) throw new DomainError('invalid_command', 'a payment amount must be positive');
+  // Beyond these no store can hold the amount, and a refusal records it too.
+  assertUsdBound(command.amountMicros, 'a payment amount');
+  if (command.amountAtomic > ATOMIC_AMOUNT_MAX) throw new DomainError('invalid_command', 'a payment amount in atomic units must fit in 256 bits');
 
   const refuse = (
     level: LimitExceeded['data']['level'],
@@ -502,6 +509,12 @@ function requireOrg(state: OrgState): void {
 
 function assertLimit(limitMicros: bigint | null): void {
   if (limitMicros !== null && limitMicros < 0n) throw new DomainError('invalid_command', 'a limit cannot be negative');
+  if (limitMicros !== null) assertUsdBound(limitMicros, 'a limit');
+}
+
+/** Every USD amount the domain records fits in every store (USD_MICROS_MAX). */
+function assertUsdBound(micros: bigint, what: string): void {
+  if (micros > USD_MICROS_MAX) throw new DomainError('invalid_command', `${what} may be at most ${USD_MICROS_MAX / 1_000_000n} USD`);
 }
 
 function assertSameRequest(storedHash: string, requestHash: string): void {
