@@ -1,4 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs';
+import { EVENTS_TOPIC_PARTITIONS } from '../../libs/outbox/kafka-topic';
 
 export interface TopicMessage {
   key: string;
@@ -21,6 +22,7 @@ export async function readTopic(
   const kafka = new Kafka({ clientId: 'test-reader', brokers: [brokers], logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `reader-${Date.now()}-${Math.random().toString(36).slice(2)}` });
   const messages: TopicMessage[] = [];
+  await ensureTopic(kafka, topic);
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -53,4 +55,30 @@ export async function readTopic(
     await consumer.disconnect();
   }
   return messages;
+}
+
+/**
+ * Creates the topic as the relay would (or finds it) and waits until the broker serves its
+ * metadata: subscribing before then fails with "does not host this topic-partition" when the
+ * reader wins the race against the relay's first publish.
+ */
+async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: EVENTS_TOPIC_PARTITIONS }], waitForLeaders: true });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+        if (topics[0]?.partitions.length) return;
+        if (Date.now() > deadline) throw new Error(`topic ${topic} has no partitions after 15 s`);
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }
