@@ -15,6 +15,7 @@ import { Audience, principalOf, type AuthenticatedRequest } from '../http/auth.g
 import { Clock } from '../http/clock.js';
 import { parseBody } from '../http/input.js';
 import { ReadModels } from '../agent/read-models.js';
+import { levelRemainingMicros, spentInCurrentPeriodMicros, type BudgetBalanceRow } from '../../../libs/ledger/budget-balance.js';
 import { LOGGER } from '../http/tokens.js';
 
 // Live views over the committed event log, as Server-Sent Events. Each open stream polls
@@ -111,8 +112,8 @@ export class StreamController implements BeforeApplicationShutdown {
          LEFT JOIN budget_balances a ON a.org_id = s.org_id AND a.level = 'agent' AND a.level_id = s.agent_id
          ORDER BY s.created_at DESC LIMIT 100`,
       ),
-      this.pool.query<{ org_id: string; level_id: string; name: string; limit_micros: string | null; reserved_micros: string; spent_micros: string }>(
-        `SELECT org_id, level_id, name, limit_micros, reserved_micros, spent_micros FROM budget_balances
+      this.pool.query<BudgetBalanceRow & { org_id: string; level_id: string; name: string }>(
+        `SELECT org_id, level_id, name, limit_micros, reserved_micros, spent_micros, period, period_key FROM budget_balances
          WHERE level = 'agent' ORDER BY org_id, name LIMIT 200`,
       ),
       this.pool.query<{ resource: string; payments: string; settled: string; refused: string; spent_micros: string; held_micros: string }>(
@@ -147,16 +148,17 @@ export class StreamController implements BeforeApplicationShutdown {
         };
       }),
       agents: agents.rows.map((row) => {
-        const reserved = BigInt(row.reserved_micros);
-        const spent = BigInt(row.spent_micros);
+        const remaining = levelRemainingMicros(row, now);
         return {
           id: row.level_id,
           orgId: row.org_id,
           name: row.name,
           limit: row.limit_micros === null ? null : formatUsdMicros(BigInt(row.limit_micros)),
-          reserved: formatUsdMicros(reserved),
-          spent: formatUsdMicros(spent),
-          remaining: row.limit_micros === null ? null : formatUsdMicros(BigInt(row.limit_micros) - reserved - spent),
+          period: row.period,
+          reserved: formatUsdMicros(BigInt(row.reserved_micros)),
+          // Spent in the current day or month for a periodic budget: the domain starts afresh each period.
+          spent: formatUsdMicros(spentInCurrentPeriodMicros(row, now)),
+          remaining: remaining === null ? null : formatUsdMicros(remaining),
         };
       }),
       endpoints: endpoints.rows.map((row) => ({
