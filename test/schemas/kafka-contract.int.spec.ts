@@ -85,6 +85,7 @@ const SAMPLES: { [K in BudgetEventType | WalletEvent['type']]: Extract<BudgetEve
   PolicyChanged: { orgId: 'org-1', level: 'org', levelId: 'org-1', version: 2, before: EMPTY_POLICY, after: { ...EMPTY_POLICY, maxPerPaymentMicros: 50_000n, loopGuard: { maxPayments: 3, windowSeconds: 60 } } },
   AgentKeyChanged: { orgId: 'org-1', agentId: 'agent-1', change: 'rotated' },
   SessionOpened: { sessionId: 'ses_1', agentId: 'agent-1', teamId: null, orgId: 'org-1', limitMicros: 2_000_000n, expiresAt: '2026-01-01T01:00:00.000Z', maxPayments: null, metadata: { run: '1' }, idempotencyKey: 'k', requestHash: 'a'.repeat(64) },
+  SessionClosed: { sessionId: 'ses_1', agentId: 'agent-1', orgId: 'org-1', closedAt: '2026-01-01T00:30:00.000Z' },
   Reserved: RESERVED_DATA,
   ApprovalRequested: { ...RESERVED_DATA, approvalExpiresAt: '2026-01-01T00:10:00.000Z', policySource: 'org', thresholdMicros: 5_000n },
   ApprovalGranted: INTENT,
