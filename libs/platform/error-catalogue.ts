@@ -168,8 +168,15 @@ export const ERROR_CATALOGUE = {
 
   // The seller, called for the agent.
   upstream_unreachable: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The connection to the seller failed; with `paymentId`, the payment was sent and is reconciled on chain.' },
+  upstream_bad_response: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId'],
+    description: 'The seller\'s answer is not valid HTTP (a malformed status line, headers or framing); with `paymentId`, the payment was sent and is reconciled on chain.',
+  },
   upstream_timeout: { httpStatus: 504, grpcStatus: 'DEADLINE_EXCEEDED', kind: 'upstream', figures: ['paymentId'], description: 'The seller did not answer in time; with `paymentId`, the payment was sent and is reconciled on chain.' },
-  upstream_response_too_large: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The seller\'s answer is larger than Paybound passes on (5 MiB).' },
+  upstream_response_too_large: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The seller\'s answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB).' },
 
   // Per-process capacity and readiness.
   too_many_streams: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: [], description: 'Too many event streams are open on this governor; close one or retry later.' },

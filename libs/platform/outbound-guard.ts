@@ -93,9 +93,15 @@ function publicOnlyLookup(hostname: string, options: LookupOptions, callback: Lo
   });
 }
 
+export interface OutboundOptions {
+  /** The most bytes of response headers accepted; undici's default is 16 KiB. */
+  maxHeaderSize?: number;
+}
+
 /** The dispatcher for outbound pay-and-fetch requests: public addresses only, unless allowed. */
-export function outboundDispatcher(policy: PrivateAddressPolicy): Agent {
-  return policy === 'allow' ? new Agent() : new Agent({ connect: { lookup: publicOnlyLookup } });
+export function outboundDispatcher(policy: PrivateAddressPolicy, options: OutboundOptions = {}): Agent {
+  const sizes = options.maxHeaderSize === undefined ? {} : { maxHeaderSize: options.maxHeaderSize };
+  return policy === 'allow' ? new Agent(sizes) : new Agent({ ...sizes, connect: { lookup: publicOnlyLookup } });
 }
 
 /** The guard's refusal, wherever fetch wrapped it. */
