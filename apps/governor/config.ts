@@ -156,7 +156,7 @@ function payableNetworksOf(listed: string | undefined, assets: readonly KnownAss
 }
 
 /** Circle's USDC on the public Base networks, kept where the worker can pay; local chains add theirs with PAYBOUND_ASSETS. */
-const DEFAULT_ASSETS: KnownAsset[] = [
+export const DEFAULT_ASSETS: readonly KnownAsset[] = [
   { network: 'eip155:8453', address: '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913', decimals: 6, symbol: 'USDC' },
   { network: 'eip155:84532', address: '0x036CbD53842c5426634e7929541eC2318f3dCF7e', decimals: 6, symbol: 'USDC' },
 ];

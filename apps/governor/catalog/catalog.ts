@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../../libs/domain/money.js';
 import { parsePaymentRequired, type PaymentOffer, type PaymentRequirement } from '../../../libs/x402/offer.js';
-import type { GovernorConfig, KnownAsset } from '../config.js';
+import { DEFAULT_ASSETS, type GovernorConfig, type KnownAsset } from '../config.js';
 import { GOVERNOR_CONFIG, LOGGER } from '../http/tokens.js';
 
 // The catalog of paid endpoints: one row per resource URL, kept from two sources, the
@@ -353,8 +353,13 @@ export class Catalog implements OnApplicationShutdown {
     return best;
   }
 
+  /**
+   * The price in USD, for any stablecoin Paybound knows: the configured ones and the built-in
+   * USDC, whether or not this deployment can pay on its network, since a price is a fact of
+   * the endpoint.
+   */
   private usdMicros(requirement: PaymentRequirement): bigint | null {
-    const asset: KnownAsset | undefined = this.config.assets.find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
+    const asset: KnownAsset | undefined = [...this.config.assets, ...DEFAULT_ASSETS].find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
     if (asset === undefined) return null;
     const micros = stablecoinAtomicToUsdMicros(requirement.amountAtomic, asset.decimals);
     return micros > PRICE_USD_MICROS_MAX ? null : micros;
