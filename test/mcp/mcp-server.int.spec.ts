@@ -91,9 +91,9 @@ describe('the Paybound MCP server, driven by the MCP SDK client', () => {
     if (keystoreDir !== undefined) await rm(keystoreDir, { recursive: true, force: true });
   });
 
-  it('lists its three tools', async () => {
+  it('lists its four tools', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['paid_fetch', 'search_catalog', 'session_balance']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['close_session', 'paid_fetch', 'search_catalog', 'session_balance']);
     expect(tools.find((t) => t.name === 'paid_fetch')?.inputSchema.required).toEqual(['url']);
   });
 
@@ -112,7 +112,7 @@ describe('the Paybound MCP server, driven by the MCP SDK client', () => {
     const sellerBefore = await kit.balanceOf(kit.seller.payTo);
     const paid = await callTool(client, 'paid_fetch', { url: kit.seller.dataUrl });
     expect(paid.isError, JSON.stringify(paid) + stderr).toBe(false);
-    expect(paid.structuredContent).toMatchObject({ status: 200, amount: '0.01', remaining: '0.99', truncated: false });
+    expect(paid.structuredContent).toMatchObject({ status: 200, amount: '0.01', remaining: '0.99', replayed: false, truncated: false });
     expect(paid.structuredContent?.['paymentId']).toMatch(/^pay_/);
     expect(JSON.parse(paid.structuredContent?.['body'] as string)).toMatchObject({ data: 'paid content' });
     expect(await kit.balanceOf(kit.seller.payTo)).toBe(sellerBefore + 10_000n);
@@ -152,5 +152,25 @@ describe('the Paybound MCP server, driven by the MCP SDK client', () => {
       await httpClient.close();
       child.kill('SIGTERM');
     }
+  });
+
+  it('closes the session with close_session: later paid fetches are refused with session_closed, and closing again changes nothing', async () => {
+    const closed = await callTool(client, 'close_session');
+    expect(closed.isError, JSON.stringify(closed)).toBeFalsy();
+    expect(closed.structuredContent).toMatchObject({ sessionId, status: 'closed', spent: '0.01' });
+    const refused = await callTool(client, 'paid_fetch', { url: kit.seller.dataUrl });
+    expect(refused.isError).toBe(true);
+    expect(refused.structuredContent).toMatchObject({ code: 'session_closed', level: 'session', status: 403 });
+    expect((await callTool(client, 'close_session')).structuredContent).toMatchObject({ status: 'closed' });
+    const events = await db.pool.query<{ type: string; code: string | null }>(
+      `SELECT type, data->>'code' AS code FROM events WHERE data->>'sessionId' = $1 AND type IN ('SessionClosed', 'LimitExceeded') ORDER BY global_position`,
+      [sessionId],
+    );
+    // The maxPrice refusal above is recorded too, at the request level.
+    expect(events.rows).toEqual([
+      { type: 'LimitExceeded', code: 'price_above_max' },
+      { type: 'SessionClosed', code: null },
+      { type: 'LimitExceeded', code: 'session_closed' },
+    ]);
   });
 });
