@@ -187,6 +187,9 @@ describe('the Kafka contract: JSON Schemas for every event on paybound.events.v1
       expect((await call(base, 'PUT', '/admin/v1/orgs/org-s/agents/agent-s/budget', { ...admin, body: { limit: '5.00', period: 'day' } })).status).toBe(200);
       expect((await call(base, 'POST', '/admin/v1/orgs/org-s/agents/agent-s/keys', admin)).status).toBe(201);
       expect((await call(base, 'DELETE', '/admin/v1/orgs/org-s/agents/agent-s/keys', admin)).status).toBe(200);
+      const closer = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/orgs/org-s/agents', { ...admin, body: { id: 'agent-s2', name: 'agent-s2', teamId: 'team-s' } });
+      const closing = await call<{ id: string }>(base, 'POST', '/v1/sessions', { key: closer.body.apiKey, body: { limit: '0.01' } });
+      expect((await call(base, 'POST', `/v1/sessions/${closing.body.id}/close`, { key: closer.body.apiKey })).status).toBe(200);
 
       const stored = await db.pool.query<{ event_id: string; type: string }>('SELECT event_id, type FROM events');
       const storedIds = new Set(stored.rows.map((r) => r.event_id));
@@ -196,7 +199,7 @@ describe('the Kafka contract: JSON Schemas for every event on paybound.events.v1
       const seenTypes = new Set(messages.map((m) => String(m.value.type)));
       console.log(`[schemas] ${messages.length} messages of ${seenTypes.size} types validated: ${[...seenTypes].sort().join(', ')}`);
       for (const message of messages) validateMessage(message.value);
-      for (const type of ['OrgCreated', 'TeamCreated', 'AgentRegistered', 'AgentKeyChanged', 'SessionOpened', 'Reserved', 'LimitExceeded', 'Refunded', 'PolicyChanged', 'BudgetChanged']) {
+      for (const type of ['OrgCreated', 'TeamCreated', 'AgentRegistered', 'AgentKeyChanged', 'SessionOpened', 'SessionClosed', 'Reserved', 'LimitExceeded', 'Refunded', 'PolicyChanged', 'BudgetChanged']) {
         expect(seenTypes, type).toContain(cloudEventType(type));
       }
     });

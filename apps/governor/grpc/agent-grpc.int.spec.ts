@@ -138,6 +138,37 @@ describe('the agent API over gRPC', () => {
     expect(watchError.code).toBe(status.INVALID_ARGUMENT);
   });
 
+  // a6f3337: the key was hashed with the REST route and body, so the same payment sent as an
+  // object over REST and as JSON text over gRPC was two requests: 422 idempotency_key_reused.
+  it('takes one Idempotency-Key for one payment over REST and gRPC, whatever encoding carried the offer', async () => {
+    const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
+    const v2 = JSON.parse(Buffer.from(offer, 'base64').toString('utf8')) as Record<string, unknown>;
+    const overRest = await call<{ id: string; status: string }>(governor.url, 'POST', `/v1/sessions/${session.id}/payments`, {
+      key,
+      body: { paymentRequired: v2, url: 'http://127.0.0.1/same' },
+      headers: { 'Idempotency-Key': 'same-payment' },
+    });
+    expect(overRest.status).toBe(202);
+    const overGrpc = await client.unary<{ payment: GrpcPayment }>('requestPayment', { sessionId: session.id, paymentRequired: JSON.stringify(v2), url: 'http://127.0.0.1/same', idempotencyKey: 'same-payment' });
+    expect(overGrpc.payment.id).toBe(overRest.body.id);
+    const asHeader = await client.unary<{ payment: GrpcPayment }>('requestPayment', { sessionId: session.id, paymentRequired: offer, url: 'http://127.0.0.1/same', idempotencyKey: 'same-payment' });
+    expect(asHeader.payment.id).toBe(overRest.body.id);
+    const reserved = await db.pool.query(`SELECT 1 FROM events WHERE type = 'Reserved' AND data->>'sessionId' = $1`, [session.id]);
+    expect(reserved.rowCount).toBe(1);
+  });
+
+  // a6f3337: no CloseSession (UNIMPLEMENTED).
+  it('closes a session with CloseSession: payments are refused with session_closed, and closing again answers the same', async () => {
+    const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
+    const closed = await client.unary<{ session: GrpcSession }>('closeSession', { sessionId: session.id });
+    expect(closed.session).toMatchObject({ id: session.id, status: 'SESSION_STATUS_CLOSED' });
+    const refused = await refusal(client.unary('requestPayment', { sessionId: session.id, paymentRequired: offer, url: 'http://127.0.0.1/closed' }));
+    expect([refused.code, refused.paybound]).toEqual([status.PERMISSION_DENIED, 'session_closed']);
+    expect((await client.unary<{ session: GrpcSession }>('closeSession', { sessionId: session.id })).session.status).toBe('SESSION_STATUS_CLOSED');
+    const missing = await refusal(client.unary('closeSession', { sessionId: 'ses_nope' }));
+    expect([missing.code, missing.paybound]).toEqual([status.NOT_FOUND, 'session_not_found']);
+  });
+
   it('ends a watch when its duration is over', async () => {
     const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
     const stream = client.watchSession<{ session: GrpcSession }>({ sessionId: session.id, maxDurationSeconds: 1 });
