@@ -10,6 +10,7 @@ export const JSON_NODES_MAX = 4_096;
 
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 /** NUL, which no store of Paybound's accepts, and a UTF-16 surrogate without its pair. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this pattern finds.
 const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export type DecodeFailure = 'too_large' | 'bad_base64' | 'bad_utf8' | 'bad_json' | 'unsafe_json';

@@ -129,7 +129,7 @@ function causeCode(error: unknown): string {
 
 async function readCapped(answer: UndiciResponse, bytesMax: number): Promise<Buffer> {
   if (answer.body === null) return Buffer.alloc(0);
-  const reader = answer.body.getReader();
+  const reader = (answer.body as ReadableStream<Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   // Each read returns at least one byte or ends, so the loop ends within bytesMax + 1 reads.
