@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startX402Kit, type X402Kit } from '../../libs/devnet/index.js';
 import { rpcEnvName } from '../../apps/settlement-worker/config.js';
 import { call, seedAgent } from '../support/api-client.js';
+import { until } from '../support/until.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
@@ -14,17 +15,7 @@ import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/wo
 
 const ADMIN = 'test-admin-token-paid-fetch';
 const PRICE_ATOMIC = 10_000n;
-const WAIT_MS = 20_000;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('paid fetches through Paybound against the official x402 seller', () => {
   let kit: X402Kit;

@@ -9,6 +9,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAgent } from '../support/api-client.js';
+import { until } from '../support/until.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
@@ -19,19 +20,9 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MCP_SERVER = resolve(repoRoot, 'dist/apps/mcp-server/main.js');
 const ADMIN = 'test-admin-token-mcp';
 const KEYSTORE_PASSWORD = 'paybound-test-keystore-passphrase';
-const WAIT_MS = 20_000;
 
 type ToolAnswer = { isError?: boolean; structuredContent?: Record<string, unknown> };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('the Paybound MCP server, driven by the MCP SDK client', () => {
   let kit: X402Kit;
