@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PrivateAddressPolicy } from '../../libs/platform/outbound-guard.js';
+import { parseAllowedDestinations, type AllowedDestination, type PrivateAddressPolicy } from '../../libs/platform/outbound-guard.js';
 import { rpcEnvName } from '../settlement-worker/config.js';
 
 // Configuration comes from the environment and is checked once at start, with a message
@@ -38,6 +38,8 @@ const governorSchema = z.object({
   PAYBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
   /** Whether pay-and-fetch may call loopback, private and link-local addresses (local sellers in development). */
   PAYBOUND_FETCH_PRIVATE_ADDRESSES: z.enum(['deny', 'allow']).default('deny'),
+  /** Private destinations (host:port, comma-separated) that pay-and-fetch may reach while the rest stay denied. */
+  PAYBOUND_FETCH_ALLOW: z.string().default(''),
   /** When set, GET /metrics asks for `Authorization: Bearer <token>`. */
   PAYBOUND_METRICS_TOKEN: optionalString,
   /** Bounds each webhook POST, from connecting to the response status. */
@@ -81,6 +83,7 @@ export interface GovernorConfig {
   concurrentCommits: number;
   fetchTimeoutMs: number;
   fetchPrivateAddresses: PrivateAddressPolicy;
+  fetchAllow: AllowedDestination[];
   metricsToken: string | undefined;
   webhookTimeoutMs: number;
   webhookRetryBaseMs: number;
@@ -117,6 +120,12 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     assets = list.data;
   }
   const payableNetworks = payableNetworksOf(c.PAYBOUND_PAYABLE_NETWORKS, assets, env);
+  let fetchAllow: AllowedDestination[];
+  try {
+    fetchAllow = parseAllowedDestinations(c.PAYBOUND_FETCH_ALLOW);
+  } catch (error) {
+    throw new ConfigError(`invalid configuration:\n  PAYBOUND_FETCH_ALLOW: ${(error as Error).message}`);
+  }
   return {
     databaseUrl: c.DATABASE_URL,
     port: c.PORT,
@@ -132,6 +141,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     concurrentCommits: c.PAYBOUND_CONCURRENT_COMMITS,
     fetchTimeoutMs: c.PAYBOUND_FETCH_TIMEOUT_MS,
     fetchPrivateAddresses: c.PAYBOUND_FETCH_PRIVATE_ADDRESSES,
+    fetchAllow,
     metricsToken: c.PAYBOUND_METRICS_TOKEN,
     webhookTimeoutMs: c.PAYBOUND_WEBHOOK_TIMEOUT_MS,
     webhookRetryBaseMs: c.PAYBOUND_WEBHOOK_RETRY_BASE_MS,

@@ -85,8 +85,8 @@ export class SellerCalls {
     const signal = AbortSignal.timeout(this.config.fetchTimeoutMs);
     let answer: UndiciResponse;
     try {
-      if (this.config.fetchPrivateAddresses === 'deny') assertPublicLiteral(new URL(request.url));
-      this.dispatcher ??= outboundDispatcher(this.config.fetchPrivateAddresses, { maxHeaderSize: SELLER_HEADER_BYTES_MAX });
+      if (this.config.fetchPrivateAddresses === 'deny') assertPublicLiteral(new URL(request.url), this.config.fetchAllow);
+      this.dispatcher ??= outboundDispatcher(this.config.fetchPrivateAddresses, this.config.fetchAllow, { maxHeaderSize: SELLER_HEADER_BYTES_MAX });
       answer = await fetch(request.url, { method: request.method, headers, body: request.body, redirect: 'manual', signal, dispatcher: this.dispatcher });
     } catch (error) {
       throw classify(error, signal);
