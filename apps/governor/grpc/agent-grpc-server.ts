@@ -21,6 +21,7 @@ import { AccessKeys, type AgentPrincipal } from '../http/access-keys.js';
 import { parseBody } from '../http/input.js';
 import type { PaymentView, SessionView } from '../agent/read-models.js';
 import { idempotencyKeyField } from '../payments/idempotency.js';
+import { PayAndFetch, payAndFetchInput, ReplayedProblem } from '../payments/pay-and-fetch.js';
 import { openSessionInput, Sessions } from '../payments/sessions.js';
 import { reportResultInput, SignOnly, signOnlyInput } from '../payments/sign-only.js';
 import { LOGGER } from '../http/tokens.js';
@@ -33,8 +34,8 @@ import { GrpcProblems, problemToServiceError } from './grpc-errors.js';
 
 /** The same bound as the HTTP body: the largest legitimate message carries a v1 402 body. */
 const MESSAGE_BYTES_MAX = 128 * 1024;
-/** Answers are small; a megabyte leaves room for metadata without letting a bug stream a log. */
-const SEND_BYTES_MAX = 1024 * 1024;
+/** The largest answer is PaidFetch's: a seller's body of up to 5 MiB, its headers, and room for metadata. */
+const SEND_BYTES_MAX = 6 * 1024 * 1024;
 const CONCURRENT_STREAMS_PER_CONNECTION_MAX = 100;
 /** WatchSession polls the projection; each watcher costs one query per interval. */
 const WATCH_POLL_MS = 250;
@@ -163,6 +164,7 @@ export class AgentGrpcServer implements OnModuleDestroy {
   constructor(
     @Inject(Sessions) private readonly sessions: Sessions,
     @Inject(SignOnly) private readonly signOnly: SignOnly,
+    @Inject(PayAndFetch) private readonly payAndFetch: PayAndFetch,
     @Inject(AccessKeys) private readonly keys: AccessKeys,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
@@ -274,6 +276,33 @@ export class AgentGrpcServer implements OnModuleDestroy {
         const input = parseBody(reportResultInput, { status: r.httpStatus, ...(r.paymentResponse === '' ? {} : { paymentResponse: r.paymentResponse }) });
         return { payment: toGrpcPayment(await this.signOnly.report(agent, r.paymentId, input)) };
       }),
+      paidFetch: this.unary(
+        async (
+          r: { sessionId: string; url: string; method: string; headers: Record<string, string>; body?: string; maxPrice?: string; idempotencyKey: string },
+          metadata,
+        ) => {
+          const agent = await this.authenticate(metadata);
+          const input = parseBody(payAndFetchInput, {
+            url: r.url,
+            ...(r.method === '' ? {} : { method: r.method }),
+            ...(Object.keys(r.headers).length === 0 ? {} : { headers: r.headers }),
+            ...(r.body === undefined ? {} : { body: r.body }),
+            ...(r.maxPrice === undefined ? {} : { maxPrice: r.maxPrice }),
+          });
+          const answer = await this.payAndFetch.fetch(agent, r.sessionId, input, idempotencyKeyField(r.idempotencyKey));
+          // Paybound's own problems are errors over gRPC, a replayed one too.
+          const replayed = ReplayedProblem.of(answer);
+          if (replayed !== undefined) throw replayed;
+          const { payment } = answer;
+          return {
+            status: answer.status,
+            headers: answer.headers.map(([name, value]) => ({ name, value })),
+            body: answer.body,
+            ...(payment === null ? {} : { payment: { id: payment.id, amount: payment.amount, ...(payment.remaining === null ? {} : { remaining: payment.remaining }) } }),
+            replayed: answer.replayed,
+          };
+        },
+      ),
       watchSession: (call: ServerWritableStream<{ sessionId: string; maxDurationSeconds: number }, { session: GrpcSession }>) => {
         void this.watch(call);
       },

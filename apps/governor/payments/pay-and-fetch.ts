@@ -104,6 +104,27 @@ export class PaidFetchProblem extends ApiProblem {
   }
 }
 
+/**
+ * A kept first answer that was Paybound's own problem, as the problem again: for transports
+ * that answer problems as errors (gRPC, MCP) rather than as the stored HTTP answer.
+ */
+export class ReplayedProblem extends ApiProblem {
+  constructor(
+    code: ErrorCode,
+    detail: string,
+    figures: Record<string, unknown>,
+    readonly payment: PaymentFigures | null,
+  ) {
+    super(code, detail, figures);
+  }
+
+  static of(answer: PaidFetchAnswer): ReplayedProblem | undefined {
+    if (answer.problemCode === null) return undefined;
+    const { type: _type, title: _title, status: _status, code: _code, detail, ...figures } = JSON.parse(answer.body.toString('utf8')) as Record<string, unknown>;
+    return new ReplayedProblem(answer.problemCode, typeof detail === 'string' ? detail : answer.problemCode, figures, answer.payment);
+  }
+}
+
 @Injectable()
 export class PayAndFetch {
   constructor(
