@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseAllowedDestinations, type AllowedDestination, type PrivateAddressPolicy } from '../../libs/platform/outbound-guard.js';
+import { rpcEnvName } from '../settlement-worker/config.js';
 
 // Configuration comes from the environment and is checked once at start, with a message
 // that says what is wrong and how to fix it.
@@ -49,6 +50,13 @@ const governorSchema = z.object({
   PAYBOUND_WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(21_600_000),
   /** Attempts without a 2xx after which a delivery is failed (20 with the defaults: about two days). */
   PAYBOUND_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(20),
+  /** Sessions one agent may have open at once (neither closed nor expired); 0 for no cap. */
+  PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT: z.coerce.number().int().min(0).max(1_000_000).default(100),
+  /** CAIP-2 networks the settlement worker can pay on (it has an RPC endpoint for them), comma-separated. */
+  PAYBOUND_PAYABLE_NETWORKS: optionalString.refine(
+    (v) => v === undefined || v.split(',').every((n) => /^[a-z0-9-]{3,8}:[a-zA-Z0-9_-]{1,32}$/.test(n.trim())),
+    'must be CAIP-2 networks separated by commas, e.g. eip155:8453,eip155:84532',
+  ),
 }).superRefine((c, ctx) => {
   // The pool also serves reads and projections while decisions commit.
   if (c.PAYBOUND_CONCURRENT_COMMITS >= c.PAYBOUND_DB_POOL_SIZE) {
@@ -81,6 +89,13 @@ export interface GovernorConfig {
   webhookRetryBaseMs: number;
   webhookRetryMaxMs: number;
   webhookMaxAttempts: number;
+  /** The most sessions an agent may have open at once; null for no cap. */
+  sessionsOpenMaxPerAgent: number | null;
+  /**
+   * The networks the settlement worker can pay on. An offer on any other network is refused
+   * before anything is reserved, and the built-in assets are kept only on these networks.
+   */
+  payableNetworks: ReadonlySet<string>;
 }
 
 export class ConfigError extends Error {}
@@ -104,6 +119,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     if (!list.success) throw new ConfigError(`invalid configuration:\n  PAYBOUND_ASSETS: ${list.error.issues[0]?.message ?? 'invalid'}`);
     assets = list.data;
   }
+  const payableNetworks = payableNetworksOf(c.PAYBOUND_PAYABLE_NETWORKS, assets, env);
   let fetchAllow: AllowedDestination[];
   try {
     fetchAllow = parseAllowedDestinations(c.PAYBOUND_FETCH_ALLOW);
@@ -118,7 +134,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     kafkaTopic: c.KAFKA_TOPIC,
     adminToken: c.PAYBOUND_ADMIN_TOKEN,
     workerToken: c.PAYBOUND_WORKER_TOKEN,
-    assets: [...DEFAULT_ASSETS, ...assets],
+    assets: [...DEFAULT_ASSETS.filter((a) => payableNetworks.has(a.network)), ...assets],
     signWaitMs: c.PAYBOUND_SIGN_WAIT_MS,
     dbPoolSize: c.PAYBOUND_DB_POOL_SIZE,
     batchMax: c.PAYBOUND_BATCH_MAX,
@@ -131,11 +147,26 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     webhookRetryBaseMs: c.PAYBOUND_WEBHOOK_RETRY_BASE_MS,
     webhookRetryMaxMs: c.PAYBOUND_WEBHOOK_RETRY_MAX_MS,
     webhookMaxAttempts: c.PAYBOUND_WEBHOOK_MAX_ATTEMPTS,
+    sessionsOpenMaxPerAgent: c.PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT === 0 ? null : c.PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT,
+    payableNetworks,
   };
 }
 
-/** Circle's USDC on the public Base networks; local chains add theirs with PAYBOUND_ASSETS. */
-const DEFAULT_ASSETS: KnownAsset[] = [
+/**
+ * The networks the worker can pay on: PAYBOUND_PAYABLE_NETWORKS when set; otherwise every
+ * network of PAYBOUND_ASSETS (the operator added those assets to pay in them), and each
+ * built-in network whose RPC_URL_<NETWORK> is set here as it is for the worker. A governor
+ * that shares the worker's environment needs nothing more; one that does not lists them.
+ */
+function payableNetworksOf(listed: string | undefined, assets: readonly KnownAsset[], env: NodeJS.ProcessEnv): ReadonlySet<string> {
+  if (listed !== undefined) return new Set(listed.split(',').map((n) => n.trim()));
+  const networks = new Set(assets.map((a) => a.network));
+  for (const { network } of DEFAULT_ASSETS) if ((env[rpcEnvName(network)] ?? '').trim() !== '') networks.add(network);
+  return networks;
+}
+
+/** Circle's USDC on the public Base networks, kept where the worker can pay; local chains add theirs with PAYBOUND_ASSETS. */
+export const DEFAULT_ASSETS: readonly KnownAsset[] = [
   { network: 'eip155:8453', address: '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913', decimals: 6, symbol: 'USDC' },
   { network: 'eip155:84532', address: '0x036CbD53842c5426634e7929541eC2318f3dCF7e', decimals: 6, symbol: 'USDC' },
 ];

@@ -24,6 +24,11 @@ import { PaymentsController } from './payments/payments.controller.js';
 import { FetchController } from './payments/fetch.controller.js';
 import { PaymentOffers } from './payments/payment-offers.js';
 import { PaymentSignatures } from './payments/payment-signatures.js';
+import { FetchAnswers } from './payments/fetch-answers.js';
+import { PayAndFetch } from './payments/pay-and-fetch.js';
+import { SellerCalls } from './payments/seller-calls.js';
+import { Sessions } from './payments/sessions.js';
+import { SignOnly } from './payments/sign-only.js';
 import { ProblemFilter } from './http/problem.filter.js';
 import { ReadModels } from './agent/read-models.js';
 import { SessionsController } from './agent/sessions.controller.js';
@@ -67,6 +72,11 @@ export class GovernorModule {
         AccessKeys,
         ReadModels,
         PaymentRequests,
+        Sessions,
+        SignOnly,
+        PayAndFetch,
+        SellerCalls,
+        FetchAnswers,
         DecideBudgetHandler,
         Background,
         ApprovalTimeouts,

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { createPaybound, type Paybound } from '../../libs/client/paybound.js';
 import { REDACTED_PATHS } from '../../libs/platform/logger.js';
 import { loadMcpConfig, McpConfigError, type McpConfig } from './config.js';
+import { restToolBackend } from './rest-backend.js';
 import { createPayboundMcpServer, type ToolDeps } from './tools.js';
 
 // Logs go to stderr: on the stdio transport, stdout carries the MCP messages.
@@ -91,7 +92,7 @@ try {
   const config = loadMcpConfig(process.env, process.argv.slice(2));
   const paybound = createPaybound({ url: config.payboundUrl, apiKey: config.apiKey });
   const sessionId = await sessionFor(config, paybound);
-  const deps: ToolDeps = { paybound, sessionId, payboundUrl: config.payboundUrl, apiKey: config.apiKey };
+  const deps: ToolDeps = { backend: restToolBackend(paybound, sessionId), sessionId };
   if (config.transport === 'stdio') {
     await serveStdio(deps);
   } else {

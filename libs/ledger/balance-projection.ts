@@ -265,6 +265,9 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       );
       return;
     }
+    case 'SessionClosed':
+      await client.query(`UPDATE sessions_view SET status = 'closed', updated_at = $2 WHERE session_id = $1`, [typed.data.sessionId, at]);
+      return;
     case 'Reserved':
     case 'ApprovalRequested': {
       const d = typed.data;

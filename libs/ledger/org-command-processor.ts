@@ -876,6 +876,7 @@ function correlationIdOf(event: BudgetEvent): string {
     case 'PolicyChanged':
       return event.data.levelId;
     case 'SessionOpened':
+    case 'SessionClosed':
       return event.data.sessionId;
     case 'Reserved':
     case 'ApprovalRequested':

@@ -91,7 +91,13 @@ export const ERROR_CATALOGUE = {
   webhook_delivery_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such delivery of this webhook endpoint.' },
 
   // The seller's offer (sign-only reads it before the session is looked up).
-  bad_payment_offer: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: [], description: 'The seller\'s 402 is malformed, hostile or offers nothing Paybound can sign; nothing was signed.' },
+  bad_payment_offer: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: [],
+    description: 'The seller\'s 402 is malformed, hostile or oversized, or offers nothing this deployment can pay (a scheme, network or asset it has no signer for); nothing was reserved or signed.',
+  },
 
   // Capacity: the command was not decided and is safe to retry.
   overloaded: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: ['scope'], description: 'Too many budget decisions are waiting; retry shortly.' },
@@ -109,6 +115,13 @@ export const ERROR_CATALOGUE = {
   team_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'A team with this id exists in this org.' },
   agent_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'An agent with this id exists in this org.' },
   session_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'A session with this id exists.' },
+  too_many_open_sessions: {
+    httpStatus: 429,
+    grpcStatus: 'RESOURCE_EXHAUSTED',
+    kind: 'conflict',
+    figures: ['limit', 'open'],
+    description: 'The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); close one, or wait for one to expire.',
+  },
   policy_version_mismatch: { httpStatus: 412, grpcStatus: 'FAILED_PRECONDITION', kind: 'conflict', figures: [], description: 'The policy changed since the If-Match version; read it again.' },
   intent_conflict: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'A payment with this id exists.' },
   invalid_command: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: [], description: 'The command cannot apply as given (a limit or amount out of range, a payment in the wrong state).' },
@@ -138,12 +151,19 @@ export const ERROR_CATALOGUE = {
     figures: ['paymentId', 'reason'],
     description: 'The payment has no signature: the settlement worker refused or did not sign it in time (nothing was paid), or it was reported or settled before it was signed.',
   },
+  payment_not_sent: {
+    httpStatus: 503,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'unavailable',
+    figures: ['paymentId', 'paymentStatus', 'validBefore'],
+    description: 'The payment was signed too late to be sent: nothing went to the seller, and its hold is released once the authorization expires unused at `validBefore`.',
+  },
   payment_already_used: {
     httpStatus: 409,
     grpcStatus: 'ABORTED',
     kind: 'conflict',
     figures: ['paymentId', 'paymentStatus'],
-    description: 'A pay-and-fetch retried with the same Idempotency-Key already went ahead; `paymentStatus` says how.',
+    description: 'A pay-and-fetch retried with the same Idempotency-Key went ahead before, and its first answer was not kept (still under way, cut off, or larger than the 1 MiB kept); `paymentStatus` says how the payment stands.',
   },
   intent_already_settled: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The payment was already settled.' },
   intent_already_refunded: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The payment was already refunded.' },
@@ -155,8 +175,15 @@ export const ERROR_CATALOGUE = {
 
   // The seller, called for the agent.
   upstream_unreachable: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The connection to the seller failed; with `paymentId`, the payment was sent and is reconciled on chain.' },
+  upstream_bad_response: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId'],
+    description: 'The seller\'s answer is not valid HTTP (a malformed status line, headers or framing); with `paymentId`, the payment was sent and is reconciled on chain.',
+  },
   upstream_timeout: { httpStatus: 504, grpcStatus: 'DEADLINE_EXCEEDED', kind: 'upstream', figures: ['paymentId'], description: 'The seller did not answer in time; with `paymentId`, the payment was sent and is reconciled on chain.' },
-  upstream_response_too_large: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The seller\'s answer is larger than Paybound passes on (5 MiB).' },
+  upstream_response_too_large: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The seller\'s answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB).' },
 
   // Per-process capacity and readiness.
   too_many_streams: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: [], description: 'Too many event streams are open on this governor; close one or retry later.' },
@@ -192,6 +219,7 @@ const DOMAIN_ERROR_CODES: Record<DomainErrorCode, true> = {
   agent_already_exists: true,
   session_not_found: true,
   session_already_exists: true,
+  too_many_open_sessions: true,
   payment_not_found: true,
   idempotency_key_reused: true,
   intent_conflict: true,

@@ -262,6 +262,22 @@ describe('parsePaymentRequired: rejections', () => {
     rejection(() => parsePaymentRequired(encodeRaw({ ...v2Offer(), extensions: { deep: nested } })));
   });
 
+  // PostgreSQL refuses NUL and unpaired surrogates in jsonb: such an offer failed with 500
+  // when its row was written. It is refused here, as the seller's fault.
+  it.each([
+    ['NUL in the resource description', { ...v2Offer(), resource: { url: 'http://127.0.0.1:4021/data', description: 'a\u0000b' } }],
+    ['NUL in extra', v2Offer({ extra: { name: 'Test USD', version: '1', note: 'c\u0000d' } })],
+    ['an unpaired surrogate in extra', v2Offer({ extra: { name: 'Test USD', version: '1', note: 'x\ud800y' } })],
+    ['NUL in a key of extensions', { ...v2Offer(), extensions: { 'k\u0000': 1 } }],
+  ])('%s', (_case, document) => {
+    expect(rejection(() => parsePaymentRequired(encodeRaw(document))).detail).toMatch(/NUL or an unpaired surrogate/);
+  });
+
+  it('keeps paired surrogates (emoji) in a description', () => {
+    const offer = parsePaymentRequired(encodeRaw({ ...v2Offer(), resource: { url: 'http://127.0.0.1:4021/data', description: 'weather \ud83c\udf24' } }));
+    expect(offer.resource?.description).toBe('weather \u{1f324}');
+  });
+
   it('missing header and body', () => {
     rejection(() => parsePaymentRequired({ header: null }));
   });

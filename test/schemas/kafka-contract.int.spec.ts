@@ -85,6 +85,7 @@ const SAMPLES: { [K in BudgetEventType | WalletEvent['type']]: Extract<BudgetEve
   PolicyChanged: { orgId: 'org-1', level: 'org', levelId: 'org-1', version: 2, before: EMPTY_POLICY, after: { ...EMPTY_POLICY, maxPerPaymentMicros: 50_000n, loopGuard: { maxPayments: 3, windowSeconds: 60 } } },
   AgentKeyChanged: { orgId: 'org-1', agentId: 'agent-1', change: 'rotated' },
   SessionOpened: { sessionId: 'ses_1', agentId: 'agent-1', teamId: null, orgId: 'org-1', limitMicros: 2_000_000n, expiresAt: '2026-01-01T01:00:00.000Z', maxPayments: null, metadata: { run: '1' }, idempotencyKey: 'k', requestHash: 'a'.repeat(64) },
+  SessionClosed: { sessionId: 'ses_1', agentId: 'agent-1', orgId: 'org-1', closedAt: '2026-01-01T00:30:00.000Z' },
   Reserved: RESERVED_DATA,
   ApprovalRequested: { ...RESERVED_DATA, approvalExpiresAt: '2026-01-01T00:10:00.000Z', policySource: 'org', thresholdMicros: 5_000n },
   ApprovalGranted: INTENT,
@@ -186,6 +187,9 @@ describe('the Kafka contract: JSON Schemas for every event on paybound.events.v1
       expect((await call(base, 'PUT', '/admin/v1/orgs/org-s/agents/agent-s/budget', { ...admin, body: { limit: '5.00', period: 'day' } })).status).toBe(200);
       expect((await call(base, 'POST', '/admin/v1/orgs/org-s/agents/agent-s/keys', admin)).status).toBe(201);
       expect((await call(base, 'DELETE', '/admin/v1/orgs/org-s/agents/agent-s/keys', admin)).status).toBe(200);
+      const closer = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/orgs/org-s/agents', { ...admin, body: { id: 'agent-s2', name: 'agent-s2', teamId: 'team-s' } });
+      const closing = await call<{ id: string }>(base, 'POST', '/v1/sessions', { key: closer.body.apiKey, body: { limit: '0.01' } });
+      expect((await call(base, 'POST', `/v1/sessions/${closing.body.id}/close`, { key: closer.body.apiKey })).status).toBe(200);
 
       const stored = await db.pool.query<{ event_id: string; type: string }>('SELECT event_id, type FROM events');
       const storedIds = new Set(stored.rows.map((r) => r.event_id));
@@ -195,7 +199,7 @@ describe('the Kafka contract: JSON Schemas for every event on paybound.events.v1
       const seenTypes = new Set(messages.map((m) => String(m.value.type)));
       console.log(`[schemas] ${messages.length} messages of ${seenTypes.size} types validated: ${[...seenTypes].sort().join(', ')}`);
       for (const message of messages) validateMessage(message.value);
-      for (const type of ['OrgCreated', 'TeamCreated', 'AgentRegistered', 'AgentKeyChanged', 'SessionOpened', 'Reserved', 'LimitExceeded', 'Refunded', 'PolicyChanged', 'BudgetChanged']) {
+      for (const type of ['OrgCreated', 'TeamCreated', 'AgentRegistered', 'AgentKeyChanged', 'SessionOpened', 'SessionClosed', 'Reserved', 'LimitExceeded', 'Refunded', 'PolicyChanged', 'BudgetChanged']) {
         expect(seenTypes, type).toContain(cloudEventType(type));
       }
     });

@@ -5,7 +5,6 @@ import type { Logger } from 'pino';
 import { DomainError } from '../../../libs/domain/budget/errors.js';
 import { formatUsdMicros } from '../../../libs/domain/money.js';
 import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
-import { OrgCommandProcessor } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
@@ -92,12 +91,15 @@ export class ApprovalsController {
   }
 }
 
-/** Refuses payments whose approval did not come in time; run by the governor's background loop. */
+/**
+ * Refuses payments whose approval did not come in time; run by the governor's background
+ * loop. Through the same command door as every other decision, so it is traced and counted.
+ */
 @Injectable()
 export class ApprovalTimeouts {
   constructor(
     @Inject(pg.Pool) private readonly pool: pg.Pool,
-    @Inject(OrgCommandProcessor) private readonly processor: OrgCommandProcessor,
+    @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -111,9 +113,8 @@ export class ApprovalTimeouts {
     let refused = 0;
     for (const row of expired.rows) {
       try {
-        await this.processor.submit(
-          { type: 'DecideApproval', orgId: row.org_id, intentId: row.intent_id, approve: false, reason: 'timeout', actor: 'system', at: now.toISOString() },
-          () => undefined,
+        await this.commands.execute(
+          new DecideBudget({ type: 'DecideApproval', orgId: row.org_id, intentId: row.intent_id, approve: false, reason: 'timeout', actor: 'system', at: now.toISOString() }, () => undefined),
         );
         refused += 1;
       } catch (error) {

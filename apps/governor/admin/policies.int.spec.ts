@@ -29,6 +29,8 @@ describe('policies and the admin API over HTTP', () => {
       PORT: '0',
       PAYBOUND_ADMIN_TOKEN: ROOT,
       PAYBOUND_SIGN_WAIT_MS: '0',
+      // Base Sepolia's built-in USDC is kept only where the worker can pay on it.
+      PAYBOUND_PAYABLE_NETWORKS: 'eip155:31337,eip155:84532',
       PAYBOUND_ASSETS: JSON.stringify([
         { network: 'eip155:31337', address: TOKEN, decimals: 6, symbol: 'TUSD' },
         { network: 'eip155:31337', address: OTHER_TOKEN, decimals: 6, symbol: 'OUSD' },

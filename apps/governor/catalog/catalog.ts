@@ -4,15 +4,19 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../../libs/domain/money.js';
 import { parsePaymentRequired, type PaymentOffer, type PaymentRequirement } from '../../../libs/x402/offer.js';
-import type { GovernorConfig, KnownAsset } from '../config.js';
+import { DEFAULT_ASSETS, type GovernorConfig, type KnownAsset } from '../config.js';
 import { GOVERNOR_CONFIG, LOGGER } from '../http/tokens.js';
 
 // The catalog of paid endpoints: one row per resource URL, kept from two sources, the
-// facilitators' x402 discovery lists and the offers Paybound sees while paying. Writes are
-// idempotent upserts that only ever move a row forward in `lastUpdated` and touch nothing
-// when nothing changed, so a re-sync of the same list writes no row.
+// facilitators' x402 discovery lists and the offers of paid fetches. Every org reads it, so
+// no agent may write into it: a paid fetch adds an observation only when Paybound itself
+// fetched the offer (never an offer an agent handed to sign-only), only under the URL it
+// fetched (never the URL the offer claims), only once the payment settled, and never over
+// a row that discovery wrote. Writes are idempotent upserts that only ever move a row
+// forward in `lastUpdated` and touch nothing when nothing changed, so a re-sync of the same
+// list writes no row.
 
-/** The source name of rows learnt from an offer Paybound was asked to pay. */
+/** The source name of rows learnt from a paid fetch that settled. */
 export const OBSERVED_SOURCE = 'observed';
 export const DISCOVERY_PAGE_SIZE = 100;
 /** 100 pages of 100: a facilitator listing more is read up to there and logged. */
@@ -127,14 +131,38 @@ export class Catalog implements OnApplicationShutdown {
   ) {}
 
   /**
-   * Records the offer of an endpoint Paybound is paying, off the payment's path: it is
-   * written with the others seen within OBSERVED_FLUSH_DELAY_MS, and only the latest offer of
-   * each resource. It never throws, and the payment never waits for it.
+   * Learns from a pay-and-fetch that settled: the offer Paybound fetched from `fetchedUrl`
+   * and paid (`payment_offers`). Called once the payment is Settled; an intent that was not a
+   * paid fetch adds nothing. It never throws.
    */
-  observeOffer(offer: PaymentOffer, requirement?: PaymentRequirement, now: Date = new Date()): void {
+  async observeSettledFetch(intentId: string, now: Date = new Date()): Promise<void> {
     try {
-      const resource = offer.resource?.url;
-      if (resource === undefined || resource.length > RESOURCE_CHARS_MAX) return;
+      const { rows } = await this.pool.query<{ x402_version: number; requirement_raw: Record<string, unknown>; resource_raw: Record<string, unknown> | null; fetched_url: string }>(
+        'SELECT x402_version, requirement_raw, resource_raw, fetched_url FROM payment_offers WHERE intent_id = $1 AND fetched_url IS NOT NULL',
+        [intentId],
+      );
+      const row = rows[0];
+      if (row === undefined) return;
+      const document =
+        row.x402_version === 2
+          ? { x402Version: 2, resource: row.resource_raw ?? { url: row.fetched_url }, accepts: [row.requirement_raw] }
+          : { x402Version: 1, accepts: [row.requirement_raw] };
+      const offer = parsePaymentRequired({ body: document });
+      this.observePaidFetch(row.fetched_url, offer, offer.requirements[0]!, now);
+    } catch (error) {
+      this.logger.warn({ err: { message: (error as Error).message }, intentId }, 'catalog: could not learn from a settled paid fetch');
+    }
+  }
+
+  /**
+   * Records what a paid fetch of `fetchedUrl` costs, off the payment's path: it is written
+   * with the others seen within OBSERVED_FLUSH_DELAY_MS, and only the latest of each
+   * resource. It never throws, and the payment never waits for it.
+   */
+  observePaidFetch(fetchedUrl: string, offer: PaymentOffer, requirement: PaymentRequirement, now: Date = new Date()): void {
+    try {
+      const resource = fetchedUrl;
+      if (resource.length > RESOURCE_CHARS_MAX) return;
       if (!this.observed.has(resource) && this.observed.size >= OBSERVED_PENDING_MAX) {
         this.observedDroppedCount += 1;
         return;
@@ -180,9 +208,9 @@ export class Catalog implements OnApplicationShutdown {
     this.flushTimer = setTimeout(() => void this.flushObserved(), OBSERVED_FLUSH_DELAY_MS);
   }
 
-  /** Records the offer of an endpoint at once, with any others observed; it never throws. */
-  async rememberOffer(offer: PaymentOffer, requirement?: PaymentRequirement, now: Date = new Date()): Promise<void> {
-    this.observeOffer(offer, requirement, now);
+  /** Records a paid fetch at once, with any others observed; it never throws. */
+  async rememberPaidFetch(fetchedUrl: string, offer: PaymentOffer, requirement: PaymentRequirement, now: Date = new Date()): Promise<void> {
+    this.observePaidFetch(fetchedUrl, offer, requirement, now);
     await this.flushObserved();
   }
 
@@ -325,16 +353,22 @@ export class Catalog implements OnApplicationShutdown {
     return best;
   }
 
+  /**
+   * The price in USD, for any stablecoin Paybound knows: the configured ones and the built-in
+   * USDC, whether or not this deployment can pay on its network, since a price is a fact of
+   * the endpoint.
+   */
   private usdMicros(requirement: PaymentRequirement): bigint | null {
-    const asset: KnownAsset | undefined = this.config.assets.find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
+    const asset: KnownAsset | undefined = [...this.config.assets, ...DEFAULT_ASSETS].find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
     if (asset === undefined) return null;
     const micros = stablecoinAtomicToUsdMicros(requirement.amountAtomic, asset.decimals);
     return micros > PRICE_USD_MICROS_MAX ? null : micros;
   }
 }
 
-// A row changes only when the incoming entry is at least as recent and differs; otherwise
-// the WHERE makes the conflict a no-op and rowCount is 0.
+// A row changes only when the incoming entry is at least as recent and differs, and an
+// observation never replaces what discovery wrote; otherwise the WHERE makes the conflict a
+// no-op and rowCount is 0.
 const UPSERT_SQL = `
 INSERT INTO catalog_resources AS c
   (resource, description, service_name, tags, x402_version, scheme, network, asset, pay_to,
@@ -351,6 +385,7 @@ ON CONFLICT (resource) DO UPDATE SET
   price_usd_micros = EXCLUDED.price_usd_micros, source = EXCLUDED.source,
   last_updated = EXCLUDED.last_updated, search = EXCLUDED.search, synced_at = EXCLUDED.synced_at
 WHERE c.last_updated <= EXCLUDED.last_updated
+  AND (EXCLUDED.source <> '${OBSERVED_SOURCE}' OR c.source = '${OBSERVED_SOURCE}')
   AND (c.description, c.service_name, c.tags, c.x402_version, c.scheme, c.network, c.asset, c.pay_to,
        c.price_atomic, c.price_usd_micros, c.source, c.last_updated)
       IS DISTINCT FROM

@@ -41,6 +41,7 @@ const EXPECTED: readonly (readonly [ErrorCode, number, keyof typeof grpcStatus])
   ['team_already_exists', 409, 'ABORTED'],
   ['agent_already_exists', 409, 'ABORTED'],
   ['session_already_exists', 409, 'ABORTED'],
+  ['too_many_open_sessions', 429, 'RESOURCE_EXHAUSTED'],
   ['policy_version_mismatch', 412, 'FAILED_PRECONDITION'],
   ['intent_conflict', 409, 'ABORTED'],
   ['invalid_command', 400, 'INVALID_ARGUMENT'],
@@ -62,6 +63,7 @@ const EXPECTED: readonly (readonly [ErrorCode, number, keyof typeof grpcStatus])
   ['approval_already_decided', 409, 'ABORTED'],
   ['payment_already_signed', 409, 'ABORTED'],
   ['payment_not_signed', 503, 'UNAVAILABLE'],
+  ['payment_not_sent', 503, 'UNAVAILABLE'],
   ['payment_already_used', 409, 'ABORTED'],
   ['intent_already_settled', 409, 'ABORTED'],
   ['intent_already_refunded', 409, 'ABORTED'],
@@ -71,6 +73,7 @@ const EXPECTED: readonly (readonly [ErrorCode, number, keyof typeof grpcStatus])
   ['webhook_endpoint_disabled', 409, 'ABORTED'],
   ['webhook_delivery_already_delivered', 409, 'ABORTED'],
   ['upstream_unreachable', 502, 'UNAVAILABLE'],
+  ['upstream_bad_response', 502, 'UNAVAILABLE'],
   ['upstream_timeout', 504, 'DEADLINE_EXCEEDED'],
   ['upstream_response_too_large', 502, 'UNAVAILABLE'],
   ['too_many_streams', 503, 'UNAVAILABLE'],
@@ -84,16 +87,17 @@ const logger = pino({ level: 'silent' });
 const filter = new ProblemFilter(logger);
 const grpc = new GrpcProblems(logger);
 
-/** What the filter wrote: the status, the content type and the parsed body. */
-function answerOf(error: unknown): { status: number; contentType: string; body: ProblemBody } {
-  const answer = { status: 0, contentType: '', text: '' };
+/** What the filter wrote: the status, the content type, the Paybound-Problem header and the parsed body. */
+function answerOf(error: unknown): { status: number; contentType: string; problemHeader: string; body: ProblemBody } {
+  const answer = { status: 0, contentType: '', problemHeader: '', text: '' };
   const response = {
+    setHeader: (name: string, value: string) => (name === 'Paybound-Problem' ? (answer.problemHeader = value) : undefined, response),
     status: (status: number) => ((answer.status = status), response),
     type: (contentType: string) => ((answer.contentType = contentType), response),
     send: (text: string) => ((answer.text = text), response),
   };
   filter.catch(error, { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost);
-  return { status: answer.status, contentType: answer.contentType, body: JSON.parse(answer.text) as ProblemBody };
+  return { status: answer.status, contentType: answer.contentType, problemHeader: answer.problemHeader, body: JSON.parse(answer.text) as ProblemBody };
 }
 
 function grpcOf(error: unknown): { code: number | undefined; payboundCode: unknown } {
@@ -108,7 +112,7 @@ describe('every error code, walked to its HTTP and gRPC status', () => {
 
   it.each(EXPECTED)('%s answers HTTP %i and gRPC %s', (code, httpStatus, grpcName) => {
     const http = answerOf(new ApiProblem(code, 'detail'));
-    expect(http).toEqual({ status: httpStatus, contentType: 'application/problem+json', body: expect.objectContaining({ status: httpStatus, code, detail: 'detail' }) as unknown });
+    expect(http).toEqual({ status: httpStatus, contentType: 'application/problem+json', problemHeader: code, body: expect.objectContaining({ status: httpStatus, code, detail: 'detail' }) as unknown });
     expect(grpcOf(new ApiProblem(code, 'detail'))).toEqual({ code: grpcStatus[grpcName], payboundCode: code });
     // A domain code answers the same whether the domain threw it or the API did.
     if (isDomainErrorCode(code)) {

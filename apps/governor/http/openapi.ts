@@ -24,7 +24,8 @@ const idempotencyKey = {
   name: 'Idempotency-Key',
   in: 'header',
   required: false,
-  description: 'A retry with the same key and body gets the first answer and never a second reservation; the same key with another body is 422.',
+  description:
+    'A retry with the same key and the same request gets the first answer and never a second reservation; the same key with another request is 422. The key is hashed with what the call means (session, URL, method, offer, …), not with its transport: the same key and payment over REST and gRPC are one request.',
   schema: { type: 'string', maxLength: 255 },
 };
 
@@ -60,8 +61,10 @@ export const openApiDocument = {
           requested: { ...usd, description: 'The amount asked for (403).' },
           remaining: { ...usd, description: 'What was left at that level (403).' },
           paymentId: { type: 'string' },
-          paymentStatus: { type: 'string', description: 'The status of the payment an Idempotency-Key retry found (payment_already_used).' },
+          paymentStatus: { type: ['string', 'null'], description: 'The status of the payment the problem is about (payment_already_used, payment_not_sent).' },
+          validBefore: { type: ['string', 'null'], format: 'date-time', description: 'When the signed authorization expires; its hold is released after that if unused (payment_not_sent).' },
           reason: { type: 'string', description: 'Why the settlement worker did not sign (payment_not_signed).' },
+          open: { type: 'integer', description: 'The agent\'s open sessions (too_many_open_sessions; `limit` is then the cap, a number).' },
           scope: { type: 'string', enum: ['org', 'total'], description: 'Which queue of decisions is full (overloaded).' },
         },
       },
@@ -247,6 +250,21 @@ export const openApiDocument = {
           '400': problemResponse('Invalid input; `field` names it'),
           '401': problemResponse('Missing or unknown key'),
           '422': problemResponse('Idempotency-Key reused with another body'),
+          '429': problemResponse(
+            'too_many_open_sessions: the agent has PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT sessions open (neither closed nor expired; 100 by default); close one. Decided with the org\'s other decisions, so it holds across governors.',
+          ),
+        },
+      },
+    },
+    '/v1/sessions/{id}/close': {
+      post: {
+        summary: 'Close a session to new payments',
+        description:
+          'Records SessionClosed. New payments in the session are refused with 403 session_closed (a LimitExceeded event); payments already under way still sign, settle or are refunded. Closing a closed session changes nothing and answers it again, so a retry needs no Idempotency-Key. No body.',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'The session, with status closed', content: { 'application/json': { schema: { $ref: '#/components/schemas/Session' } } } },
+          '404': problemResponse('Unknown, or not this agent’s'),
         },
       },
     },
@@ -270,13 +288,20 @@ export const openApiDocument = {
           '202': { description: 'Reserved; not signed yet (poll GET /v1/payments/{id})', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
           '403': problemResponse('Refused by a budget or policy; a LimitExceeded event records it'),
           '404': problemResponse('Unknown session'),
-          '502': problemResponse('bad_payment_offer: the seller’s 402 is malformed or hostile; nothing was signed'),
+          '502': problemResponse(
+            'bad_payment_offer: the seller’s 402 is malformed, hostile or oversized, or offers nothing this deployment can pay (no requirement on a network the settlement worker has an RPC for, in a known asset, in a scheme it signs); nothing was reserved or signed',
+          ),
         },
       },
     },
     '/v1/sessions/{id}/fetch': {
       post: {
         summary: 'Pay-and-fetch: Paybound calls the URL, pays an x402 402 within the budget, and answers with the seller’s response',
+        description: [
+          'The seller’s headers pass except hop-by-hop ones and every `Paybound-*` header: Paybound sets its own last (`Paybound-Payment-Id`, `Paybound-Amount`, `Paybound-Remaining`), so a seller cannot pose as Paybound.',
+          'A problem answer of Paybound itself carries `Paybound-Problem: <code>`; a seller’s answer never does, even a problem+json one, so a client tells them apart by that header (not by the body’s `type`).',
+          'With an Idempotency-Key, the first answer of a fetch that reserved a payment is kept with the payment for 24 hours: its status, content type, body (up to 1 MiB, stored in clear like the answer itself), whether it was Paybound’s problem, and its Paybound-Amount and Paybound-Remaining. A retry with the same key and request is answered from it with `Paybound-Idempotent-Replay: true`, without calling the seller or paying again. Header values must be tab or visible Latin-1 (no CR, LF, NUL or other control character); a URL must not carry credentials.',
+        ].join(' '),
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }, idempotencyKey],
         requestBody: {
           required: true,
@@ -289,24 +314,33 @@ export const openApiDocument = {
                 properties: {
                   url: { type: 'string', format: 'uri' },
                   method: { type: 'string', default: 'GET' },
-                  headers: { type: 'object', additionalProperties: { type: 'string' } },
+                  headers: { type: 'object', maxProperties: 50, additionalProperties: { type: 'string', maxLength: 8192, pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$' } },
                   body: { oneOf: [{ type: 'string' }, { type: 'object' }, { type: 'array' }] },
-                  maxPrice: usd,
+                  maxPrice: { ...usd, description: 'The most this request agrees to pay; a dearer offer is refused 403 price_above_max at level `request`, recorded as LimitExceeded.' },
                 },
               },
             },
           },
         },
         responses: {
-          '200': { description: 'The seller’s status, headers and body (any status passes through); a paid answer carries Paybound-Payment-Id, Paybound-Amount (USD) and Paybound-Remaining (USD)' },
+          '200': {
+            description:
+              'The seller’s status, headers and body (any status passes through); a paid answer carries Paybound-Payment-Id, Paybound-Amount (USD) and Paybound-Remaining (USD); a replayed first answer carries Paybound-Idempotent-Replay: true',
+          },
           '202': { description: 'Waiting for an admin’s approval; poll GET /v1/payments/{id}', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
           '403': problemResponse(
             'Refused by a budget or policy, or price_above_max; destination_not_allowed when the URL resolves to a loopback, private or link-local address (allowed only with PAYBOUND_FETCH_PRIVATE_ADDRESSES=allow)',
           ),
+          '400': problemResponse('Invalid input; `field` names it (`headers.<name>` for a header value, `url` for a URL with credentials)'),
           '404': problemResponse('Unknown session'),
-          '409': problemResponse('payment_already_used: an Idempotency-Key retry of a fetch that already went ahead'),
-          '502': problemResponse('bad_payment_offer, upstream_unreachable or upstream_response_too_large'),
-          '503': problemResponse('payment_not_signed: the settlement worker refused or did not sign in time; nothing was paid'),
+          '409': problemResponse('payment_already_used: an Idempotency-Key retry of a fetch that went ahead, whose first answer was not kept (still under way, cut off, or larger than 1 MiB)'),
+          '422': problemResponse('idempotency_key_reused: the key was used with another request'),
+          '502': problemResponse(
+            'bad_payment_offer (also: a PAYMENT-REQUIRED header above 16 KiB, or nothing this deployment can pay), upstream_unreachable, upstream_bad_response or upstream_response_too_large (headers above 64 KiB, body above 5 MiB)',
+          ),
+          '503': problemResponse(
+            'payment_not_signed: the settlement worker refused or did not sign in time; nothing was paid. payment_not_sent: it signed after the wait; nothing was sent, `paymentStatus` and `validBefore` say how the payment stands',
+          ),
           '504': problemResponse('upstream_timeout: the payment outcome is reconciled on chain'),
         },
       },

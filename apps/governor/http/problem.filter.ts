@@ -5,7 +5,7 @@ import { ZodError } from 'zod';
 import { DomainError } from '../../../libs/domain/budget/errors.js';
 import { MoneyFormatError } from '../../../libs/domain/money.js';
 import type { ErrorCode } from '../../../libs/platform/error-catalogue.js';
-import { ApiProblem, problemBody, type ProblemBody } from '../../../libs/platform/problem.js';
+import { ApiProblem, PAYBOUND_PROBLEM_HEADER, problemBody, type ProblemBody } from '../../../libs/platform/problem.js';
 import { LOGGER } from './tokens.js';
 
 /** The one place where errors become HTTP answers: RFC 9457 problem+json, stable codes. */
@@ -16,13 +16,16 @@ export class ProblemFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
     const body = this.toProblem(error);
+    // Marks the answer as Paybound's own: pay-and-fetch strips every Paybound-* header from a
+    // seller's answer, so a seller's problem+json passed through never carries it.
+    response.setHeader(PAYBOUND_PROBLEM_HEADER, body.code);
     response.status(body.status).type('application/problem+json').send(JSON.stringify(body));
   }
 
   /** The problem body for any error; its status is the catalogue's for its code. */
   toProblem(error: unknown): ProblemBody {
     if (error instanceof ApiProblem) return problemBody(error.code, error.detail, error.figures);
-    if (error instanceof DomainError) return problemBody(error.code, error.message);
+    if (error instanceof DomainError) return problemBody(error.code, error.message, error.figures);
     if (error instanceof ZodError) {
       const issue = error.issues[0];
       const field = issue?.path.join('.') ?? '';

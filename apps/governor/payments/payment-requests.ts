@@ -9,7 +9,6 @@ import type { RecordedEvent } from '../../../libs/eventstore/event-store.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { X402OfferError } from '../../../libs/x402/errors.js';
 import { parsePaymentRequired, type PaymentOffer, type PaymentRequiredInput, type PaymentRequirement } from '../../../libs/x402/offer.js';
-import { selectRequirement } from '../../../libs/x402/select.js';
 import type { AgentPrincipal } from '../http/access-keys.js';
 import { Clock } from '../http/clock.js';
 import type { GovernorConfig } from '../config.js';
@@ -17,26 +16,33 @@ import { DecideBudget } from '../decide-budget.handler.js';
 import { PaymentOffers } from './payment-offers.js';
 import { paymentFromReserved, ReadModels, type PaymentView } from '../agent/read-models.js';
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
+import { payableRequirement } from './payable-requirement.js';
 import { WalletFunding } from './wallet-funding.js';
 
-export interface PaymentRequestInput {
+export interface ReserveInput {
   sessionId: string;
-  offer: PaymentRequiredInput;
+  offer: PaymentOffer;
   url: string;
   method: string;
   idempotency: IdempotencyClaim | null;
+  /** The most the request agrees to pay; the domain refuses above it (price_above_max, level `request`). */
+  maxPriceMicros: bigint | null;
+  /** Pay-and-fetch: the URL Paybound fetched the offer from, which may describe it in the catalog once paid. */
+  fetchedUrl: string | null;
 }
 
 export interface ReservedPayment {
   payment: PaymentView;
   offer: PaymentOffer;
   requirement: PaymentRequirement;
+  /** False when the Idempotency-Key named a payment decided before: this call reserved nothing. */
+  created: boolean;
 }
 
 /**
- * The shared first half of both payment flows (sign-only and pay-and-fetch): read the
- * seller's offer strictly, choose a requirement Paybound can pay, and reserve it on every
- * budget level. A refusal throws the 403 problem that the LimitExceeded event recorded.
+ * The shared first half of every payment use case (sign-only, pay-and-fetch): choose the
+ * requirement this deployment can pay, and reserve it on every budget level. A refusal
+ * throws the 403 problem that the LimitExceeded event recorded.
  */
 @Injectable()
 export class PaymentRequests {
@@ -49,30 +55,19 @@ export class PaymentRequests {
     @Inject(WalletFunding) private readonly wallets: WalletFunding,
   ) {}
 
-  async reserve(agent: AgentPrincipal, input: PaymentRequestInput): Promise<ReservedPayment> {
-    const offer = parseOffer(input.offer);
-    const assets = this.config.assets;
-    const selection = selectRequirement(offer, {
-      supportedSchemes: ['exact'],
-      supportedNetworks: [...new Set(assets.map((a) => a.network))],
-      allowedAssets: assets.map((a) => a.address),
-    });
-    if (!selection.ok) {
-      // A scheme Paybound cannot sign, or no EIP-712 domain: the offer is unusable, not disallowed.
-      const { code, detail } = selection;
-      if (code === 'scheme_not_supported' || code === 'eip712_domain_missing') throw new ApiProblem('bad_payment_offer', detail);
-      throw new ApiProblem(code, detail);
-    }
-    const requirement = selection.requirement;
-    const asset = assets.find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
-    if (asset === undefined) throw new ApiProblem('asset_not_allowed', `asset ${requirement.asset} is not configured`);
+  async reserve(agent: AgentPrincipal, input: ReserveInput): Promise<ReservedPayment> {
+    const { offer } = input;
+    // Nothing is reserved for an offer the worker could not sign: refused here, not released later.
+    const choice = payableRequirement(offer, this.config.assets, this.config.payableNetworks);
+    if (!choice.ok) throw new ApiProblem('bad_payment_offer', choice.detail);
+    const { requirement, asset } = choice.chosen;
     const now = this.clock.now();
     const intentId = `pay_${randomUUID()}`;
     // Independent round trips, made at once. The worker signs from the offer's row, so it is
     // committed before the reservation it belongs to is submitted.
     const [walletAvailableAtomic] = await Promise.all([
       this.wallets.availableAtomic(requirement.network, requirement.asset),
-      this.offers.rememberOffer(intentId, offer, requirement),
+      this.offers.rememberOffer(intentId, offer, requirement, input.fetchedUrl),
     ]);
     const command: Reserve = {
       type: 'Reserve',
@@ -92,6 +87,7 @@ export class PaymentRequests {
       method: input.method,
       idempotency: input.idempotency,
       walletAvailableAtomic,
+      maxPriceMicros: input.maxPriceMicros,
     };
     const { events, view: decidedIntentId } = await this.commands.execute(
       new DecideBudget(
@@ -112,11 +108,12 @@ export class PaymentRequests {
       const { code, level, ...figures } = payment.refusal;
       throw new ApiProblem(code, `payment refused at the ${level} level: ${code.replace(/_/g, ' ')}`, { level, ...figures, paymentId: decidedIntentId });
     }
-    return { payment, offer, requirement };
+    return { payment, offer, requirement, created: reserved !== undefined };
   }
 }
 
-function parseOffer(input: PaymentRequiredInput): PaymentOffer {
+/** Reads a seller's offer strictly; anything it cannot vouch for is 502 bad_payment_offer. */
+export function parseOffer(input: PaymentRequiredInput): PaymentOffer {
   try {
     return parsePaymentRequired(input);
   } catch (error) {

@@ -77,6 +77,19 @@ export interface OpenSession extends CommandBase {
   maxPayments: number | null;
   metadata: Record<string, string>;
   idempotency: IdempotencyClaim | null;
+  /**
+   * The most sessions the agent may have open at once (not closed, not expired), this one
+   * included; absent or null for no cap. A deployment setting, carried by the command so that
+   * every governor decides it alike.
+   */
+  openSessionsMax?: number | null;
+}
+
+/** The agent closes its session to new payments; payments already under way finish. */
+export interface CloseSession extends CommandBase {
+  type: 'CloseSession';
+  sessionId: string;
+  agentId: string;
 }
 
 export interface Reserve extends CommandBase {
@@ -98,6 +111,8 @@ export interface Reserve extends CommandBase {
    * payments hold), as the caller read it; absent or null when its funding is not known.
    */
   walletAvailableAtomic?: bigint | null;
+  /** The most the request itself agrees to pay (pay-and-fetch `maxPrice`); absent or null for none. */
+  maxPriceMicros?: bigint | null;
 }
 
 /** The settlement worker signed the payment's authorization; from now on it may execute. */
@@ -162,6 +177,7 @@ export type BudgetCommand =
   | ChangePolicy
   | ChangeAgentKey
   | OpenSession
+  | CloseSession
   | Reserve
   | RecordSignature
   | ReportOutcome

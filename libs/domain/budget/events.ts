@@ -74,6 +74,17 @@ export interface SessionOpened {
   };
 }
 
+/** The session takes no new payments; what it holds still settles or is refunded. */
+export interface SessionClosed {
+  type: 'SessionClosed';
+  data: {
+    sessionId: string;
+    agentId: string;
+    orgId: string;
+    closedAt: string;
+  };
+}
+
 export interface Reserved {
   type: 'Reserved';
   data: {
@@ -122,7 +133,8 @@ export interface LimitExceeded {
     sessionId: string;
     agentId: string;
     orgId: string;
-    level: BudgetLevel | 'policy' | 'wallet';
+    /** `request`: the request's own maximum (pay-and-fetch `maxPrice`). */
+    level: BudgetLevel | 'policy' | 'wallet' | 'request';
     code: RefusalCode;
     limitMicros: bigint | null;
     requestedMicros: bigint;
@@ -224,6 +236,7 @@ export type BudgetEvent =
   | PolicyChanged
   | AgentKeyChanged
   | SessionOpened
+  | SessionClosed
   | Reserved
   | ApprovalRequested
   | ApprovalGranted
