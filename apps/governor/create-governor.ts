@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import express from 'express';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
@@ -13,7 +12,9 @@ import type { Clock } from './http/clock.js';
 import type { GovernorConfig } from './config.js';
 import { GovernorModule } from './governor.module.js';
 import { AgentGrpcServer, grpcPortFromEnv } from './grpc/agent-grpc-server.js';
+import { strictJsonBody } from './http/json-body.js';
 import { openApiDocument } from './http/openapi.js';
+import { answerClientErrors } from './http/client-errors.js';
 import { httpTelemetry, registerGovernorGauges } from './http/telemetry.js';
 
 export interface RunningGovernor {
@@ -45,11 +46,14 @@ export async function createGovernor(config: GovernorConfig, logger: Logger, opt
   const registry = createRegistry('governor');
   registerGovernorGauges(registry, pool);
   const app = await NestFactory.create(GovernorModule.create(config, logger, pool, registry, options.clock), { logger: nestLogger(logger), bodyParser: false, abortOnError: false });
-  // Bounded bodies: the largest legitimate request is a v1 402 body inside a payment request.
-  app.use(express.json({ limit: '128kb' }));
+  // What the server runs on is nobody's business.
+  (app.getHttpAdapter().getInstance() as { disable(setting: string): void }).disable('x-powered-by');
+  // JSON in UTF-8 only, strictly parsed and bounded (json-body.ts).
+  app.use(strictJsonBody());
   // After the body parser, so the request's span stays active through the handler.
   app.use(httpTelemetry(registry, logger));
   SwaggerModule.setup('docs', app, openApiDocument as unknown as OpenAPIObject, { jsonDocumentUrl: 'docs/openapi.json' });
+  answerClientErrors(app.getHttpServer() as Server);
   await app.listen(config.port, config.host);
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const url = `http://${config.host}:${address.port}`;

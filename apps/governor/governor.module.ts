@@ -15,6 +15,7 @@ import { ApprovalsController, ApprovalTimeouts } from './admin/approvals.js';
 import { AuditController } from './admin/audit.controller.js';
 import { Clock, SystemClock } from './http/clock.js';
 import { AuthGuard } from './http/auth.guard.js';
+import { InputGuard } from './http/input-guard.js';
 import { Background } from './background.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudgetHandler } from './decide-budget.handler.js';
@@ -70,7 +71,9 @@ export class GovernorModule {
         DecideBudgetHandler,
         Background,
         ApprovalTimeouts,
+        // In this order: who is calling, then what they sent in the path and query.
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: InputGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         AgentGrpcServer,
         PaymentOffers,

@@ -11,9 +11,8 @@ import { ApiProblem } from '../../../libs/platform/problem.js';
 import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
-import { addressField as address, caip2Field as caip2, parseBody } from '../http/input.js';
+import { addressField as address, caip2Field as caip2, parseBody, usdAmountField as usd } from '../http/input.js';
 
-const usd = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "0.05"');
 const hostPattern = z.string().max(253).regex(/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/i, 'must be a host such as api.example.com or *.example.com');
 const list = <T extends z.ZodType>(item: T) => z.array(item).max(500);
 const paymentCount = z.number().int().min(1).max(HISTORY_PER_AGENT_MAX);

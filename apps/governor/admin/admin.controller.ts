@@ -8,10 +8,10 @@ import { AccessKeys } from '../http/access-keys.js';
 import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
-import { parseBody } from '../http/input.js';
+import { parseBody, usdAmountField } from '../http/input.js';
 
 const nameField = z.string().trim().min(1).max(120);
-const limitField = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "100.00"').nullable().default(null);
+const limitField = usdAmountField.nullable().default(null);
 const idField = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'ids are 1 to 64 letters, digits, "_" or "-"');
 
 const createOrgBody = z.object({ id: idField.optional(), name: nameField, limit: limitField }).strict();

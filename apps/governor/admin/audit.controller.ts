@@ -3,7 +3,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import { encodeJson } from '../../../libs/eventstore/json-codec.js';
 import { Audience } from '../http/auth.guard.js';
-import { parseBody } from '../http/input.js';
+import { parseQuery } from '../http/input.js';
 
 const auditQuery = z
   .object({
@@ -26,7 +26,7 @@ export class AuditController {
 
   @Get()
   async list(@Query() raw: unknown) {
-    const q = parseBody(auditQuery, raw);
+    const q = parseQuery(auditQuery, raw);
     const result = await this.pool.query<{ global_position: string; event_id: string; type: string; stream_id: string; data: unknown; metadata: { actor: string; orgId: string; correlationId: string }; occurred_at: Date }>(
       `SELECT global_position, event_id, type, stream_id, data, metadata, occurred_at FROM events
        WHERE ($1::bigint IS NULL OR global_position > $1)

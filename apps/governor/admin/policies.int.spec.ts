@@ -284,7 +284,7 @@ describe('policies and the admin API over HTTP', () => {
 
   it('rejects invalid policy and budget input with the field, and loses nothing', async () => {
     const ctx = await fresh();
-    const cases: [string, Record<string, unknown>, string][] = [
+    const cases: [string, Record<string, unknown>, string, string?][] = [
       ['/policy', { maxPerPayment: 0.05 }, 'maxPerPayment'],
       ['/policy', { allowedDomains: ['not a host'] }, 'allowedDomains.0'],
       ['/policy', { allowedPayees: ['0x123'] }, 'allowedPayees.0'],
@@ -294,13 +294,13 @@ describe('policies and the admin API over HTTP', () => {
       ['/policy', { loopGuard: { maxPayments: 10_001, windowSeconds: 60 } }, 'loopGuard.maxPayments'],
       ['/policy', { allowedNetworks: ['base'] }, 'allowedNetworks.0'],
       ['/policy', { surprise: true }, ''],
-      ['/budget', { limit: '-1', period: 'day' }, 'limit'],
+      ['/budget', { limit: '-1', period: 'day' }, 'limit', 'invalid_amount'],
       ['/budget', { limit: '1.00', period: 'week' }, 'period'],
     ];
-    for (const [path, body, field] of cases) {
+    for (const [path, body, field, code = 'invalid_request'] of cases) {
       const answer = await call<{ code: string; field: string }>(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}${path}`, { key: ROOT, body });
       expect(answer.status, JSON.stringify(body)).toBe(400);
-      expect(answer.body.code).toBe('invalid_request');
+      expect(answer.body.code).toBe(code);
       expect(answer.body.field).toBe(field);
     }
     const badEtag = await putPolicy(ctx.orgId, '', {}, ROOT, 'v1');

@@ -9,10 +9,8 @@ import { ApiProblem } from '../../../libs/platform/problem.js';
 import { principalOf, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
-import { idempotencyClaim, parseBody } from '../http/input.js';
+import { idempotencyClaim, parseBody, usdAmountField as usdAmount } from '../http/input.js';
 import { ReadModels, type SessionView } from './read-models.js';
-
-const usdAmount = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "2.00"');
 
 export const openSessionBody = z
   .object({

@@ -18,7 +18,7 @@ import { principalOf, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import type { GovernorConfig } from '../config.js';
 import { DecideBudget } from '../decide-budget.handler.js';
-import { idempotencyClaim, parseBody } from '../http/input.js';
+import { idempotencyClaim, parseBody, usdAmountField } from '../http/input.js';
 import { assertPublicLiteral, destinationRefusal, outboundDispatcher } from '../../../libs/platform/outbound-guard.js';
 import { PaymentRequests } from './payment-requests.js';
 import { PaymentSignatures } from './payment-signatures.js';
@@ -62,7 +62,7 @@ const fetchBody = z
       .refine((h) => Object.keys(h).every((name) => !REQUEST_HEADERS_REFUSED.has(name.toLowerCase())), 'a header Paybound sets itself or a hop-by-hop header')
       .optional(),
     body: z.union([z.string().max(REQUEST_BODY_CHARS_MAX), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
-    maxPrice: z.string().max(24).optional(),
+    maxPrice: usdAmountField.optional(),
   })
   .strict();
 

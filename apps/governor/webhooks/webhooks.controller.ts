@@ -11,7 +11,7 @@ import { WEBHOOK_DISPATCH_LOCK_KEY } from '../../../libs/webhooks/webhook-dispat
 import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import type { GovernorConfig } from '../config.js';
-import { parseBody } from '../http/input.js';
+import { parseBody, parseOptionalBody, parseQuery } from '../http/input.js';
 import { assertPublicLiteral, DestinationNotAllowedError } from '../../../libs/platform/outbound-guard.js';
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
 
@@ -179,7 +179,7 @@ export class WebhooksController {
 
   @Get()
   async list(@Query() raw: unknown) {
-    const { orgId } = parseBody(listQuery, raw);
+    const { orgId } = parseQuery(listQuery, raw);
     const result = await this.pool.query<EndpointRow>(
       `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE deleted_at IS NULL AND ($1::text IS NULL OR org_id = $1) ORDER BY created_at, endpoint_id LIMIT $2`,
       [orgId ?? null, WEBHOOK_ENDPOINTS_MAX],
@@ -239,7 +239,7 @@ export class WebhooksController {
   @Post(':id/secret')
   @HttpCode(201)
   async rotateSecret(@Param('id') id: string, @Body() raw: unknown) {
-    const { overlapSeconds } = parseBody(rotateBody, raw);
+    const { overlapSeconds } = parseOptionalBody(rotateBody, raw);
     const now = this.clock.now();
     const secret = newWebhookSecret();
     const previousExpiresAt = overlapSeconds === 0 ? null : new Date(now.getTime() + overlapSeconds * 1000);
@@ -256,7 +256,7 @@ export class WebhooksController {
   /** The endpoint's deliveries, newest first, paged by the `next` cursor. */
   @Get(':id/deliveries')
   async deliveries(@Param('id') id: string, @Query() raw: unknown) {
-    const q = parseBody(deliveriesQuery, raw);
+    const q = parseQuery(deliveriesQuery, raw);
     await this.endpoint(id);
     const result = await this.pool.query<DeliveryRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries
