@@ -70,7 +70,7 @@ export class AdminController {
   @HttpCode(201)
   async rotateKey(@Req() request: AuthenticatedRequest, @Param('orgId') orgId: string, @Param('agentId') agentId: string): Promise<{ agentId: string; apiKey: string }> {
     await this.decide({ type: 'ChangeAgentKey', orgId, agentId, change: 'rotated', actor: adminActorOf(request), at: this.clock.now().toISOString() });
-    await this.keys.revokeAgentKeys(agentId);
+    await this.keys.revokeAgentKeys(orgId, agentId);
     return { agentId, apiKey: await this.keys.issueAgentKey(agentId, orgId) };
   }
 
@@ -79,7 +79,7 @@ export class AdminController {
   @HttpCode(200)
   async revokeKeys(@Req() request: AuthenticatedRequest, @Param('orgId') orgId: string, @Param('agentId') agentId: string): Promise<{ agentId: string; revoked: number }> {
     await this.decide({ type: 'ChangeAgentKey', orgId, agentId, change: 'revoked', actor: adminActorOf(request), at: this.clock.now().toISOString() });
-    return { agentId, revoked: await this.keys.revokeAgentKeys(agentId) };
+    return { agentId, revoked: await this.keys.revokeAgentKeys(orgId, agentId) };
   }
 
   private async decide(command: BudgetCommand): Promise<void> {

@@ -58,8 +58,9 @@ export class AccessKeys {
     return result.rows[0]?.name;
   }
 
-  async revokeAgentKeys(agentId: string): Promise<number> {
-    const result = await this.pool.query('UPDATE agent_keys SET revoked_at = now() WHERE agent_id = $1 AND revoked_at IS NULL', [agentId]);
+  /** Revokes every key of one agent of one org: agent ids are unique within their org only. */
+  async revokeAgentKeys(orgId: string, agentId: string): Promise<number> {
+    const result = await this.pool.query('UPDATE agent_keys SET revoked_at = now() WHERE org_id = $1 AND agent_id = $2 AND revoked_at IS NULL', [orgId, agentId]);
     return result.rowCount ?? 0;
   }
 }
