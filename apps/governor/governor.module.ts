@@ -9,7 +9,9 @@ import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { AccessKeys } from './http/access-keys.js';
-import { AdminController, AdminKeysController } from './admin/admin.controller.js';
+import { AdminController } from './admin/admin.controller.js';
+import { AdminKeysController } from './admin/admin-keys.js';
+import { KeyRevocations } from './http/key-revocations.js';
 import { AdminPoliciesController } from './admin/admin-policies.controller.js';
 import { ApprovalsController, ApprovalTimeouts } from './admin/approvals.js';
 import { AuditController } from './admin/audit.controller.js';
@@ -65,6 +67,7 @@ export class GovernorModule {
           inject: [OrgCommandProcessor],
         },
         { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store), inject: [EventStore] },
+        KeyRevocations,
         AccessKeys,
         ReadModels,
         PaymentRequests,

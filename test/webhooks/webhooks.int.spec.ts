@@ -80,7 +80,7 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
     orgSeq += 1;
     const orgId = `org-${orgSeq}`;
     const key = await seedAgent(governor.url, ADMIN, { orgId, agentId: `agent-${orgSeq}` }, { org: '100.00' });
-    expect((await admin('PUT', `/admin/v1/orgs/${orgId}/policy`, { budgetAlertPercents: [50, 80] })).status).toBe(200);
+    expect((await call(governor.url, 'PUT', `/admin/v1/orgs/${orgId}/policy`, { key: ADMIN, body: { budgetAlertPercents: [50, 80] }, headers: { 'If-Match': '*' } })).status).toBe(200);
     const session = await call<{ id: string }>(governor.url, 'POST', '/v1/sessions', { key, body: { limit: '1.00', expiresInMinutes: 600 } });
     expect(session.status).toBe(201);
     return { orgId, key, sessionId: session.body.id };

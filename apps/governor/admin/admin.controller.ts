@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { BudgetCommand } from '../../../libs/domain/budget/commands.js';
 import { formatUsdMicros, parseUsdMicros } from '../../../libs/domain/money.js';
 import { AccessKeys } from '../http/access-keys.js';
-import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { adminActorOf, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
 import { parseBody, usdAmountField } from '../http/input.js';
@@ -28,8 +28,10 @@ export class AdminController {
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
+  /** Creating an org is root's: an org admin governs the org it was given. */
   @Post()
   @HttpCode(201)
+  @Reach('root')
   async createOrg(@Req() request: AuthenticatedRequest, @Body() raw: unknown): Promise<{ id: string; name: string; limit: string | null }> {
     const body = parseBody(createOrgBody, raw);
     const orgId = body.id ?? `org_${randomUUID()}`;
@@ -84,21 +86,5 @@ export class AdminController {
 
   private async decide(command: BudgetCommand): Promise<void> {
     await this.commands.execute(new DecideBudget(command, () => undefined));
-  }
-}
-
-const adminKeyBody = z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a lower-case name such as alice or finance-bot') }).strict();
-
-/** Named admin keys: each admin acts under their own name in the audit trail. */
-@Controller('admin/v1/admin-keys')
-@Audience('admin')
-export class AdminKeysController {
-  constructor(@Inject(AccessKeys) private readonly keys: AccessKeys) {}
-
-  @Post()
-  @HttpCode(201)
-  async create(@Body() raw: unknown): Promise<{ name: string; apiKey: string }> {
-    const { name } = parseBody(adminKeyBody, raw);
-    return { name, apiKey: await this.keys.issueAdminKey(name) };
   }
 }

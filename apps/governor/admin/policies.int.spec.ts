@@ -66,8 +66,9 @@ describe('policies and the admin API over HTTP', () => {
     });
   }
 
-  async function putPolicy(orgId: string, path: string, policy: Record<string, unknown>, key = ROOT, ifMatch?: string) {
-    return call<{ version: number; code?: string }>(base, 'PUT', `/admin/v1/orgs/${orgId}${path}/policy`, { key, body: policy, headers: ifMatch === undefined ? {} : { 'If-Match': ifMatch } });
+  /** A policy PUT; `*` (replace whatever is there) unless the test names the version it read. */
+  async function putPolicy(orgId: string, path: string, policy: Record<string, unknown>, key = ROOT, ifMatch = '*') {
+    return call<{ version: number; code?: string }>(base, 'PUT', `/admin/v1/orgs/${orgId}${path}/policy`, { key, body: policy, headers: { 'If-Match': ifMatch } });
   }
 
   async function limitExceededEvents(intentId: string) {
@@ -214,8 +215,8 @@ describe('policies and the admin API over HTTP', () => {
 
   it('lets one of two admins win a concurrent edit; the other gets 412; the audit says who changed what', async () => {
     const ctx = await fresh();
-    const alice = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `alice-${ctx.orgId}` } });
-    const bob = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `bob-${ctx.orgId}` } });
+    const alice = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `alice-${ctx.orgId}`, scope: 'org_admin', orgId: ctx.orgId } });
+    const bob = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `bob-${ctx.orgId}`, scope: 'org_admin', orgId: ctx.orgId } });
     const seenByAlice = await call(base, 'GET', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: alice.body.apiKey });
     const seenByBob = await call(base, 'GET', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: bob.body.apiKey });
     const etag = seenByAlice.headers.get('etag')!;
@@ -294,7 +295,8 @@ describe('policies and the admin API over HTTP', () => {
       ['/policy', { loopGuard: { maxPayments: 10_001, windowSeconds: 60 } }, 'loopGuard.maxPayments'],
       ['/policy', { allowedNetworks: ['base'] }, 'allowedNetworks.0'],
       ['/policy', { surprise: true }, ''],
-      ['/budget', { limit: '-1', period: 'day' }, 'limit', 'invalid_amount'],
+      ['/budget', { limit: '-1', period: 'day' }, 'limit'],
+      ['/budget', { limit: '100000000000000.00', period: 'day' }, 'limit', 'invalid_amount'],
       ['/budget', { limit: '1.00', period: 'week' }, 'period'],
     ];
     for (const [path, body, field, code = 'invalid_request'] of cases) {

@@ -13,11 +13,13 @@ export const caip2Field = z.string().regex(/^[a-z0-9-]{3,8}:[a-zA-Z0-9_-]{1,32}$
 
 /**
  * A USD decimal string that Paybound can hold ("2.00", "0.005"): one that parseUsdMicros will
- * take. Refused as `invalid_amount` naming the field, rather than later without one.
+ * take. Not a decimal string: `invalid_request`; one beyond what Paybound holds (more than
+ * 13 integer digits): `invalid_amount`; either way naming the field, not later without one.
  */
 export const usdAmountField = z
   .string()
   .max(24)
+  .regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "2.00"')
   .superRefine((text, ctx) => {
     try {
       parseUsdMicros(text);
