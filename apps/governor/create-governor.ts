@@ -37,10 +37,27 @@ function nestLogger(logger: Logger): LoggerService {
 
 /** Migrates the database, then starts the governor's HTTP API and background loops. */
 export async function createGovernor(config: GovernorConfig, logger: Logger, options: { clock?: Clock } = {}): Promise<RunningGovernor> {
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: config.dbPoolSize });
+  // Migrations may run long (an index on a big table): their own connection, without the
+  // timeouts that keep requests fast.
+  const migrations = new pg.Pool({ connectionString: config.databaseUrl, max: 1, connectionTimeoutMillis: config.dbConnectTimeoutMs });
+  try {
+    const applied = await migrate(migrations, defaultMigrationsDirectory());
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+  } finally {
+    await migrations.end();
+  }
+  // Every wait on the database is bounded, so a stalled or unreachable database answers 503
+  // within seconds (problem.filter.ts) instead of holding requests for as long as it stalls.
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: config.dbPoolSize,
+    connectionTimeoutMillis: config.dbConnectTimeoutMs,
+    statement_timeout: config.dbStatementTimeoutMs,
+    query_timeout: config.dbQueryTimeoutMs,
+    idle_in_transaction_session_timeout: config.dbIdleInTransactionTimeoutMs,
+    keepAlive: true,
+  });
   pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
-  const applied = await migrate(pool, defaultMigrationsDirectory());
-  if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
   // One registry per governor, so several in one process (tests) keep their own counts.
   const registry = createRegistry('governor');

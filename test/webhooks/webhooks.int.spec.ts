@@ -50,6 +50,8 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
       DATABASE_URL: db.url,
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_SIGN_WAIT_MS: '0',
+      // The test reads the webhook counters from /metrics.
+      PAYBOUND_METRICS_OPEN: 'true',
       PAYBOUND_ASSETS: JSON.stringify([{ network: 'eip155:31337', address: TOKEN, decimals: 6, symbol: 'TUSD' }]),
       PAYBOUND_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
       PAYBOUND_WEBHOOK_RETRY_BASE_MS: '100',
