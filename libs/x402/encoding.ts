@@ -80,7 +80,11 @@ export function assertSafeJson(root: unknown): void {
       throw new DecodeError('too_large', `JSON is nested deeper than ${JSON_DEPTH_MAX} levels`);
     }
     const { value } = item;
-    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
+    if (typeof value === 'string') {
+      assertStorableString(value);
+      continue;
+    }
+    if (value === null || typeof value === 'boolean') continue;
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new DecodeError('unsafe_json', 'JSON holds a non-finite number');
       continue;
@@ -98,10 +102,31 @@ export function assertSafeJson(root: unknown): void {
         if (FORBIDDEN_KEYS.has(key)) {
           throw new DecodeError('unsafe_json', `JSON holds a forbidden key "${key}"`);
         }
+        assertStorableString(key);
         stack.push({ value: (value as Record<string, unknown>)[key], depth: item.depth + 1 });
       }
       continue;
     }
     throw new DecodeError('unsafe_json', `JSON holds a value of type ${typeof value}`);
+  }
+}
+
+/**
+ * NUL and unpaired surrogates cannot be stored (PostgreSQL refuses both in jsonb and text)
+ * nor encoded as UTF-8: an offer holding one, anywhere, is refused as unsafe rather than
+ * failing the write that would record it.
+ */
+function assertStorableString(text: string): void {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0) throw new DecodeError('unsafe_json', 'JSON holds a string with NUL (\\u0000)');
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i += 1;
+        continue;
+      }
+    }
+    if (code >= 0xd800 && code <= 0xdfff) throw new DecodeError('unsafe_json', `JSON holds a string with an unpaired surrogate (\\u${code.toString(16)})`);
   }
 }
