@@ -66,7 +66,7 @@ export class GovernorModule {
           useFactory: (processor: OrgCommandProcessor) => new ObservedDecisions(processor, new DecisionMetrics(registry)),
           inject: [OrgCommandProcessor],
         },
-        { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store), inject: [EventStore] },
+        { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store, { logger, registry }), inject: [EventStore] },
         KeyRevocations,
         AccessKeys,
         ReadModels,

@@ -181,8 +181,12 @@ async function main(): Promise<void> {
     void stopAll(1);
   });
 
-  const postgresLog = createWriteStream(join(logsDir, 'postgres.log'), { flags: 'a' });
-  const database: EmbeddedDatabase = await startEmbeddedPostgres(join(stateDir, 'pg'), await freePort(), (line) => postgresLog.write(`${line}\n`));
+  const database: EmbeddedDatabase = await startEmbeddedPostgres({
+    dataDir: join(stateDir, 'pg'),
+    port: await freePort(),
+    logFile: join(logsDir, 'postgres.log'),
+    passwordFile: join(stateDir, 'pg-password'),
+  });
   started.push({ name: 'embedded PostgreSQL', stop: () => database.stop() });
 
   const kit: X402Kit = await startX402Kit();

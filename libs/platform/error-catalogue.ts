@@ -103,6 +103,13 @@ export const ERROR_CATALOGUE = {
 
   // Capacity: the command was not decided and is safe to retry.
   overloaded: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: ['scope'], description: 'Too many budget decisions are waiting; retry shortly.' },
+  projection_stalled: {
+    httpStatus: 503,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'unavailable',
+    figures: ['streamVersion', 'eventType', 'retryAt'],
+    description: "The org's read model stopped at an event it cannot apply; operators are alerted and it resumes by itself once fixed.",
+  },
 
   // The domain's decision, in decide's order.
   idempotency_key_reused: { httpStatus: 422, grpcStatus: 'FAILED_PRECONDITION', kind: 'conflict', figures: [], description: 'This Idempotency-Key was used with a different request.' },

@@ -1,5 +1,5 @@
 import type { RecordSignature, Release, Settle } from '../domain/budget/commands.js';
-import { DomainError } from '../domain/budget/errors.js';
+import { DomainError, type DomainErrorCode } from '../domain/budget/errors.js';
 import { encodeJson } from '../eventstore/json-codec.js';
 import { isDomainErrorCode } from '../platform/error-catalogue.js';
 import type { ObservedDecisions } from '../ledger/decision-telemetry.js';
@@ -22,6 +22,20 @@ export interface WorkerDecisions {
 /** The worker's own org command processor: for a worker alone (no governor to ask) and for tests. */
 export function localDecisions(decisions: ObservedDecisions): WorkerDecisions {
   return { submit: (command) => decisions.submit(command, () => undefined) };
+}
+
+/**
+ * Submits a command; the listed domain refusals mean "already decided otherwise" and are
+ * returned, not thrown. Anything else (the governor unreachable, the database down) throws.
+ */
+export async function submitExpecting(decisions: WorkerDecisions, command: WorkerCommand, expected: readonly DomainErrorCode[]): Promise<{ ok: true } | { ok: false; code: DomainErrorCode }> {
+  try {
+    await decisions.submit(command);
+    return { ok: true };
+  } catch (error) {
+    if (error instanceof DomainError && expected.includes(error.code)) return { ok: false, code: error.code };
+    throw error;
+  }
 }
 
 export const WORKER_ACTOR = 'worker:settlement';

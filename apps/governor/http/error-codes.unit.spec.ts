@@ -38,6 +38,7 @@ const EXPECTED: readonly (readonly [ErrorCode, number, keyof typeof grpcStatus])
   ['admin_key_not_found', 404, 'NOT_FOUND'],
   ['bad_payment_offer', 502, 'UNAVAILABLE'],
   ['overloaded', 503, 'UNAVAILABLE'],
+  ['projection_stalled', 503, 'UNAVAILABLE'],
   ['idempotency_key_reused', 422, 'FAILED_PRECONDITION'],
   ['org_already_exists', 409, 'ABORTED'],
   ['team_already_exists', 409, 'ABORTED'],

@@ -296,8 +296,8 @@ export class FetchController {
     const signal = AbortSignal.timeout(this.config.fetchTimeoutMs);
     let answer: UndiciResponse;
     try {
-      if (this.config.fetchPrivateAddresses === 'deny') assertPublicLiteral(new URL(input.url));
-      this.outbound ??= outboundDispatcher(this.config.fetchPrivateAddresses);
+      if (this.config.fetchPrivateAddresses === 'deny') assertPublicLiteral(new URL(input.url), this.config.fetchAllow);
+      this.outbound ??= outboundDispatcher(this.config.fetchPrivateAddresses, this.config.fetchAllow);
       answer = await fetch(input.url, { method: input.method, headers, body, redirect: 'manual', signal, dispatcher: this.outbound });
     } catch (error) {
       const refused = destinationRefusal(error);

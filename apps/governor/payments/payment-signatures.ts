@@ -2,6 +2,8 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { Coalescer } from '../../../libs/platform/concurrency.js';
+import { processDataKeys } from '../../../libs/platform/data-keys.js';
+import { openPaymentHeader } from '../../../libs/settlement/payment-headers.js';
 import { PgListener } from '../../../libs/platform/pg-listener.js';
 import { inSpan } from '../../../libs/platform/tracing.js';
 import type { PaymentHeader } from '../../../libs/x402/headers.js';
@@ -182,15 +184,17 @@ export class SignatureWaiters {
   }
 
   private async checkMany(intentIds: string[]): Promise<CheckResult[]> {
-    const result = await this.options.pool.query<{ intent_id: string; header_name: string | null; header_value: string | null; status: string | null; reason: string | null }>(
-      `SELECT q.intent_id, s.header_name, s.header_value, p.status, p.reason FROM unnest($1::text[]) AS q(intent_id)
+    const result = await this.options.pool.query<{ intent_id: string; header_name: string | null; header_value: string | null; header_key_id: string | null; status: string | null; reason: string | null }>(
+      `SELECT q.intent_id, s.header_name, s.header_value, s.header_key_id, p.status, p.reason FROM unnest($1::text[]) AS q(intent_id)
        LEFT JOIN payment_signatures s USING (intent_id) LEFT JOIN payments_view p USING (intent_id)`,
       [intentIds],
     );
     const byIntent = new Map(result.rows.map((row) => [row.intent_id, row]));
     return intentIds.map((intentId): CheckResult => {
       const row = byIntent.get(intentId);
-      if (row?.header_name != null && row.header_value != null) return { kind: 'signed', header: { name: row.header_name, value: row.header_value } };
+      if (row?.header_name != null && row.header_value != null) {
+        return { kind: 'signed', header: openPaymentHeader(processDataKeys(), { intent_id: intentId, header_name: row.header_name, header_value: row.header_value, header_key_id: row.header_key_id }) };
+      }
       if (row?.status === 'refunded' || row?.status === 'rejected') return { kind: 'not_signed', status: row.status, reason: row.reason };
       return undefined;
     });
@@ -219,6 +223,8 @@ export class PaymentSignatures implements OnApplicationBootstrap, OnApplicationS
     @Inject(LOGGER) logger: Logger,
   ) {
     this.waiters = new SignatureWaiters({ pool, logger, connectionString: config.databaseUrl });
+    // Read now, so that a data key file that cannot be read stops the start, not a payment.
+    if (processDataKeys() === undefined) logger.warn('PAYBOUND_DATA_KEY_FILE is not set: webhook secrets and payment headers are stored in the clear');
   }
 
   onApplicationBootstrap(): void {
@@ -230,9 +236,12 @@ export class PaymentSignatures implements OnApplicationBootstrap, OnApplicationS
   }
 
   async headerFor(intentId: string): Promise<PaymentHeader | undefined> {
-    const result = await this.pool.query<{ header_name: string; header_value: string }>('SELECT header_name, header_value FROM payment_signatures WHERE intent_id = $1', [intentId]);
+    const result = await this.pool.query<{ intent_id: string; header_name: string; header_value: string; header_key_id: string | null }>(
+      'SELECT intent_id, header_name, header_value, header_key_id FROM payment_signatures WHERE intent_id = $1',
+      [intentId],
+    );
     const row = result.rows[0];
-    return row === undefined ? undefined : { name: row.header_name, value: row.header_value };
+    return row === undefined ? undefined : openPaymentHeader(processDataKeys(), row);
   }
 
   /** The wait is a span of its own, so a trace shows how long the payment waited for its signature. */

@@ -6,13 +6,14 @@ import { DEFAULT_WEBHOOK_EVENT_TYPES, isWebhookEventType, WEBHOOK_ENDPOINTS_MAX,
 import { EventStore } from '../../../libs/eventstore/event-store.js';
 import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { newWebhookSecret } from '../../../libs/webhooks/signature.js';
+import { processDataKeys } from '../../../libs/platform/data-keys.js';
+import { newWebhookSecret, sealWebhookSecret } from '../../../libs/webhooks/signature.js';
 import { WEBHOOK_DISPATCH_LOCK_KEY } from '../../../libs/webhooks/webhook-dispatcher.js';
 import { adminActorOf, adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import type { GovernorConfig } from '../config.js';
 import { parseBody, parseOptionalBody, parseQuery } from '../http/input.js';
-import { assertPublicLiteral, DestinationNotAllowedError } from '../../../libs/platform/outbound-guard.js';
+import { assertResolvesPublic, DestinationNotAllowedError } from '../../../libs/platform/outbound-guard.js';
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
 
 const DELIVERIES_PAGE_MAX = 100;
@@ -155,13 +156,14 @@ export class WebhooksController {
   async create(@Req() request: AuthenticatedRequest, @Body() raw: unknown) {
     const parsed = parseBody(createBody, raw);
     const body = { ...parsed, orgId: adminOrgScope(request, parsed.orgId) };
-    this.assertReachable(body.url);
+    await this.assertReachable(body.url);
     if (body.orgId !== null) {
       const org = await this.pool.query('SELECT 1 FROM streams WHERE stream_id = $1', [orgStreamId(body.orgId)]);
       if (org.rowCount === 0) throw new ApiProblem('org_not_found', `org ${body.orgId} does not exist`, { field: 'orgId' });
     }
     const id = `we_${randomUUID().replace(/-/g, '')}`;
     const secret = newWebhookSecret();
+    const sealed = sealWebhookSecret(processDataKeys(), secret, id);
     const { row, now } = await this.store.transaction(async (client) => {
       // Between two dispatcher pages, so that created_at falls after every event the
       // dispatcher has already passed by: the endpoint misses nothing that happens from now on.
@@ -169,11 +171,11 @@ export class WebhooksController {
       await client.query('SELECT pg_advisory_xact_lock($1)', [WEBHOOK_DISPATCH_LOCK_KEY]);
       const at = this.clock.now();
       const created = await client.query<EndpointRow>(
-        `INSERT INTO webhook_endpoints (endpoint_id, url, event_types, org_id, description, secret, created_at, created_by, updated_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $7
+        `INSERT INTO webhook_endpoints (endpoint_id, url, event_types, org_id, description, secret, secret_key_id, created_at, created_by, updated_at)
+         SELECT $1, $2, $3, $4, $5, $6, $10, $7, $8, $7
          WHERE (SELECT count(*) FROM webhook_endpoints WHERE deleted_at IS NULL) < $9
          RETURNING ${ENDPOINT_COLUMNS}`,
-        [id, body.url, body.eventTypes, body.orgId, body.description, secret, at, adminActorOf(request), WEBHOOK_ENDPOINTS_MAX],
+        [id, body.url, body.eventTypes, body.orgId, body.description, sealed.value, at, adminActorOf(request), WEBHOOK_ENDPOINTS_MAX, sealed.keyId],
       );
       return { row: created.rows[0], now: at };
     });
@@ -207,7 +209,7 @@ export class WebhooksController {
   async update(@Req() request: AuthenticatedRequest, @Param('id') id: string, @Body() raw: unknown) {
     const body = parseBody(updateBody, raw);
     const scope = adminOrgScope(request);
-    if (body.url !== undefined) this.assertReachable(body.url);
+    if (body.url !== undefined) await this.assertReachable(body.url);
     const now = this.clock.now();
     const updated = await this.pool.query<EndpointRow>(
       `UPDATE webhook_endpoints SET url = COALESCE($2, url), event_types = COALESCE($3, event_types), description = COALESCE($4, description),
@@ -252,12 +254,14 @@ export class WebhooksController {
     const scope = adminOrgScope(request);
     const now = this.clock.now();
     const secret = newWebhookSecret();
+    const sealed = sealWebhookSecret(processDataKeys(), secret, id);
     const previousExpiresAt = overlapSeconds === 0 ? null : new Date(now.getTime() + overlapSeconds * 1000);
     const rotated = await this.pool.query(
       `UPDATE webhook_endpoints SET previous_secret = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE secret END,
-         previous_secret_expires_at = $3, secret = $2, updated_at = $4
-       WHERE endpoint_id = $1 AND deleted_at IS NULL AND ($5::text IS NULL OR org_id = $5)`,
-      [id, secret, previousExpiresAt, now, scope],
+         previous_secret_key_id = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE secret_key_id END,
+         previous_secret_expires_at = $3, secret = $2, secret_key_id = $5, updated_at = $4
+       WHERE endpoint_id = $1 AND deleted_at IS NULL AND ($6::text IS NULL OR org_id = $6)`,
+      [id, sealed.value, previousExpiresAt, now, sealed.keyId, scope],
     );
     if (rotated.rowCount === 0) throw endpointNotFound(id);
     return { id, secret, previousSecretExpiresAt: previousExpiresAt?.toISOString() ?? null };
@@ -337,15 +341,13 @@ export class WebhooksController {
   }
 
   /**
-   * With private addresses denied, a URL that names one outright (or localhost) is refused
-   * now rather than on every attempt; names that resolve to one are refused when connecting.
+   * With private addresses denied, a URL that names one, or resolves to one now, is refused
+   * at once rather than on every attempt; delivery checks the address it connects to again.
    */
-  private assertReachable(url: string): void {
+  private async assertReachable(url: string): Promise<void> {
     if (this.config.fetchPrivateAddresses === 'allow') return;
-    const parsed = new URL(url);
     try {
-      if (parsed.hostname === 'localhost' || parsed.hostname.endsWith('.localhost')) throw new DestinationNotAllowedError(parsed.hostname, 'loopback');
-      assertPublicLiteral(parsed);
+      await assertResolvesPublic(url);
     } catch (error) {
       if (!(error instanceof DestinationNotAllowedError)) throw error;
       throw new ApiProblem('destination_not_allowed', `url: ${error.message}; webhooks go to public addresses only unless PAYBOUND_FETCH_PRIVATE_ADDRESSES=allow`, { field: 'url' });

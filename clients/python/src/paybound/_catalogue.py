@@ -303,6 +303,23 @@ class Overloaded(UnavailableError):
     DESCRIPTION: ClassVar[str] = "Too many budget decisions are waiting; retry shortly."
 
 
+class ProjectionStalled(UnavailableError):
+    """
+    The org's read model stopped at an event it cannot apply; operators are alerted and it
+    resumes by itself once fixed.
+    """
+
+    CODE: ClassVar[str | None] = "projection_stalled"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 503
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("streamVersion", "eventType", "retryAt",)
+    DESCRIPTION: ClassVar[str] = (
+        "The org's read model stopped at an event it cannot apply; operators are alerted and it "
+        "resumes by itself once fixed."
+    )
+
+
 class IdempotencyKeyReused(ConflictError):
     """This Idempotency-Key was used with a different request."""
 
@@ -858,6 +875,7 @@ PRECEDENCE: tuple[str, ...] = (
     "admin_key_not_found",
     "bad_payment_offer",
     "overloaded",
+    "projection_stalled",
     "idempotency_key_reused",
     "org_already_exists",
     "team_already_exists",
@@ -929,6 +947,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "admin_key_not_found": AdminKeyNotFound,
     "bad_payment_offer": BadPaymentOffer,
     "overloaded": Overloaded,
+    "projection_stalled": ProjectionStalled,
     "idempotency_key_reused": IdempotencyKeyReused,
     "org_already_exists": OrgAlreadyExists,
     "team_already_exists": TeamAlreadyExists,
@@ -1021,6 +1040,7 @@ __all__ = [
     "PolicyVersionMismatch",
     "PreconditionRequired",
     "PriceAboveMax",
+    "ProjectionStalled",
     "RateLimited",
     "ReleaseNotProven",
     "SessionAlreadyExists",
