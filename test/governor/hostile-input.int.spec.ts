@@ -231,6 +231,16 @@ describe('hostile input at the boundary', () => {
       }
     });
 
+    it.each([
+      ['Authorization', (key: string) => ['Authorization', `Bearer ${key}`] as [string, string]],
+      ['Content-Type', () => ['Content-Type', 'text/plain'] as [string, string]],
+      ['Idempotency-Key', () => ['Idempotency-Key', 'second'] as [string, string]],
+    ])('refuses %s given twice (400 naming it), whichever copy Node would have kept', async (name, second) => {
+      const body = '{"limit":"0.01"}';
+      const headers: [string, string][] = [agent(), ...json(body), ['Idempotency-Key', 'first']];
+      await refused({ method: 'POST', target: '/v1/sessions', headers: [...headers, second(ROOT)], body }, 400, 'invalid_request', name.toLowerCase());
+    });
+
     it('does not say what it runs on (no X-Powered-By)', async () => {
       const answer = await rawRequest(base, { method: 'GET', target: '/health' });
       expect(answer.status).toBe(200);

@@ -7,7 +7,10 @@ import { printable, stringFault } from './strict-json.js';
 // at once: a path parameter or query value with NUL or another control character, a lone
 // surrogate or a malformed escape, and a query parameter given twice, are refused with 400
 // naming the parameter before any controller sees them. Ids never contain such characters,
-// and PostgreSQL refuses NUL in text: without this, each one was a 500.
+// and PostgreSQL refuses NUL in text: without this, each one was a 500. A header that means
+// one thing (who is calling, what the body is, which version is expected) given twice is
+// refused too: Node keeps the first and drops the rest, so two parts of a chain could each
+// act on a different one.
 
 /** A query string longer than any legitimate one (a full-text search plus filters). */
 const QUERY_CHARS_MAX = 4096;
@@ -52,11 +55,26 @@ export function checkPathParameters(params: Record<string, unknown>): void {
   }
 }
 
+/** Headers that carry one value; a request that repeats one is ambiguous. */
+const SINGLE_VALUE_HEADERS = new Set(['authorization', 'content-type', 'content-encoding', 'idempotency-key', 'if-match', 'last-event-id', 'host']);
+
+/** Checks the raw header list (names as sent, in order) for a single-value header given twice. */
+export function checkRepeatedHeaders(rawHeaders: string[]): void {
+  const seen = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] ?? '').toLowerCase();
+    if (!SINGLE_VALUE_HEADERS.has(name)) continue;
+    if (seen.has(name)) throw new ApiProblem('invalid_request', `${name}: the header is given more than once`, { field: name });
+    seen.add(name);
+  }
+}
+
 @Injectable()
 export class InputGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<Request>();
+    checkRepeatedHeaders(request.rawHeaders);
     checkPathParameters(request.params);
     checkQueryString(request.originalUrl);
     return true;
