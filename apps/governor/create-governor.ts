@@ -58,6 +58,10 @@ export async function createGovernor(config: GovernorConfig, logger: Logger, opt
     keepAlive: true,
   });
   pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
+  // The pool listens for a connection's errors only while it is idle. One lost while checked
+  // out (in a transaction, between two queries) emits 'error' with no listener: an uncaught
+  // exception that would end the governor. The query in flight fails by itself (503).
+  pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: { message: error.message } }, 'database connection lost while in use')));
 
   // One registry per governor, so several in one process (tests) keep their own counts.
   const registry = createRegistry('governor');

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGovernorConfig } from '../../apps/governor/config.js';
 import { createGovernor, type RunningGovernor } from '../../apps/governor/create-governor.js';
@@ -125,5 +126,27 @@ describe('the database stalls or goes away', () => {
     await recovered();
     // And decisions are made again.
     expect((await call(base, 'POST', '/v1/sessions', { key, body: { limit: '0.01' } })).status).toBe(201);
+  });
+
+  it('a connection lost while checked out (between two queries of a transaction) is not an uncaught exception', async () => {
+    const pool = governor.app.get(pg.Pool);
+    const client = await pool.connect();
+    await client.query('BEGIN');
+    const uncaught: Error[] = [];
+    const onUncaught = (error: Error) => uncaught.push(error);
+    // Vitest's own handler reports it as well; this one makes the test itself fail on it.
+    process.on('uncaughtException', onUncaught);
+    try {
+      // No listener of the test's own on the client: that would hide the missing one.
+      proxy.cut();
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      client.release(true);
+      process.off('uncaughtException', onUncaught);
+      proxy.restore();
+    }
+    expect(uncaught).toEqual([]);
+    await recovered();
   });
 });
