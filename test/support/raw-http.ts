@@ -24,6 +24,13 @@ export interface RawRequest {
   timeoutMs?: number;
 }
 
+/** An event stream that opened: its head is the answer, and the connection is closed at once. */
+function openedStream(raw: Buffer): RawAnswer | undefined {
+  if (raw.indexOf('\r\n\r\n') < 0) return undefined;
+  const answer = parseAnswer(raw);
+  return answer.status === 200 && (answer.header('content-type') ?? '').startsWith('text/event-stream') ? answer : undefined;
+}
+
 const ANSWER_BYTES_MAX = 8 * 1024 * 1024;
 
 /** Sends one request on its own connection (Connection: close) and reads the whole answer. */
@@ -45,8 +52,17 @@ export function rawRequest(baseUrl: string, request: RawRequest): Promise<RawAns
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > ANSWER_BYTES_MAX) socket.destroy(new Error('answer too large'));
-      else chunks.push(chunk);
+      if (size > ANSWER_BYTES_MAX) {
+        socket.destroy(new Error('answer too large'));
+        return;
+      }
+      chunks.push(chunk);
+      const stream = openedStream(Buffer.concat(chunks));
+      if (stream !== undefined) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(stream);
+      }
     });
     socket.on('error', (error) => {
       clearTimeout(timer);

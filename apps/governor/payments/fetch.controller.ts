@@ -54,10 +54,12 @@ const fetchBody = z
       .string()
       .max(2048)
       .url()
-      .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL'),
+      .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL')
+      .refine((u) => URL.canParse(u) && new URL(u).username === '' && new URL(u).password === '', 'must not carry credentials (user:password@); send them in headers'),
     method: z.string().regex(/^[A-Z]{3,7}$/).default('GET'),
     headers: z
-      .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'must be a header name'), z.string().max(8 * 1024))
+      // Values as HTTP carries them: no CR, LF, NUL or other control character, Latin-1 only.
+      .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'must be a header name'), z.string().max(8 * 1024).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be a header value: no control characters, Latin-1 only'))
       .refine((h) => Object.keys(h).length <= REQUEST_HEADERS_MAX, `at most ${REQUEST_HEADERS_MAX} headers`)
       .refine((h) => Object.keys(h).every((name) => !REQUEST_HEADERS_REFUSED.has(name.toLowerCase())), 'a header Paybound sets itself or a hop-by-hop header')
       .optional(),
