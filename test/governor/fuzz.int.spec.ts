@@ -495,8 +495,8 @@ describe('fuzz: hostile requests against every documented route', () => {
       createLogger('test', 'silent'),
     );
     base = governor.url;
-    fixture = await seedOrgFixture(base, ROOT, 'fz');
-    amountFixture = await seedOrgFixture(base, ROOT, 'fz-amount');
+    fixture = await seedOrgFixture(base, ROOT, 'fz', db.pool);
+    amountFixture = await seedOrgFixture(base, ROOT, 'fz-amount', db.pool);
     ({ routes, resolve } = await documentedRoutes(base));
   });
 

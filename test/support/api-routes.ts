@@ -1,3 +1,5 @@
+import type pg from 'pg';
+import { orgStreamId } from '../../libs/ledger/org-command-processor.js';
 import { call, paymentRequiredHeader, seedAgent } from './api-client.js';
 
 // Every route of the OpenAPI document the governor serves, with what a test needs to call it
@@ -104,6 +106,8 @@ export interface OrgFixture {
   /** A payment waiting for an admin's approval. */
   approvalId: string;
   webhookId: string;
+  /** A failed delivery of the webhook (never attempted: the endpoint is disabled). */
+  deliveryId: string;
   /** Bound to this org. */
   orgAdminKey: string;
   orgAdminName: string;
@@ -130,17 +134,17 @@ export async function ok<T>(what: string, answer: Promise<{ status: number; body
 /**
  * An org with a team and an agent (named `team` and `agent` in every org, so that two orgs'
  * ids collide), an open session, a reserved payment, a payment waiting for approval (of a
- * second agent whose policy asks for one), a webhook endpoint, and an org admin and a finance
+ * second agent whose policy asks for one), a disabled webhook endpoint with one failed delivery, and an org admin and a finance
  * key bound to the org. The governor must know FIXTURE_TOKEN as an asset on eip155:31337.
  */
-export async function seedOrgFixture(baseUrl: string, rootToken: string, orgId: string): Promise<OrgFixture> {
+export async function seedOrgFixture(baseUrl: string, rootToken: string, orgId: string, pool: pg.Pool): Promise<OrgFixture> {
   const root = { key: rootToken };
   const agentKey = await seedAgent(baseUrl, rootToken, { orgId, teamId: 'team', agentId: 'agent' }, { org: '1000.00' });
   const session = await ok('open session', call<{ id: string }>(baseUrl, 'POST', '/v1/sessions', { key: agentKey, body: { limit: '100.00', expiresInMinutes: 10_080 } }), 201);
   const offer = (amount: string) => paymentRequiredHeader({ amount, asset: FIXTURE_TOKEN, payTo: PAY_TO });
   const payment = await ok(
     'reserve',
-    call<{ id: string }>(baseUrl, 'POST', `/v1/sessions/${session.id}/payments`, { key: agentKey, body: { paymentRequired: offer('1000'), url: 'http://api.example.com/data' } }),
+    call<{ id: string }>(baseUrl, 'POST', `/v1/sessions/${session.id}/payments`, { key: agentKey, body: { paymentRequired: offer('1000'), url: `http://api.example.com/${orgId}/data` } }),
     202,
   );
   const approverKey = await ok('approver agent', call<{ apiKey: string }>(baseUrl, 'POST', `/admin/v1/orgs/${orgId}/agents`, { ...root, body: { id: 'approver', name: 'approver', teamId: 'team' } }), 201);
@@ -148,12 +152,19 @@ export async function seedOrgFixture(baseUrl: string, rootToken: string, orgId: 
   const approverSession = await ok('approver session', call<{ id: string }>(baseUrl, 'POST', '/v1/sessions', { key: approverKey.apiKey, body: { limit: '10.00', expiresInMinutes: 10_080 } }), 201);
   const approval = await ok(
     'approval',
-    call<{ id: string }>(baseUrl, 'POST', `/v1/sessions/${approverSession.id}/payments`, { key: approverKey.apiKey, body: { paymentRequired: offer('10000'), url: 'http://api.example.com/big' } }),
+    call<{ id: string }>(baseUrl, 'POST', `/v1/sessions/${approverSession.id}/payments`, { key: approverKey.apiKey, body: { paymentRequired: offer('10000'), url: `http://api.example.com/${orgId}/big` } }),
     202,
   );
   const webhook = await ok('webhook', call<{ id: string }>(baseUrl, 'POST', '/admin/v1/webhooks', { ...root, body: { url: `${WEBHOOK_BASE}/${orgId}`, orgId } }), 201);
   // Disabled at once: the suites need its id, not deliveries to an address this machine cannot reach.
   await ok('webhook disabled', call(baseUrl, 'PATCH', `/admin/v1/webhooks/${webhook.id}`, { ...root, body: { enabled: false } }), 200);
+  // A delivery record to read and retry, written as the dispatcher would have written one that failed.
+  const delivery = await pool.query<{ delivery_id: string }>(
+    `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, status, attempts, next_attempt_at, last_error, created_at)
+     SELECT $1, event_id, type, 'failed', 1, now(), 'fixture', now() FROM events WHERE stream_id = $2 ORDER BY global_position LIMIT 1
+     RETURNING delivery_id`,
+    [webhook.id, orgStreamId(orgId)],
+  );
   const orgAdminName = `${orgId}-admin`;
   const financeName = `${orgId}-books`;
   const orgAdmin = await ok('org admin key', call<{ apiKey: string }>(baseUrl, 'POST', '/admin/v1/admin-keys', { ...root, body: { name: orgAdminName, scope: 'org_admin', orgId } }), 201);
@@ -167,6 +178,7 @@ export async function seedOrgFixture(baseUrl: string, rootToken: string, orgId: 
     paymentId: payment.id,
     approvalId: approval.id,
     webhookId: webhook.id,
+    deliveryId: String(delivery.rows[0]!.delivery_id),
     orgAdminKey: orgAdmin.apiKey,
     orgAdminName,
     financeKey: finance.apiKey,
@@ -186,7 +198,7 @@ export function pathValue(route: ApiRoute, param: string, fixture: OrgFixture): 
     case 'name':
       return fixture.orgAdminName;
     case 'deliveryId':
-      return '1';
+      return fixture.deliveryId;
     case 'file':
       return 'dashboard.js';
     default:
