@@ -3,6 +3,7 @@ import { loadGovernorConfig } from '../../apps/governor/config.js';
 import { createGovernor, type RunningGovernor } from '../../apps/governor/create-governor.js';
 import { createLogger } from '../../libs/platform/logger.js';
 import { status, type ServiceError } from '@grpc/grpc-js';
+import { STREAM_SLOT_LIMITS } from '../../apps/governor/dashboard/stream-slots.js';
 import { AgentGrpcServer } from '../../apps/governor/grpc/agent-grpc-server.js';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
 import { documentedRoutes, fillPath, FIXTURE_TOKEN, pathValue, seedOrgFixture, validBody, validHeaders, type ApiRoute, type JsonSchema, type OrgFixture } from '../support/api-routes.js';
@@ -287,6 +288,20 @@ describe('tenancy over every documented route: two orgs with the same team and a
     } finally {
       streamB.close();
       streamRoot.close();
+    }
+  });
+
+  it('streams: one agent holding its share of event streams locks out neither the other org nor the admins', async () => {
+    const held: EventStreamReader[] = [];
+    try {
+      for (let i = 0; i < STREAM_SLOT_LIMITS.perPrincipal; i++) held.push(await openEventStream(base, `/v1/sessions/${a.sessionId}/stream`, a.agentKey));
+      const refused = await rawRequest(base, { method: 'GET', target: `/v1/sessions/${a.sessionId}/stream`, headers: [['Authorization', `Bearer ${a.agentKey}`]] });
+      expect([refused.status, refused.json?.code, refused.header('retry-after')]).toEqual([503, 'too_many_streams', '1']);
+      held.push(await openEventStream(base, `/v1/sessions/${b.sessionId}/stream`, b.agentKey));
+      held.push(await openEventStream(base, '/admin/v1/stream?backlog=0', b.orgAdminKey));
+      held.push(await openEventStream(base, '/admin/v1/stream?backlog=0', ROOT));
+    } finally {
+      for (const stream of held) stream.close();
     }
   });
 

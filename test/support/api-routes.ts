@@ -147,6 +147,8 @@ export async function seedOrgFixture(baseUrl: string, rootToken: string, orgId: 
     call<{ id: string }>(baseUrl, 'POST', `/v1/sessions/${session.id}/payments`, { key: agentKey, body: { paymentRequired: offer('1000'), url: `http://api.example.com/${orgId}/data` } }),
     202,
   );
+  // The agent whose keys the key routes rotate and revoke, so a well-formed call of them never cuts off the fixture's agent.
+  await ok('spare agent', call(baseUrl, 'POST', `/admin/v1/orgs/${orgId}/agents`, { ...root, body: { id: 'spare', name: 'spare', teamId: 'team' } }), 201);
   const approverKey = await ok('approver agent', call<{ apiKey: string }>(baseUrl, 'POST', `/admin/v1/orgs/${orgId}/agents`, { ...root, body: { id: 'approver', name: 'approver', teamId: 'team' } }), 201);
   await ok('approval policy', call(baseUrl, 'PUT', `/admin/v1/orgs/${orgId}/agents/approver/policy`, { ...root, body: { approvalAbove: '0.001' }, headers: { 'If-Match': '*' } }), 200);
   const approverSession = await ok('approver session', call<{ id: string }>(baseUrl, 'POST', '/v1/sessions', { key: approverKey.apiKey, body: { limit: '10.00', expiresInMinutes: 10_080 } }), 201);
@@ -194,7 +196,7 @@ export function pathValue(route: ApiRoute, param: string, fixture: OrgFixture): 
     case 'teamId':
       return fixture.teamId;
     case 'agentId':
-      return fixture.agentId;
+      return route.template.endsWith('/keys') ? 'spare' : fixture.agentId;
     case 'name':
       return fixture.orgAdminName;
     case 'deliveryId':

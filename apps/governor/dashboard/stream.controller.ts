@@ -18,6 +18,7 @@ import { Clock } from '../http/clock.js';
 import { parseBody } from '../http/input.js';
 import { ReadModels } from '../agent/read-models.js';
 import { LOGGER } from '../http/tokens.js';
+import { streamSlotRefusal, type StreamHolderKey } from './stream-slots.js';
 
 // Live views over the committed event log, as Server-Sent Events. Each open stream polls
 // the log from its own position, so a slow or reconnecting client never holds others back
@@ -30,7 +31,6 @@ const PAGE_SIZE = 200;
 /** A comment line this often keeps proxies and browsers from closing an idle stream. */
 const HEARTBEAT_INTERVAL_MS = 15_000;
 /** Every open stream polls the database, so their number is bounded per process. */
-const MAX_OPEN_STREAMS = 32;
 /** The most recent events a new admin stream replays before it goes live. */
 const BACKLOG_MAX = 1_000;
 /** A client that does not read for this long is dropped rather than buffered without end. */
@@ -50,11 +50,18 @@ const adminStreamQuery = z
 
 const sessionStreamQuery = z.object({ after: z.coerce.number().int().min(0).optional() }).strict();
 
+/** The slot key of a stream's holder: agents by org and id, admin keys by name. */
+function slotKey(holder: RevokedKeys, adminOrgId: string | null): StreamHolderKey {
+  return holder.kind === 'agent' ? { kind: 'agent', orgId: holder.orgId, principal: holder.agentId } : { kind: 'admin', orgId: adminOrgId, principal: holder.name };
+}
+
 interface OpenStream {
   response: Response;
   closed: boolean;
   /** Whose key opened it: revoking that key ends the stream. */
   holder: RevokedKeys;
+  /** The org an admin key is bound to (null: every org, or an agent's stream). */
+  adminOrgId: string | null;
   /** Whether the key that opened it still works (it may be revoked on another governor). */
   keyStillValid: () => Promise<boolean>;
 }
@@ -258,10 +265,11 @@ export class StreamController implements BeforeApplicationShutdown {
   }
 
   private begin(request: AuthenticatedRequest, response: Response): OpenStream {
-    if (this.open.size >= MAX_OPEN_STREAMS) throw new ApiProblem('too_many_streams', `at most ${MAX_OPEN_STREAMS} streams may be open at once; close one or retry later`);
     const token = bearerToken(request) ?? '';
     const holder: RevokedKeys = request.agent !== undefined ? { kind: 'agent', ...request.agent } : { kind: 'admin', name: request.admin?.name ?? '' };
-    const stream: OpenStream = { response, closed: false, holder, keyStillValid: () => this.keys.keyStillValid(holder.kind, token) };
+    const refusal = streamSlotRefusal([...this.open].map((open) => slotKey(open.holder, open.adminOrgId)), slotKey(holder, request.admin?.orgId ?? null));
+    if (refusal !== undefined) throw new ApiProblem('too_many_streams', `${refusal}; retry later`);
+    const stream: OpenStream = { response, closed: false, holder, adminOrgId: request.admin?.orgId ?? null, keyStillValid: () => this.keys.keyStillValid(holder.kind, token) };
     this.open.add(stream);
     request.on('close', () => {
       stream.closed = true;
