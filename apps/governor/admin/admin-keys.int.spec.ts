@@ -5,6 +5,7 @@ import { createLogger } from '../../../libs/platform/logger.js';
 import { call, seedAgent } from '../../../test/support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { rawRequest } from '../../../test/support/raw-http.js';
+import { WEBHOOK_BASE } from '../../../test/support/api-routes.js';
 
 // Admin keys (#17 Medium 11) and policy edits (#17 Medium 3, Low): keys are listed and
 // revoked, only root mints them, org admins govern their own org, finance reads; a policy is
@@ -144,7 +145,7 @@ describe('admin keys, scopes and policy edits', () => {
       for (const key of [cfo, acmeBooks]) {
         expect((await call(base, 'PUT', '/admin/v1/orgs/acme/budget', { key, body: { limit: '1.00' } })).status).toBe(403);
         expect((await call(base, 'PUT', '/admin/v1/orgs/acme/policy', { key, body: {}, headers: { 'If-Match': '*' } })).status).toBe(403);
-        expect((await call(base, 'POST', '/admin/v1/webhooks', { key, body: { url: 'https://hooks.example.com/x' } })).status).toBe(403);
+        expect((await call(base, 'POST', '/admin/v1/webhooks', { key, body: { url: `${WEBHOOK_BASE}/x` } })).status).toBe(403);
       }
       expect((await call(base, 'GET', '/admin/v1/orgs/acme/policy', { key: acmeBooks })).status).toBe(200);
       expect((await call(base, 'GET', '/admin/v1/orgs/globex/policy', { key: acmeBooks })).status).toBe(404);
@@ -152,7 +153,7 @@ describe('admin keys, scopes and policy edits', () => {
     });
 
     it('an org admin\'s webhooks are its org\'s: created for it, invisible to other org admins', async () => {
-      const created = await call<{ id: string; orgId: string }>(base, 'POST', '/admin/v1/webhooks', { key: acmeAdmin, body: { url: 'https://hooks.example.com/acme' } });
+      const created = await call<{ id: string; orgId: string }>(base, 'POST', '/admin/v1/webhooks', { key: acmeAdmin, body: { url: `${WEBHOOK_BASE}/acme` } });
       expect([created.status, created.body.orgId]).toEqual([201, 'acme']);
       const globexAdmin = (await mint('globex-owner', 'org_admin', 'globex')).body.apiKey;
       expect((await call(base, 'GET', `/admin/v1/webhooks/${created.body.id}`, { key: globexAdmin })).status).toBe(404);
