@@ -42,6 +42,16 @@ const governorSchema = z.object({
   PAYBOUND_FETCH_ALLOW: z.string().default(''),
   /** When set, GET /metrics asks for `Authorization: Bearer <token>`. */
   PAYBOUND_METRICS_TOKEN: optionalString,
+  /** Without a token, /metrics is closed (it shows the paying wallets): `true` opens it to anyone who can reach the port. */
+  PAYBOUND_METRICS_OPEN: z.enum(['true', 'false']).default('false'),
+  /** The longest wait for a database connection (a new one, or a free one from the pool). */
+  PAYBOUND_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
+  /** PostgreSQL cancels a statement that runs longer (statement_timeout). */
+  PAYBOUND_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  /** The governor gives up on a query whose answer has not arrived (a stalled or unreachable server, which cannot cancel anything itself). */
+  PAYBOUND_DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(6_000),
+  /** PostgreSQL ends a session idle inside a transaction for longer (idle_in_transaction_session_timeout), so a stuck request never holds locks. */
+  PAYBOUND_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** Bounds each webhook POST, from connecting to the response status. */
   PAYBOUND_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(5_000),
   /** The wait after a webhook's first failed attempt; each further failure doubles it. */
@@ -58,6 +68,14 @@ const governorSchema = z.object({
     'must be CAIP-2 networks separated by commas, e.g. eip155:8453,eip155:84532',
   ),
 }).superRefine((c, ctx) => {
+  // The server's own cancel should come first: it leaves the connection usable.
+  if (c.PAYBOUND_DB_QUERY_TIMEOUT_MS < c.PAYBOUND_DB_STATEMENT_TIMEOUT_MS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PAYBOUND_DB_QUERY_TIMEOUT_MS'],
+      message: `must be at least PAYBOUND_DB_STATEMENT_TIMEOUT_MS (${c.PAYBOUND_DB_STATEMENT_TIMEOUT_MS}), got ${c.PAYBOUND_DB_QUERY_TIMEOUT_MS}`,
+    });
+  }
   // The pool also serves reads and projections while decisions commit.
   if (c.PAYBOUND_CONCURRENT_COMMITS >= c.PAYBOUND_DB_POOL_SIZE) {
     ctx.addIssue({
@@ -85,6 +103,11 @@ export interface GovernorConfig {
   fetchPrivateAddresses: PrivateAddressPolicy;
   fetchAllow: AllowedDestination[];
   metricsToken: string | undefined;
+  metricsOpen: boolean;
+  dbConnectTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+  dbQueryTimeoutMs: number;
+  dbIdleInTransactionTimeoutMs: number;
   webhookTimeoutMs: number;
   webhookRetryBaseMs: number;
   webhookRetryMaxMs: number;
@@ -143,6 +166,11 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     fetchPrivateAddresses: c.PAYBOUND_FETCH_PRIVATE_ADDRESSES,
     fetchAllow,
     metricsToken: c.PAYBOUND_METRICS_TOKEN,
+    metricsOpen: c.PAYBOUND_METRICS_OPEN === 'true',
+    dbConnectTimeoutMs: c.PAYBOUND_DB_CONNECT_TIMEOUT_MS,
+    dbStatementTimeoutMs: c.PAYBOUND_DB_STATEMENT_TIMEOUT_MS,
+    dbQueryTimeoutMs: c.PAYBOUND_DB_QUERY_TIMEOUT_MS,
+    dbIdleInTransactionTimeoutMs: c.PAYBOUND_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     webhookTimeoutMs: c.PAYBOUND_WEBHOOK_TIMEOUT_MS,
     webhookRetryBaseMs: c.PAYBOUND_WEBHOOK_RETRY_BASE_MS,
     webhookRetryMaxMs: c.PAYBOUND_WEBHOOK_RETRY_MAX_MS,

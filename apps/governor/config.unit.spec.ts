@@ -55,3 +55,19 @@ describe('governor configuration: what the worker can pay on', () => {
     expect(loadGovernorConfig({ DATABASE_URL, PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT: '3' }).sessionsOpenMaxPerAgent).toBe(3);
   });
 });
+
+describe('governor configuration: the database and /metrics', () => {
+  it('bounds every wait on the database by default, and keeps /metrics closed', () => {
+    const config = loadGovernorConfig({ DATABASE_URL });
+    expect([config.dbConnectTimeoutMs, config.dbStatementTimeoutMs, config.dbQueryTimeoutMs, config.dbIdleInTransactionTimeoutMs]).toEqual([3_000, 5_000, 6_000, 10_000]);
+    expect([config.metricsToken, config.metricsOpen]).toEqual([undefined, false]);
+    expect(loadGovernorConfig({ DATABASE_URL, PAYBOUND_METRICS_OPEN: 'true' }).metricsOpen).toBe(true);
+  });
+
+  it('refuses a query timeout shorter than the statement timeout, and an open flag that is not true or false', () => {
+    expect(() => loadGovernorConfig({ DATABASE_URL, PAYBOUND_DB_STATEMENT_TIMEOUT_MS: '8000', PAYBOUND_DB_QUERY_TIMEOUT_MS: '2000' })).toThrow(
+      /PAYBOUND_DB_QUERY_TIMEOUT_MS: must be at least PAYBOUND_DB_STATEMENT_TIMEOUT_MS \(8000\), got 2000/,
+    );
+    expect(() => loadGovernorConfig({ DATABASE_URL, PAYBOUND_METRICS_OPEN: 'yes' })).toThrow(/PAYBOUND_METRICS_OPEN/);
+  });
+});

@@ -9,12 +9,15 @@ import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { AccessKeys } from './http/access-keys.js';
-import { AdminController, AdminKeysController } from './admin/admin.controller.js';
+import { AdminController } from './admin/admin.controller.js';
+import { AdminKeysController } from './admin/admin-keys.js';
+import { KeyRevocations } from './http/key-revocations.js';
 import { AdminPoliciesController } from './admin/admin-policies.controller.js';
 import { ApprovalsController, ApprovalTimeouts } from './admin/approvals.js';
 import { AuditController } from './admin/audit.controller.js';
 import { Clock, SystemClock } from './http/clock.js';
 import { AuthGuard } from './http/auth.guard.js';
+import { InputGuard } from './http/input-guard.js';
 import { Background } from './background.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudgetHandler } from './decide-budget.handler.js';
@@ -69,6 +72,7 @@ export class GovernorModule {
           inject: [OrgCommandProcessor],
         },
         { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store, { logger, registry }), inject: [EventStore] },
+        KeyRevocations,
         AccessKeys,
         ReadModels,
         PaymentRequests,
@@ -80,7 +84,9 @@ export class GovernorModule {
         DecideBudgetHandler,
         Background,
         ApprovalTimeouts,
+        // In this order: who is calling, then what they sent in the path and query.
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: InputGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         AgentGrpcServer,
         PaymentOffers,

@@ -59,20 +59,27 @@ const refusal = (description: string): ErrorEntry => ({ httpStatus: 403, grpcSta
 export const ERROR_CATALOGUE = {
   // The request itself, before it is routed.
   payload_too_large: { httpStatus: 413, grpcStatus: 'RESOURCE_EXHAUSTED', kind: 'invalid_request', figures: [], description: 'The body is larger than the API accepts (128 KiB).' },
-  unsupported_media_type: { httpStatus: 415, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: [], description: 'The body is in a content encoding Paybound does not read.' },
+  unsupported_media_type: {
+    httpStatus: 415,
+    grpcStatus: 'INVALID_ARGUMENT',
+    kind: 'invalid_request',
+    figures: [],
+    description: 'The body is not JSON in UTF-8: its Content-Type is not application/json (or +json), its charset is not utf-8, its bytes are not UTF-8, or it has a Content-Encoding.',
+  },
   invalid_json: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: [], description: 'The body is not valid JSON.' },
   not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such route, or no such dashboard file.' },
 
   // The caller.
   unauthenticated: { httpStatus: 401, grpcStatus: 'UNAUTHENTICATED', kind: 'auth', figures: [], description: 'No "Authorization: Bearer <key>" was sent.' },
   invalid_api_key: { httpStatus: 401, grpcStatus: 'UNAUTHENTICATED', kind: 'auth', figures: [], description: 'The agent key is unknown or revoked.' },
-  forbidden: { httpStatus: 403, grpcStatus: 'PERMISSION_DENIED', kind: 'auth', figures: [], description: 'This key may not use this API (admin, or the settlement worker\'s commands).' },
+  forbidden: { httpStatus: 403, grpcStatus: 'PERMISSION_DENIED', kind: 'auth', figures: [], description: 'This key may not do this: an agent key on the admin API, an admin key whose scope does not allow the route (finance reads, org admins act on their org, only root mints keys), or the settlement worker\'s commands.' },
 
   // The input.
   invalid_request: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: ['field'], description: 'A field of the body, query or headers is missing or wrong; `field` names it.' },
-  invalid_amount: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: [], description: 'An amount is not a USD decimal string Paybound can hold.' },
+  invalid_amount: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: ['field'], description: 'An amount is not a USD decimal string Paybound can hold; `field` names it.' },
   invalid_idempotency_key: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: ['field'], description: 'The Idempotency-Key is not 1 to 255 printable ASCII characters.' },
   invalid_if_match: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: ['field'], description: 'If-Match is not an ETag from GET, such as "3".' },
+  precondition_required: { httpStatus: 428, grpcStatus: 'FAILED_PRECONDITION', kind: 'invalid_request', figures: ['field'], description: 'This change needs If-Match: the ETag from GET (or * to replace whatever is there).' },
   destination_not_allowed: {
     httpStatus: 403,
     grpcStatus: 'PERMISSION_DENIED',
@@ -89,6 +96,7 @@ export const ERROR_CATALOGUE = {
   payment_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such payment, or not this agent\'s.' },
   webhook_endpoint_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such webhook endpoint.' },
   webhook_delivery_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such delivery of this webhook endpoint.' },
+  admin_key_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No admin key of this name, or it is already revoked.' },
 
   // The seller's offer (sign-only reads it before the session is looked up).
   bad_payment_offer: {
@@ -172,6 +180,7 @@ export const ERROR_CATALOGUE = {
   webhook_endpoints_limit_reached: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: ['limit'], description: 'As many webhook endpoints as allowed exist; delete one first.' },
   webhook_endpoint_disabled: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The webhook endpoint is disabled; enable it first.' },
   webhook_delivery_already_delivered: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The delivery was delivered; it is not sent again.' },
+  admin_key_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: ['field'], description: 'An admin key of this name exists or existed; names are never reused, so the audit trail stays unambiguous.' },
 
   // The seller, called for the agent.
   upstream_unreachable: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The connection to the seller failed; with `paymentId`, the payment was sent and is reconciled on chain.' },
@@ -189,6 +198,13 @@ export const ERROR_CATALOGUE = {
   too_many_streams: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: [], description: 'Too many event streams are open on this governor; close one or retry later.' },
   too_many_watchers: { httpStatus: 429, grpcStatus: 'RESOURCE_EXHAUSTED', kind: 'unavailable', figures: [], description: 'Too many sessions are watched over gRPC on this governor; retry later.' },
   not_ready: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: [], description: 'The database is not reachable; nothing can be decided.' },
+  unavailable: {
+    httpStatus: 503,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'unavailable',
+    figures: [],
+    description: 'The database did not answer in time or refused the connection; retry after Retry-After (with the same Idempotency-Key: a change may have been made).',
+  },
 
   // Ours.
   dashboard_missing: { httpStatus: 500, grpcStatus: 'INTERNAL', kind: 'internal', figures: [], description: 'A dashboard file is missing from the installation.' },

@@ -115,3 +115,4 @@ export function assertSafeJson(root: unknown): void {
     throw new DecodeError('unsafe_json', `JSON holds a value of type ${typeof value}`);
   }
 }
+

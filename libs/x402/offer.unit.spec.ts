@@ -252,6 +252,20 @@ describe('parsePaymentRequired: rejections', () => {
     rejection(() => parsePaymentRequired({ body: text }));
   });
 
+  it.each([
+    ['NUL in the description', (o: PaymentRequired) => ({ ...o, resource: { ...o.resource, description: 'a\u0000b' } })],
+    ['NUL in extra', (o: PaymentRequired) => ({ ...o, accepts: [{ ...o.accepts[0]!, extra: { name: 'Test USD', version: '1', note: '\u0000' } }] })],
+    ['a lone surrogate in the description', (o: PaymentRequired) => ({ ...o, resource: { ...o.resource, description: 'x\ud800' } })],
+    ['NUL in a key of extensions', (o: PaymentRequired) => ({ ...o, extensions: { 'k\u0000': 1 } })],
+  ])('%s: nothing a store would refuse', (_name, change) => {
+    expect(rejection(() => parsePaymentRequired(encodeRaw(change(v2Offer())))).detail).toMatch(/NUL|surrogate/);
+  });
+
+  it('keeps a well-formed surrogate pair and control characters other than NUL', () => {
+    const offer = v2Offer();
+    expect(() => parsePaymentRequired(encodeRaw({ ...offer, resource: { ...offer.resource, description: 'data \u{1F600}\ttab' } }))).not.toThrow();
+  });
+
   it('constructor key in an object body', () => {
     rejection(() => parsePaymentRequired({ body: { ...(v1Fixture as object), constructor: { prototype: {} } } }));
   });

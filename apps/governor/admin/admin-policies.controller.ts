@@ -6,14 +6,14 @@ import { z } from 'zod';
 import { EMPTY_POLICY, HISTORY_PER_AGENT_MAX, withPolicyDefaults, type Policy } from '../../../libs/domain/budget/policy.js';
 import { formatUsdMicros, parseUsdMicros } from '../../../libs/domain/money.js';
 import { reviveBigints } from '../../../libs/eventstore/json-codec.js';
+import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
 import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
-import { addressField as address, caip2Field as caip2, parseBody } from '../http/input.js';
+import { addressField as address, caip2Field as caip2, parseBody, usdAmountField as usd } from '../http/input.js';
 
-const usd = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "0.05"');
 const hostPattern = z.string().max(253).regex(/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/i, 'must be a host such as api.example.com or *.example.com');
 const list = <T extends z.ZodType>(item: T) => z.array(item).max(500);
 const paymentCount = z.number().int().min(1).max(HISTORY_PER_AGENT_MAX);
@@ -72,9 +72,14 @@ export function policyView(policy: Policy): Record<string, unknown> {
   };
 }
 
-/** `"7"` → 7; `*` → null (any version); anything else is a malformed precondition. */
+/**
+ * `"7"` → 7; `*` → null (whatever version is there); anything else is a malformed
+ * precondition. A PUT replaces the whole policy, so it must say what it replaces: without
+ * If-Match, one admin's edit could silently undo another's.
+ */
 function expectedVersionOf(ifMatch: string | undefined): number | null {
-  if (ifMatch === undefined || ifMatch.trim() === '*') return null;
+  if (ifMatch === undefined) throw new ApiProblem('precondition_required', 'If-Match: send the ETag from GET (or * to replace whatever policy is there)', { field: 'If-Match' });
+  if (ifMatch.trim() === '*') return null;
   const match = /^(?:W\/)?"(\d{1,9})"$/.exec(ifMatch.trim());
   if (match === null) throw new ApiProblem('invalid_if_match', 'If-Match must be an ETag from GET, such as "3"', { field: 'If-Match' });
   return Number(match[1]);
@@ -88,6 +93,7 @@ export class AdminPoliciesController {
     @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(pg.Pool) private readonly pool: pg.Pool,
     @Inject(Clock) private readonly clock: Clock,
+    @Inject(BalanceProjection) private readonly projection: BalanceProjection,
   ) {}
 
   @Put('budget')
@@ -162,6 +168,7 @@ export class AdminPoliciesController {
   }
 
   private async getPolicy(orgId: string, level: Level, levelId: string, response: Response) {
+    await this.assertExists(orgId, level, levelId);
     const current = await this.currentPolicy(orgId, level, levelId);
     response.setHeader('ETag', `"${current.version}"`);
     return { level, id: levelId, version: current.version, policy: policyView(current.policy) };
@@ -178,6 +185,17 @@ export class AdminPoliciesController {
     );
     response.setHeader('ETag', `"${version}"`);
     return { level, id: levelId, version, policy: policyView(policy) };
+  }
+
+  /** A level that was never created has no policy to show: 404, not an empty policy. */
+  private async assertExists(orgId: string, level: Level, levelId: string): Promise<void> {
+    await this.projection.catchUpStream(orgStreamId(orgId));
+    const found = await this.pool.query('SELECT 1 FROM budget_balances WHERE org_id = $1 AND level = $2 AND level_id = $3', [orgId, level, levelId]);
+    if (found.rowCount !== 0) return;
+    const missing = await this.pool.query('SELECT 1 FROM budget_balances WHERE org_id = $1 AND level = $2', [orgId, 'org']);
+    if (missing.rowCount === 0) throw new ApiProblem('org_not_found', `org ${orgId.slice(0, 64)} does not exist`, { field: 'orgId' });
+    if (level === 'team') throw new ApiProblem('team_not_found', `team ${levelId.slice(0, 64)} does not exist in org ${orgId.slice(0, 64)}`);
+    throw new ApiProblem('agent_not_found', `agent ${levelId.slice(0, 64)} does not exist in org ${orgId.slice(0, 64)}`);
   }
 
   /** The latest PolicyChanged of a level, straight from the log. */

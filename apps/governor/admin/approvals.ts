@@ -1,4 +1,5 @@
 import { Controller, Get, HttpCode, Inject, Injectable, Param, Post, Query, Req } from '@nestjs/common';
+import { z } from 'zod';
 import { CommandBus } from '@nestjs/cqrs';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -6,7 +7,8 @@ import { DomainError } from '../../../libs/domain/budget/errors.js';
 import { formatUsdMicros } from '../../../libs/domain/money.js';
 import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { adminActorOf, adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { parseQuery } from '../http/input.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
 import { LOGGER } from '../http/tokens.js';
@@ -41,9 +43,12 @@ function approvalView(row: ApprovalRow) {
 
 const SWEEP_BATCH_MAX = 100;
 
+const pendingQuery = z.object({ orgId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'ids are 1 to 64 letters, digits, "_" or "-"').optional() }).strict();
+
 /** Payments above an approval threshold: listed for admins, approved or denied by them. */
 @Controller('admin/v1/approvals')
 @Audience('admin')
+@Reach('narrowed_by_handler')
 export class ApprovalsController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
@@ -53,11 +58,12 @@ export class ApprovalsController {
   ) {}
 
   @Get()
-  async pending(@Query('orgId') orgId: string | undefined) {
+  async pending(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
+    const orgId = adminOrgScope(request, parseQuery(pendingQuery, raw).orgId);
     await this.projection.catchUpAll();
     const result = await this.pool.query<ApprovalRow>(
       `SELECT * FROM payments_view WHERE status = 'awaiting_approval' AND ($1::text IS NULL OR org_id = $1) ORDER BY created_at LIMIT 500`,
-      [orgId ?? null],
+      [orgId],
     );
     return { items: result.rows.map(approvalView) };
   }
@@ -75,8 +81,10 @@ export class ApprovalsController {
   }
 
   private async decide(request: AuthenticatedRequest, intentId: string, approve: boolean) {
+    const scope = adminOrgScope(request);
     await this.projection.catchUpAll();
-    const found = await this.pool.query<{ org_id: string }>('SELECT org_id FROM payments_view WHERE intent_id = $1', [intentId]);
+    // Another org's payment answers as if it did not exist.
+    const found = await this.pool.query<{ org_id: string }>('SELECT org_id FROM payments_view WHERE intent_id = $1 AND ($2::text IS NULL OR org_id = $2)', [intentId, scope]);
     const orgId = found.rows[0]?.org_id;
     if (orgId === undefined) throw new ApiProblem('payment_not_found', `payment ${intentId.slice(0, 80)} does not exist`);
     await this.commands.execute(

@@ -1,9 +1,9 @@
-import { Controller, Get, Inject, Query } from '@nestjs/common';
+import { Controller, Get, Inject, Query, Req } from '@nestjs/common';
 import pg from 'pg';
 import { z } from 'zod';
 import { encodeJson } from '../../../libs/eventstore/json-codec.js';
-import { Audience } from '../http/auth.guard.js';
-import { parseBody } from '../http/input.js';
+import { adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { parseQuery } from '../http/input.js';
 
 const auditQuery = z
   .object({
@@ -21,12 +21,15 @@ const auditQuery = z
 /** Every event, who caused it and when: the audit trail, filtered and paged by position. */
 @Controller('admin/v1/audit')
 @Audience('admin')
+@Reach('narrowed_by_handler')
 export class AuditController {
   constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {}
 
   @Get()
-  async list(@Query() raw: unknown) {
-    const q = parseBody(auditQuery, raw);
+  async list(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
+    const q = parseQuery(auditQuery, raw);
+    // A key bound to an org reads that org's events only.
+    const orgId = adminOrgScope(request, q.orgId);
     const result = await this.pool.query<{ global_position: string; event_id: string; type: string; stream_id: string; data: unknown; metadata: { actor: string; orgId: string; correlationId: string }; occurred_at: Date }>(
       `SELECT global_position, event_id, type, stream_id, data, metadata, occurred_at FROM events
        WHERE ($1::bigint IS NULL OR global_position > $1)
@@ -37,7 +40,7 @@ export class AuditController {
          AND ($6::timestamptz IS NULL OR occurred_at >= $6)
          AND ($7::timestamptz IS NULL OR occurred_at < $7)
        ORDER BY global_position LIMIT $8`,
-      [q.after ?? null, q.orgId ?? null, q.agentId ?? null, q.type?.split(',') ?? null, q.actor ?? null, q.from ?? null, q.to ?? null, q.limit + 1],
+      [q.after ?? null, orgId, q.agentId ?? null, q.type?.split(',') ?? null, q.actor ?? null, q.from ?? null, q.to ?? null, q.limit + 1],
     );
     const rows = result.rows.slice(0, q.limit);
     return {

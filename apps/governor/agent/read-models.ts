@@ -74,7 +74,8 @@ interface PaymentRow {
 
 /**
  * Reads of the balance projection. Each read first applies the caller's org stream up to
- * its latest commit, so an agent always sees its own writes.
+ * its latest commit, so an agent always sees its own writes. Agent ids are unique within an
+ * org only: every read is keyed by org and agent, never by agent alone.
  */
 @Injectable()
 export class ReadModels {
@@ -85,7 +86,7 @@ export class ReadModels {
 
   async session(orgId: string, agentId: string, sessionId: string, now: Date): Promise<SessionView | undefined> {
     await this.projection.catchUpStream(orgStreamId(orgId));
-    const result = await this.pool.query<SessionRow>('SELECT * FROM sessions_view WHERE session_id = $1 AND agent_id = $2', [sessionId, agentId]);
+    const result = await this.pool.query<SessionRow>('SELECT * FROM sessions_view WHERE session_id = $1 AND org_id = $2 AND agent_id = $3', [sessionId, orgId, agentId]);
     const row = result.rows[0];
     if (row === undefined) return undefined;
     // The session's own remainder is not all it can use: every level above may have less.
@@ -99,7 +100,7 @@ export class ReadModels {
 
   async payment(orgId: string, agentId: string, intentId: string): Promise<PaymentView | undefined> {
     await this.projection.catchUpStream(orgStreamId(orgId));
-    const result = await this.pool.query<PaymentRow>('SELECT * FROM payments_view WHERE intent_id = $1 AND agent_id = $2', [intentId, agentId]);
+    const result = await this.pool.query<PaymentRow>('SELECT * FROM payments_view WHERE intent_id = $1 AND org_id = $2 AND agent_id = $3', [intentId, orgId, agentId]);
     const row = result.rows[0];
     return row === undefined ? undefined : toPaymentView(row);
   }

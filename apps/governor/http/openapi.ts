@@ -20,6 +20,32 @@ const WEBHOOK_DELIVERY_DESCRIPTION = [
   'An endpoint gets the events that happen after it is created; one with an orgId only that org\'s, and wallet alerts (which belong to no org) go to endpoints without one.',
 ].join(' ');
 const usd = { type: 'string', pattern: '^\\d+\\.\\d{2,6}$', examples: ['2.00', '0.005'] };
+const ifMatch = {
+  name: 'If-Match',
+  in: 'header',
+  required: true,
+  schema: { type: 'string' },
+  description: 'The ETag from GET ("3"), or * to replace whatever is there; without it 428, a stale one 412',
+};
+const policyPutResponses = {
+  '200': { description: 'Changed; new ETag' },
+  '400': problemResponse('Invalid rule or missing body; `field` names it'),
+  '412': problemResponse('policy_version_mismatch: someone else changed it first'),
+  '415': problemResponse('unsupported_media_type: the body is not JSON'),
+  '428': problemResponse('precondition_required: no If-Match'),
+};
+const adminKey = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    scope: { type: 'string', enum: ['root', 'org_admin', 'finance'] },
+    orgId: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    createdBy: { type: ['string', 'null'], examples: ['admin:root'] },
+    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+    revokedBy: { type: ['string', 'null'] },
+  },
+};
 const idempotencyKey = {
   name: 'Idempotency-Key',
   in: 'header',
@@ -401,13 +427,13 @@ export const openApiDocument = {
       get: {
         summary: 'The policy of the org, with its version as ETag',
         parameters: [orgParam],
-        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+        responses: { '200': { description: 'The policy; ETag header carries the version' }, '404': problemResponse('No such org, team or agent (or another org than the key\'s)') },
       },
       put: {
         summary: 'Replace the policy of the org (a PolicyChanged event with before/after); takes effect for the next decision',
-        parameters: [...[orgParam], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        parameters: [...[orgParam], ifMatch],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
-        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+        responses: policyPutResponses,
       },
     },
     '/admin/v1/orgs/{orgId}/teams/{teamId}/budget': {
@@ -422,13 +448,13 @@ export const openApiDocument = {
       get: {
         summary: 'The policy of a team, with its version as ETag',
         parameters: [orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+        responses: { '200': { description: 'The policy; ETag header carries the version' }, '404': problemResponse('No such org, team or agent (or another org than the key\'s)') },
       },
       put: {
         summary: 'Replace the policy of a team (a PolicyChanged event with before/after); takes effect for the next decision',
-        parameters: [...[orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        parameters: [...[orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }], ifMatch],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
-        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+        responses: policyPutResponses,
       },
     },
     '/admin/v1/orgs/{orgId}/agents/{agentId}/budget': {
@@ -443,13 +469,13 @@ export const openApiDocument = {
       get: {
         summary: 'The policy of an agent, with its version as ETag',
         parameters: [orgParam, agentParam],
-        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+        responses: { '200': { description: 'The policy; ETag header carries the version' }, '404': problemResponse('No such org, team or agent (or another org than the key\'s)') },
       },
       put: {
         summary: 'Replace the policy of an agent (a PolicyChanged event with before/after); takes effect for the next decision',
-        parameters: [...[orgParam, agentParam], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        parameters: [...[orgParam, agentParam], ifMatch],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
-        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+        responses: policyPutResponses,
       },
     },
     '/admin/v1/orgs/{orgId}/agents/{agentId}/keys': {
@@ -458,9 +484,43 @@ export const openApiDocument = {
     },
     '/admin/v1/admin-keys': {
       post: {
-        summary: 'Create a named admin key; changes made with it are recorded as admin:<name>',
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } } },
-        responses: { '201': { description: 'The key, shown once' } },
+        summary: 'Mint a named admin key (root keys only); changes made with it are recorded as admin:<name>, and the mint as an AdminKeyChanged event',
+        description:
+          'Scopes: `root` governs every org and alone mints, lists and revokes admin keys and creates orgs; `org_admin` governs the org it names (every route on another org answers 404 org_not_found; routes that span every org, such as /admin/v1/wallets, answer 403); `finance` reads only (GET), over the org it names or, without one, every org. Names are never reused.',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['name', 'scope'],
+                additionalProperties: false,
+                properties: {
+                  name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
+                  scope: { type: 'string', enum: ['root', 'org_admin', 'finance'] },
+                  orgId: { type: ['string', 'null'], description: 'Required for org_admin, optional for finance, absent for root' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '201': { description: 'The key, shown once in `apiKey`', content: { 'application/json': { schema: { allOf: [adminKey, { type: 'object', properties: { apiKey: { type: 'string' } } }] } } } },
+          '403': problemResponse('Not a root key'),
+          '404': problemResponse('org_not_found'),
+          '409': problemResponse('admin_key_already_exists: the name is or was in use'),
+        },
+      },
+      get: {
+        summary: 'Every admin key with its scope, who minted and who revoked it (never the keys); root keys only',
+        responses: { '200': { description: 'The keys', content: { 'application/json': { schema: { type: 'object', properties: { items: { type: 'array', items: adminKey } } } } } } },
+      },
+    },
+    '/admin/v1/admin-keys/{name}': {
+      delete: {
+        summary: 'Revoke an admin key (root keys only): its next request is refused and its open event streams end; an AdminKeyChanged event records it',
+        parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Revoked', content: { 'application/json': { schema: adminKey } } }, '404': problemResponse('admin_key_not_found') },
       },
     },
     '/admin/v1/approvals': {

@@ -16,4 +16,4 @@ export const paymentUrl = z
 export const httpMethod = z.string().regex(/^[A-Z]{3,7}$/, 'must be an HTTP method in capitals, such as GET');
 
 /** A USD amount as a decimal string. */
-export const usdAmount = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "2.00"');
+export { usdAmountField as usdAmount } from '../http/input.js';

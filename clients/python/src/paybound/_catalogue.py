@@ -34,14 +34,20 @@ class PayloadTooLarge(InvalidRequestError):
 
 
 class UnsupportedMediaType(InvalidRequestError):
-    """The body is in a content encoding Paybound does not read."""
+    """
+    The body is not JSON in UTF-8: its Content-Type is not application/json (or +json), its
+    charset is not utf-8, its bytes are not UTF-8, or it has a Content-Encoding.
+    """
 
     CODE: ClassVar[str | None] = "unsupported_media_type"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 415
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The body is in a content encoding Paybound does not read."
+    DESCRIPTION: ClassVar[str] = (
+        "The body is not JSON in UTF-8: its Content-Type is not application/json (or +json), its "
+        "charset is not utf-8, its bytes are not UTF-8, or it has a Content-Encoding."
+    )
 
 
 class InvalidJson(InvalidRequestError):
@@ -89,14 +95,22 @@ class InvalidApiKey(AuthError):
 
 
 class Forbidden(AuthError):
-    """This key may not use this API (admin, or the settlement worker's commands)."""
+    """
+    This key may not do this: an agent key on the admin API, an admin key whose scope does not
+    allow the route (finance reads, org admins act on their org, only root mints keys), or the
+    settlement worker's commands.
+    """
 
     CODE: ClassVar[str | None] = "forbidden"
     KIND: ClassVar[str | None] = "auth"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "This key may not use this API (admin, or the settlement worker's commands)."
+    DESCRIPTION: ClassVar[str] = (
+        "This key may not do this: an agent key on the admin API, an admin key whose scope does "
+        "not allow the route (finance reads, org admins act on their org, only root mints keys), "
+        "or the settlement worker's commands."
+    )
 
 
 class InvalidRequest(InvalidRequestError):
@@ -111,14 +125,14 @@ class InvalidRequest(InvalidRequestError):
 
 
 class InvalidAmount(InvalidRequestError):
-    """An amount is not a USD decimal string Paybound can hold."""
+    """An amount is not a USD decimal string Paybound can hold; `field` names it."""
 
     CODE: ClassVar[str | None] = "invalid_amount"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 400
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "An amount is not a USD decimal string Paybound can hold."
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "An amount is not a USD decimal string Paybound can hold; `field` names it."
 
 
 class InvalidIdempotencyKey(InvalidRequestError):
@@ -141,6 +155,19 @@ class InvalidIfMatch(InvalidRequestError):
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
     FIGURES: ClassVar[tuple[str, ...]] = ("field",)
     DESCRIPTION: ClassVar[str] = "If-Match is not an ETag from GET, such as \"3\"."
+
+
+class PreconditionRequired(InvalidRequestError):
+    """This change needs If-Match: the ETag from GET (or * to replace whatever is there)."""
+
+    CODE: ClassVar[str | None] = "precondition_required"
+    KIND: ClassVar[str | None] = "invalid_request"
+    HTTP_STATUS: ClassVar[int | None] = 428
+    GRPC_STATUS: ClassVar[str | None] = "FAILED_PRECONDITION"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = (
+        "This change needs If-Match: the ETag from GET (or * to replace whatever is there)."
+    )
 
 
 class DestinationNotAllowed(InvalidRequestError):
@@ -235,6 +262,17 @@ class WebhookDeliveryNotFound(NotFoundError):
     GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
     FIGURES: ClassVar[tuple[str, ...]] = ()
     DESCRIPTION: ClassVar[str] = "No such delivery of this webhook endpoint."
+
+
+class AdminKeyNotFound(NotFoundError):
+    """No admin key of this name, or it is already revoked."""
+
+    CODE: ClassVar[str | None] = "admin_key_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "No admin key of this name, or it is already revoked."
 
 
 class BadPaymentOffer(UpstreamError):
@@ -715,6 +753,23 @@ class WebhookDeliveryAlreadyDelivered(ConflictError):
     DESCRIPTION: ClassVar[str] = "The delivery was delivered; it is not sent again."
 
 
+class AdminKeyAlreadyExists(ConflictError):
+    """
+    An admin key of this name exists or existed; names are never reused, so the audit trail
+    stays unambiguous.
+    """
+
+    CODE: ClassVar[str | None] = "admin_key_already_exists"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = (
+        "An admin key of this name exists or existed; names are never reused, so the audit trail "
+        "stays unambiguous."
+    )
+
+
 class UpstreamUnreachable(UpstreamError):
     """
     The connection to the seller failed; with `paymentId`, the payment was sent and is
@@ -812,6 +867,23 @@ class NotReady(UnavailableError):
     DESCRIPTION: ClassVar[str] = "The database is not reachable; nothing can be decided."
 
 
+class Unavailable(UnavailableError):
+    """
+    The database did not answer in time or refused the connection; retry after Retry-After (with
+    the same Idempotency-Key: a change may have been made).
+    """
+
+    CODE: ClassVar[str | None] = "unavailable"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 503
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = (
+        "The database did not answer in time or refused the connection; retry after Retry-After "
+        "(with the same Idempotency-Key: a change may have been made)."
+    )
+
+
 class DashboardMissing(ServerError):
     """A dashboard file is missing from the installation."""
 
@@ -847,6 +919,7 @@ PRECEDENCE: tuple[str, ...] = (
     "invalid_amount",
     "invalid_idempotency_key",
     "invalid_if_match",
+    "precondition_required",
     "destination_not_allowed",
     "org_not_found",
     "team_not_found",
@@ -855,6 +928,7 @@ PRECEDENCE: tuple[str, ...] = (
     "payment_not_found",
     "webhook_endpoint_not_found",
     "webhook_delivery_not_found",
+    "admin_key_not_found",
     "bad_payment_offer",
     "overloaded",
     "projection_stalled",
@@ -894,6 +968,7 @@ PRECEDENCE: tuple[str, ...] = (
     "webhook_endpoints_limit_reached",
     "webhook_endpoint_disabled",
     "webhook_delivery_already_delivered",
+    "admin_key_already_exists",
     "upstream_unreachable",
     "upstream_bad_response",
     "upstream_timeout",
@@ -901,6 +976,7 @@ PRECEDENCE: tuple[str, ...] = (
     "too_many_streams",
     "too_many_watchers",
     "not_ready",
+    "unavailable",
     "dashboard_missing",
     "internal_error",
 )
@@ -918,6 +994,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "invalid_amount": InvalidAmount,
     "invalid_idempotency_key": InvalidIdempotencyKey,
     "invalid_if_match": InvalidIfMatch,
+    "precondition_required": PreconditionRequired,
     "destination_not_allowed": DestinationNotAllowed,
     "org_not_found": OrgNotFound,
     "team_not_found": TeamNotFound,
@@ -926,6 +1003,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "payment_not_found": PaymentNotFound,
     "webhook_endpoint_not_found": WebhookEndpointNotFound,
     "webhook_delivery_not_found": WebhookDeliveryNotFound,
+    "admin_key_not_found": AdminKeyNotFound,
     "bad_payment_offer": BadPaymentOffer,
     "overloaded": Overloaded,
     "projection_stalled": ProjectionStalled,
@@ -965,6 +1043,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "webhook_endpoints_limit_reached": WebhookEndpointsLimitReached,
     "webhook_endpoint_disabled": WebhookEndpointDisabled,
     "webhook_delivery_already_delivered": WebhookDeliveryAlreadyDelivered,
+    "admin_key_already_exists": AdminKeyAlreadyExists,
     "upstream_unreachable": UpstreamUnreachable,
     "upstream_bad_response": UpstreamBadResponse,
     "upstream_timeout": UpstreamTimeout,
@@ -972,6 +1051,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "too_many_streams": TooManyStreams,
     "too_many_watchers": TooManyWatchers,
     "not_ready": NotReady,
+    "unavailable": Unavailable,
     "dashboard_missing": DashboardMissing,
     "internal_error": InternalError,
 }
@@ -980,6 +1060,8 @@ __all__ = [
     "CATALOGUE_SOURCE",
     "ERRORS_BY_CODE",
     "PRECEDENCE",
+    "AdminKeyAlreadyExists",
+    "AdminKeyNotFound",
     "AgentAlreadyExists",
     "AgentLimitExceeded",
     "AgentNotFound",
@@ -1019,6 +1101,7 @@ __all__ = [
     "PaymentNotSent",
     "PaymentNotSigned",
     "PolicyVersionMismatch",
+    "PreconditionRequired",
     "PriceAboveMax",
     "ProjectionStalled",
     "RateLimited",
@@ -1036,6 +1119,7 @@ __all__ = [
     "TooManyStreams",
     "TooManyWatchers",
     "Unauthenticated",
+    "Unavailable",
     "UnsupportedMediaType",
     "UpstreamBadResponse",
     "UpstreamResponseTooLarge",
