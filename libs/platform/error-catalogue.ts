@@ -126,7 +126,7 @@ export const ERROR_CATALOGUE = {
   too_many_open_sessions: {
     httpStatus: 429,
     grpcStatus: 'RESOURCE_EXHAUSTED',
-    kind: 'conflict',
+    kind: 'unavailable',
     figures: ['limit', 'open'],
     description: 'The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); close one, or wait for one to expire.',
   },

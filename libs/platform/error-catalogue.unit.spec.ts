@@ -10,8 +10,7 @@ const STATUSES_OF_KIND: Record<ErrorKind, readonly number[]> = {
   refusal: [403],
   invalid_request: [400, 403, 413, 415, 428],
   not_found: [404],
-  // 429 too: a cap on what one caller holds at once (open sessions), lifted by closing one.
-  conflict: [409, 412, 422, 429],
+  conflict: [409, 412, 422],
   upstream: [502, 504],
   unavailable: [429, 503],
   auth: [401, 403],

@@ -376,14 +376,14 @@ class SessionAlreadyExists(ConflictError):
     DESCRIPTION: ClassVar[str] = "A session with this id exists."
 
 
-class TooManyOpenSessions(ConflictError):
+class TooManyOpenSessions(UnavailableError):
     """
     The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); close
     one, or wait for one to expire.
     """
 
     CODE: ClassVar[str | None] = "too_many_open_sessions"
-    KIND: ClassVar[str | None] = "conflict"
+    KIND: ClassVar[str | None] = "unavailable"
     HTTP_STATUS: ClassVar[int | None] = 429
     GRPC_STATUS: ClassVar[str | None] = "RESOURCE_EXHAUSTED"
     FIGURES: ClassVar[tuple[str, ...]] = ("limit", "open",)
