@@ -72,7 +72,7 @@ export function planFaults(seed: number, intents: number, counts: FaultCounts, t
   // the relay's leader less often (it is one of the governors).
   const killKinds: FaultKind[] = ['kill_governor', 'kill_worker', 'kill_relay_leader'];
   for (let i = 0; i < counts.kills; i++) {
-    const kind = i < killKinds.length ? killKinds[i]! : random.weighted<FaultKind>({ kill_governor: 40, kill_worker: 40, kill_relay_leader: 20 } as Record<FaultKind, number>);
+    const kind = i < killKinds.length ? killKinds[i]! : random.weighted<FaultKind>({ kill_governor: 40, kill_worker: 40, kill_relay_leader: 20 });
     const target = kind === 'kill_worker' ? random.int(0, shape.workers - 1) : random.int(0, shape.governors - 1);
     faults.push({ kind, atIssued: at(), target, durationMs: random.int(300, timings.restartDelayMaxMs) });
   }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
-import { runChecker, type CheckResult } from './check/checker.js';
+import { readChainLogs, runChecker, type CheckResult } from './check/checker.js';
 import { FaultInjector, planFaults, type FaultCounts, type FaultTimings, type FiredFault, type PlannedFault } from './faults.js';
 import { KAFKA_NODE_COUNT } from './kafka-cluster.js';
 import { repoRoot } from './repo.js';
@@ -42,20 +42,22 @@ export interface ChaosReport {
   faultErrors: string[];
   restarts: Record<string, number>;
   proxyConnections: Record<string, number>;
-  settle: { unresolvedBeforeWarp: number; unresolvedAfter: number; chainTimeMovedSec: number; waitedMs: number };
+  settle: { unresolvedBeforeWarp: number; paidButOpenBeforeWarp: number; unresolvedAfter: number; chainTimeMovedSec: number; waitedMs: number };
   check: CheckResult;
   dataDir: string;
 }
 
-const SETTLE_TIMEOUT_MS = 10 * 60_000;
-const SETTLE_STALL_MS = 3 * 60_000;
+// The workers settle and release at their own pace; the run waits as long as they make progress.
+const SETTLE_TIMEOUT_MS = 4 * 60 * 60_000;
+const SETTLE_STALL_MS = 5 * 60_000;
 const TOPIC_CATCH_UP_TIMEOUT_MS = 5 * 60_000;
 
 export function defaultTimings(): FaultTimings {
   return { freezeMinMs: 5_000, freezeMaxMs: 20_000, kafkaStopMs: 60_000, kafkaKillDownMs: 30_000, restartDelayMaxMs: 4_000 };
 }
 
-export async function runChaos(options: ChaosOptions, log: (line: string) => void): Promise<ChaosReport> {
+/** `wrapUp` aborted: the workload stops issuing requests, and the run settles, checks and reports what it did. */
+export async function runChaos(options: ChaosOptions, log: (line: string) => void, wrapUp?: AbortSignal): Promise<ChaosReport> {
   const startedAt = Date.now();
   const phase = (since: number): number => Date.now() - since;
   const topology = await startTopology(
@@ -77,6 +79,10 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
     const planned = planFaults(options.seed, options.intents, options.faults, options.timings, { governors: options.governors, workers: options.workers, kafkaNodes: KAFKA_NODE_COUNT });
     const injector = new FaultInjector(planned, { ...topology, relayLeader: () => topology.relayLeader() }, () => workload.issued, log);
     const workloadAt = Date.now();
+    wrapUp?.addEventListener('abort', () => {
+      log('wrapping up: no new requests; settling and checking what was done');
+      workload.stop();
+    });
     injector.start();
     let lastReport = 0;
     await workload.run((issued) => {
@@ -146,7 +152,7 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
  * or release every payment from chain evidence; waits until no reservation is left open (or
  * progress stalls).
  */
-async function settleDown(topology: Topology, log: (line: string) => void): Promise<{ unresolvedBeforeWarp: number; unresolvedAfter: number; chainTimeMovedSec: number }> {
+async function settleDown(topology: Topology, log: (line: string) => void): Promise<{ unresolvedBeforeWarp: number; paidButOpenBeforeWarp: number; unresolvedAfter: number; chainTimeMovedSec: number }> {
   for (const managed of [...topology.governors, ...topology.workers, ...[...topology.sellers.values()].map((s) => s.process)]) {
     if (!managed.running) {
       log(`settle: ${managed.spec.name} is down; starting it`);
@@ -158,26 +164,34 @@ async function settleDown(topology: Topology, log: (line: string) => void): Prom
     // The late seller's settlements land a few seconds after its buyers gave up.
     await new Promise((r) => setTimeout(r, 15_000));
     const unresolvedBeforeWarp = await unresolvedCount(pool);
+    // How far the workers' reconciliation lags: payments already on chain that the ledger has not settled yet.
+    const authorizations = (await readChainLogs(topology.publicClient, topology.token)).filter((l) => l.kind === 'AuthorizationUsed').length;
+    const settledCount = Number((await pool.query<{ count: string }>(`SELECT count(*) FROM events WHERE type = 'Settled'`)).rows[0]?.count ?? 0);
+    const paidButOpenBeforeWarp = Math.max(0, authorizations - settledCount);
     const maxValidBefore = await pool.query<{ at: Date | null }>(`SELECT max((data->>'validBefore')::timestamptz) AS at FROM events WHERE type IN ('Reserved', 'PaymentSigned')`);
     const block = await topology.publicClient.getBlock();
     const latestSec = maxValidBefore.rows[0]?.at === null || maxValidBefore.rows[0]?.at === undefined ? 0 : Math.ceil(maxValidBefore.rows[0].at.getTime() / 1000);
     const chainTimeMovedSec = Math.max(0, latestSec - Number(block.timestamp)) + 120;
-    log(`settle: ${unresolvedBeforeWarp} reservations open; moving chain time ${chainTimeMovedSec} s past the last validBefore`);
+    log(`settle: ${unresolvedBeforeWarp} reservations open, ${paidButOpenBeforeWarp} of them paid on chain and not yet settled; moving chain time ${chainTimeMovedSec} s past the last validBefore`);
     await topology.publicClient.request({ method: 'evm_increaseTime' as never, params: [chainTimeMovedSec] as never });
     await topology.publicClient.request({ method: 'evm_mine' as never, params: [] as never });
 
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
     let unresolved = await unresolvedCount(pool);
     let lastProgressAt = Date.now();
+    let lastLogAt = 0;
     while (unresolved > 0 && Date.now() < deadline && Date.now() - lastProgressAt < SETTLE_STALL_MS) {
       await new Promise((r) => setTimeout(r, 2_000));
       const now = await unresolvedCount(pool);
       if (now < unresolved) lastProgressAt = Date.now();
-      if (now !== unresolved) log(`settle: ${now} reservations still open`);
+      if (now !== unresolved && Date.now() - lastLogAt >= 30_000) {
+        lastLogAt = Date.now();
+        log(`settle: ${now} reservations still open`);
+      }
       unresolved = now;
     }
     await waitForTopic(pool, topology.kafka.brokers, log);
-    return { unresolvedBeforeWarp, unresolvedAfter: unresolved, chainTimeMovedSec };
+    return { unresolvedBeforeWarp, paidButOpenBeforeWarp, unresolvedAfter: unresolved, chainTimeMovedSec };
   } finally {
     await pool.end();
   }

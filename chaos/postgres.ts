@@ -52,6 +52,13 @@ export async function startChaosPostgres(dataDir: string, keepData = false): Pro
     throw new Error(`embedded Postgres failed to start: ${String(error)}\n${logs.slice(-20).join('')}`);
   }
   const postmasterPid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  // A run that ends abruptly must not leave its database running: thawed first, in case it
+  // was frozen, then asked for a fast shutdown, which it completes on its own.
+  const onExit = (): void => {
+    signalPid(postmasterPid, 'SIGCONT');
+    signalPid(postmasterPid, 'SIGINT');
+  };
+  process.once('exit', onExit);
   const adminUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -75,6 +82,7 @@ export async function startChaosPostgres(dataDir: string, keepData = false): Pro
       for (const pid of [...pids].reverse()) signalPid(pid, 'SIGCONT');
     },
     stop: async () => {
+      process.removeListener('exit', onExit);
       signalPid(postmasterPid, 'SIGCONT');
       await server.stop();
     },

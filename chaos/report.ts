@@ -39,6 +39,12 @@ export function replayCommand(report: ChaosReport): string {
     `CHAOS_KAFKA_KILLS=${o.faults.kafkaKills}`,
     `CHAOS_SELLER_KILLS=${o.faults.sellerKills}`,
     `CHAOS_KAFKA_STOP_S=${o.timings.kafkaStopMs / 1000}`,
+    `CHAOS_KAFKA_KILL_DOWN_S=${o.timings.kafkaKillDownMs / 1000}`,
+    `CHAOS_FREEZE_MIN_MS=${o.timings.freezeMinMs}`,
+    `CHAOS_FREEZE_MAX_MS=${o.timings.freezeMaxMs}`,
+    `CHAOS_RESTART_DELAY_MAX_MS=${o.timings.restartDelayMaxMs}`,
+    `CHAOS_FETCH_TIMEOUT_MS=${o.fetchTimeoutMs}`,
+    `CHAOS_DURATION_MAX_S=${Math.round(o.durationMaxMs / 1000)}`,
     'npm run chaos',
   ].join(' ');
 }
@@ -77,7 +83,7 @@ export function renderRun(report: ChaosReport): string {
   lines.push(`- Intents: ${f.ledger.intents} (${f.ledger.reserved} reserved, ${f.ledger.refused} refused: ${Object.entries(f.ledger.refusedByCode).sort().map(([k, n]) => `${k} ${n}`).join(', ')}); ${f.ledger.signed} signed, ${f.ledger.settled} settled (${f.ledger.partiallySettled} partly refunded), ${f.ledger.refunded} refunded; spent ${usdOfMicros(f.ledger.settledMicros)} USD, released ${usdOfMicros(f.ledger.refundedMicros)} USD.`);
   lines.push(`- Budget checks: ${f.ledger.reservationChecks} reservations checked at ${f.ledger.levelChecks} limited levels; ${f.ledger.levelsNearLimit} of them brought a level to within 1 % of its limit.`);
   lines.push(`- Chain: ${f.chain.authorizationsUsed} authorizations used, ${f.chain.transfersFromPayer} transfers from the wallet, ${f.chain.paidIntents} intents paid; moved ${f.chain.movedAtomic} atomic units, ledger settled ${f.chain.settledAtomic}; ${f.chain.sessionsCompared} sessions and ${f.chain.orgsCompared} orgs compared (${f.chain.sessionsDiffering} and ${f.chain.orgsDiffering} differ).`);
-  lines.push(`- Settling: ${report.settle.unresolvedBeforeWarp} reservations open when the workload ended, chain time moved ${report.settle.chainTimeMovedSec} s, ${report.settle.unresolvedAfter} still open after ${seconds(report.settle.waitedMs)}.`);
+  lines.push(`- Settling: ${report.settle.unresolvedBeforeWarp} reservations open when the workload ended (${report.settle.paidButOpenBeforeWarp} of them already paid on chain, waiting for the workers' reconciliation), chain time moved ${report.settle.chainTimeMovedSec} s, ${report.settle.unresolvedAfter} still open after ${seconds(report.settle.waitedMs)}.`);
   lines.push(`- Topic: ${f.topic.messages} messages in ${f.topic.partitions} partitions for ${f.topic.logEvents} events; ${f.topic.distinctEvents} distinct, ${f.topic.duplicates} duplicates, ${f.topic.missing} missing, ${f.topic.unknown} unknown; streams out of order: ${f.topic.streamsOutOfOrderRaw} counting every message, ${f.topic.streamsOutOfOrderDeduplicated} after dropping repeated ids.`);
   lines.push(`- Projection: rebuilt from ${f.projection.events} events in ${seconds(f.projection.rebuildMs)}; ${f.projection.tables.map((t) => `${t.table} ${t.liveRows} live / ${t.rebuiltRows} rebuilt, ${t.differing} differ`).join('; ')}.`);
   lines.push(`- API answers: ${f.api.answers} recorded, ${f.api.paidPerSeller} paid answers and ${f.api.refusedWithPaymentId} refusals held against the log, ${f.api.keysWithSeveralAnswers} keys answered with more than one payment.`);

@@ -46,7 +46,18 @@ if (missing.length > 0) {
 }
 
 const seed = intFromEnv('CHAOS_SEED', Math.floor(Math.random() * 2 ** 31));
-const timings = { ...defaultTimings(), kafkaStopMs: intFromEnv('CHAOS_KAFKA_STOP_S', 60, 1) * 1000 };
+const defaults = defaultTimings();
+const timings = {
+  freezeMinMs: intFromEnv('CHAOS_FREEZE_MIN_MS', defaults.freezeMinMs, 100),
+  freezeMaxMs: intFromEnv('CHAOS_FREEZE_MAX_MS', defaults.freezeMaxMs, 100),
+  kafkaStopMs: intFromEnv('CHAOS_KAFKA_STOP_S', defaults.kafkaStopMs / 1000, 1) * 1000,
+  kafkaKillDownMs: intFromEnv('CHAOS_KAFKA_KILL_DOWN_S', defaults.kafkaKillDownMs / 1000, 1) * 1000,
+  restartDelayMaxMs: intFromEnv('CHAOS_RESTART_DELAY_MAX_MS', defaults.restartDelayMaxMs, 300),
+};
+if (timings.freezeMaxMs < timings.freezeMinMs) {
+  console.error('CHAOS_FREEZE_MAX_MS must be at least CHAOS_FREEZE_MIN_MS');
+  process.exit(2);
+}
 const options: ChaosOptions = {
   seed,
   intents: intFromEnv('CHAOS_INTENTS', 100_000, 1),
@@ -72,10 +83,17 @@ const startedAt = Date.now();
 const log = (line: string): void => console.log(`[chaos ${((Date.now() - startedAt) / 1000).toFixed(0).padStart(5)} s] ${line}`);
 log(`seed ${seed}: ${options.intents} intents over ${options.orgs} orgs, ${options.faults.kills} kills, ${options.faults.postgresFreezes} database freezes, ${options.faults.kafkaStops} Kafka stops, ${options.faults.kafkaKills} Kafka kills, ${options.faults.sellerKills} seller kills; data in ${options.dataDir}`);
 
-// Ctrl-C stops the run's processes (by PID) before leaving.
-process.once('SIGINT', () => process.exit(130));
+// The first Ctrl-C (or SIGUSR2) wraps up: no new requests, then settle, check and report what
+// was done. A second Ctrl-C leaves at once; the run's processes are stopped by PID on exit.
+const wrapUp = new AbortController();
+const onInterrupt = (): void => {
+  if (wrapUp.signal.aborted) process.exit(130);
+  wrapUp.abort();
+};
+process.on('SIGINT', onInterrupt);
+process.on('SIGUSR2', () => wrapUp.abort());
 try {
-  const report = await runChaos(options, log);
+  const report = await runChaos(options, log, wrapUp.signal);
   console.log(consoleSummary(report));
   writeFileSync(reportFile, renderReliabilityDoc(report));
   log(`report written to ${reportFile}`);

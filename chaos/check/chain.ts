@@ -69,15 +69,22 @@ export function judgeChain(logs: readonly ChainLog[], payer: string, intents: Re
 
   for (const intent of intents.values()) {
     if (intent.refused) continue;
+    const ids = { intentId: intent.intentId, orgId: intent.orgId };
     const paid = paidByIntent.get(intent.intentId) ?? [];
     const moved = paid.reduce((sum, p) => sum + p.valueAtomic, 0n);
     figures.movedAtomic += moved;
     figures.settledAtomic += intent.settledAtomic;
     add(intent, moved, intent.settledAtomic);
-    const ids = { intentId: intent.intentId, orgId: intent.orgId };
     if (paid.length > 1) violations.add({ invariant: 'double_payment', detail: `${intent.intentId} was paid ${paid.length} times on chain: ${paid.map((p) => p.transaction).join(', ')}`, ...ids });
     if (paid.length > 0) figures.paidIntents += 1;
     const first = paid[0];
+    if (intent.heldMicros !== 0n) {
+      violations.add({
+        invariant: 'unresolved_reservation',
+        detail: `${intent.intentId} still holds ${intent.heldMicros} micros after the run settled (signed: ${intent.nonce === null ? 'no' : `yes, nonce ${intent.nonce}`}; seller outcomes reported: ${intent.outcomeReports.join(',') || 'none'}; on chain: ${first === undefined ? 'no transfer for it' : `paid in ${first.transaction}`})`,
+        ...ids,
+      });
+    }
     if (first !== undefined) {
       if (intent.settledCount === 0 && intent.refundedMicros > 0n) {
         violations.add({ invariant: 'premature_release', detail: `${intent.intentId} was refunded (${intent.refundReasons.join(',')}) but paid on chain in ${first.transaction}`, ...ids });

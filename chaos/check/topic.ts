@@ -10,6 +10,8 @@ export interface IndexedEvent {
   orgId: string;
   type: string;
   schemaVersion: number;
+  /** The payment the event is about, if any: what a lost event leaves undone. */
+  intentId: string;
 }
 
 export interface TopicFigures {
@@ -32,7 +34,8 @@ export function expectedCloudEventType(type: string, schemaVersion: number): str
 }
 
 export function indexEvent(event: LogEvent): IndexedEvent {
-  return { streamId: event.streamId, streamVersion: event.streamVersion, orgId: event.orgId, type: event.type, schemaVersion: event.schemaVersion };
+  const intentId = event.data.intentId;
+  return { streamId: event.streamId, streamVersion: event.streamVersion, orgId: event.orgId, type: event.type, schemaVersion: event.schemaVersion, intentId: typeof intentId === 'string' ? intentId : '' };
 }
 
 /** Fed the topic's messages in partition order, one at a time, so that no message needs keeping. */
@@ -111,7 +114,12 @@ export class TopicJudge {
     for (const [id, event] of this.log) {
       if (this.seen.has(id)) continue;
       missing += 1;
-      this.violations.add({ invariant: 'topic_exactly_once', detail: `event ${id} (${event.type} ${event.streamId} v${event.streamVersion}) is missing from the topic`, orgId: event.orgId });
+      this.violations.add({
+        invariant: 'topic_exactly_once',
+        detail: `event ${id} (${event.type} ${event.streamId} v${event.streamVersion}${event.intentId === '' ? '' : `, intent ${event.intentId}`}) is missing from the topic`,
+        orgId: event.orgId,
+        ...(event.intentId === '' ? {} : { intentId: event.intentId }),
+      });
     }
     return {
       messages: this.count,

@@ -43,7 +43,8 @@ describe('the short chaos run', () => {
     expect([...FAULT_KINDS].filter((kind) => !firedKinds.has(kind))).toEqual([]);
     expect(report.fired.filter((fault) => fault.kind === 'kill_governor' || fault.kind === 'kill_worker' || fault.kind === 'kill_relay_leader')).toHaveLength(6);
     // The run did what it is for: payments reserved, refused, paid on chain, released.
-    expect(figures.ledger.intents).toBeGreaterThanOrEqual(500);
+    // A request whose seller was down before anything was reserved makes no intent.
+    expect(figures.ledger.intents).toBeGreaterThanOrEqual(450);
     expect(figures.ledger.reserved).toBeGreaterThan(100);
     expect(figures.ledger.refused).toBeGreaterThan(0);
     expect(figures.chain.paidIntents).toBeGreaterThan(50);
