@@ -106,8 +106,22 @@ export function consoleSummary(report: ChaosReport): string {
   return `\n=== chaos run, seed ${report.options.seed} ===\n${renderRun(report)}\n`;
 }
 
-/** docs/reliability.md: what the run is, how to run it, and the figures of the last full run. */
-export function renderReliabilityDoc(report: ChaosReport): string {
+const FINDINGS_START = '<!-- findings: kept when the run rewrites this file -->';
+const FINDINGS_END = '<!-- /findings -->';
+
+/** The hand-written findings section of an existing docs/reliability.md, if any. */
+export function keptFindings(existing: string | undefined): string {
+  if (existing === undefined) return '';
+  const start = existing.indexOf(FINDINGS_START);
+  const end = existing.indexOf(FINDINGS_END);
+  return start === -1 || end < start ? '' : existing.slice(start + FINDINGS_START.length, end).trim();
+}
+
+/**
+ * docs/reliability.md: what the run is, how to run it, the findings (written by people, kept
+ * across runs), and the figures of the last full run.
+ */
+export function renderReliabilityDoc(report: ChaosReport, findings = ''): string {
   return `# Reliability: the chaos run
 
 Paybound's invariants (ARCHITECTURE.md) are attacked here by the whole system under faults and
@@ -172,6 +186,12 @@ ${INVARIANTS.map(({ id, claim }) => `| ${claim} | \`${id}\` |`).join('\n')}
 A replay with the same seed and parameters runs the same workload plan and the same fault
 schedule; the interleaving of concurrent requests and processes is the machine's, so a
 violation that depends on timing may need several replays.
+
+## Findings
+
+${FINDINGS_START}
+${findings === '' ? 'None recorded yet.' : findings}
+${FINDINGS_END}
 
 ## The last full run
 

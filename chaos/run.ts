@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { kafkaInstalled } from './kafka-cluster.js';
 import { defaultDataDir, defaultTimings, runChaos, type ChaosOptions } from './harness.js';
 import { repoRoot } from './repo.js';
-import { consoleSummary, renderReliabilityDoc } from './report.js';
+import { consoleSummary, keptFindings, renderReliabilityDoc } from './report.js';
 
 // `npm run chaos`: the full chaos run. Parameters come from the environment (see
 // docs/reliability.md); the report goes to the console and to docs/reliability.md.
@@ -95,7 +95,8 @@ process.on('SIGUSR2', () => wrapUp.abort());
 try {
   const report = await runChaos(options, log, wrapUp.signal);
   console.log(consoleSummary(report));
-  writeFileSync(reportFile, renderReliabilityDoc(report));
+  const existing = existsSync(reportFile) ? readFileSync(reportFile, 'utf8') : undefined;
+  writeFileSync(reportFile, renderReliabilityDoc(report, keptFindings(existing)));
   log(`report written to ${reportFile}`);
   process.exit(report.check.violations.total === 0 ? 0 : 1);
 } catch (error) {
