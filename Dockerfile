@@ -6,6 +6,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
+# What tsconfig.build.json compiles: the apps, the libraries, the bench and the test helpers it uses.
 COPY apps ./apps
 COPY libs ./libs
 COPY bench ./bench
@@ -20,8 +21,12 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
-# The dashboard is served as static files from the source folder, as in development.
+# The files read at run time beside dist/: the dashboard's static files, as in development,
+# and the gRPC service definition, which the governor loads when GRPC_PORT is set (it looks
+# for proto/paybound/v1/agent.proto in the folders above dist/apps/governor/grpc, so /app/proto).
 COPY --from=build /app/apps/governor/dashboard ./apps/governor/dashboard
+COPY proto ./proto
 USER node
-EXPOSE 8080
+# 8080: REST, /docs, /dashboard, /metrics. 9090: gRPC, when GRPC_PORT=9090.
+EXPOSE 8080 9090
 CMD ["node", "--max-semi-space-size=16", "dist/apps/governor/main.js"]

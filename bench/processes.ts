@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DECISION_PATH_NODE_OPTIONS } from '../libs/platform/processes.js';
@@ -79,20 +78,4 @@ export async function startWorkerProcess(env: Record<string, string>): Promise<B
   const { child, output, stop } = start('apps/settlement-worker/main.js', { LOG_LEVEL: 'info', PAYBOUND_METRICS_PORT: '0', ...env });
   await waitReady(child, output, 'settlement worker', () => Promise.resolve(output().includes('settlement worker ready')));
   return { pid: child.pid ?? -1, url: '', output, stop };
-}
-
-/**
- * test/support/kafka-broker.ts looks for Kafka in <its root>/.cache/kafka, which from
- * dist/test/support is dist/.cache/kafka: link that to the installed .cache/kafka.
- */
-export function linkKafkaInstallForDist(): void {
-  const installed = join(repoRoot, '.cache', 'kafka');
-  if (!existsSync(join(installed, 'lib'))) throw new Error(`Kafka is not installed in ${installed}; run: bash scripts/install-kafka.sh`);
-  linkIntoDist(installed, join(repoRoot, 'dist', '.cache', 'kafka'));
-}
-
-function linkIntoDist(installed: string, expected: string): void {
-  if (existsSync(expected)) return;
-  mkdirSync(dirname(expected), { recursive: true });
-  symlinkSync(installed, expected, 'dir');
 }

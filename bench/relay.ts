@@ -7,7 +7,7 @@ import { ensureTopic, startKafkaBroker } from '../test/support/kafka-broker.js';
 import { registerCleanup } from './cleanup.js';
 import { assertDurableCommits, createBenchDatabase } from './database.js';
 import { runClosedLoop } from './load.js';
-import { linkKafkaInstallForDist, startGovernorProcess } from './processes.js';
+import { startGovernorProcess } from './processes.js';
 import { benchClock, payboundDecider, setUpPaybound } from './paybound.js';
 import { formatTable, summarizeLatencies } from './stats.js';
 import { spreadWorkload } from './workload.js';
@@ -50,7 +50,6 @@ export function readRelayConfig(adminUrl: string): RelayBenchConfig {
 export async function runRelayBench(config: RelayBenchConfig, fail: (label: string, message: string) => void): Promise<RelayRow> {
   console.log(`\nrelay bench: ${config.eventCount} reservations over 1,000 orgs, ${config.concurrency} in flight, outbox relay in a governor process to a local Kafka broker`);
   const brokerStartedAt = Date.now();
-  linkKafkaInstallForDist();
   const broker = await startKafkaBroker();
   const destroyBroker = registerCleanup(`kafka broker pid ${broker.pid}`, () => broker.destroy());
   console.log(`  kafka broker up in ${((Date.now() - brokerStartedAt) / 1_000).toFixed(1)} s at ${broker.brokers}`);

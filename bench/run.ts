@@ -7,12 +7,14 @@ import { OrgCommandProcessor } from '../libs/ledger/org-command-processor.js';
 import { runAllCleanups } from './cleanup.js';
 import { startCommitFloorProbe, type CommitFloor } from './commit-floor.js';
 import { auditBaseline, baselineDecider, setUpBaseline } from './baseline.js';
-import { assertDurableCommits, createBenchDatabase, DEFAULT_ADMIN_URL, dropAllBenchDatabases, type ServerFacts } from './database.js';
+import { assertDurableCommits, createBenchDatabase, dropAllBenchDatabases, type ServerFacts } from './database.js';
 import { printDomainTable, printRetention, runDomainBench, runRetentionCheck } from './domain.js';
 import { printHttpTable, readHttpConfig, runHttpBench } from './http.js';
 import { runClosedLoop, runOpenLoop, type DecideIntent, type LoadResult } from './load.js';
 import { auditPaybound, benchClock, payboundDecider, setUpPaybound, TimedEventStore } from './paybound.js';
+import { printPaidReport, readPaidConfig, runPaidBench } from './paid.js';
 import { printRelayTable, readRelayConfig, runRelayBench } from './relay.js';
+import { planBench, PrerequisiteError, type BenchPlan, type Part } from './prerequisites.js';
 import { formatTable, summarizeLatencies } from './stats.js';
 import { hotSpotWorkload, spreadWorkload, type Workload, type WorkloadName } from './workload.js';
 
@@ -94,7 +96,7 @@ const MAX_OPEN_LOOP_INTENTS = 50_000;
 const MAX_IN_FLIGHT_OPEN_LOOP = 10_000;
 const MAX_FIXED_OPEN_LOOP_RATE = 100_000;
 
-function readConfig(): BenchConfig {
+function readConfig(adminUrl: string): BenchConfig {
   const positiveInt = (name: string, fallback: number, max: number): number => {
     const raw = process.env[name];
     const value = raw === undefined || raw === '' ? fallback : Number(raw);
@@ -111,7 +113,7 @@ function readConfig(): BenchConfig {
     throw new Error(`BENCH_OPEN_LOOP_RATES must be up to 10 integers in 1..${MAX_FIXED_OPEN_LOOP_RATE}, comma-separated`);
   }
   return {
-    adminUrl: process.env.BENCH_DATABASE_URL ?? DEFAULT_ADMIN_URL,
+    adminUrl,
     intentsPerRun: positiveInt('BENCH_INTENTS_PER_RUN', 10_000, MAX_INTENTS_PER_RUN),
     concurrencies,
     poolSize: positiveInt('BENCH_POOL_SIZE', 20, 90),
@@ -271,25 +273,35 @@ function printTable(rows: readonly RunRow[]): void {
   console.log(`Markdown:\n\n${formatTable(TABLE_HEADER, cells, true)}\n`);
 }
 
-type Part = 'domain' | 'decision' | 'http' | 'relay';
-const PARTS: readonly Part[] = ['domain', 'decision', 'http', 'relay'];
+const PARTS: readonly Part[] = ['domain', 'decision', 'http', 'relay', 'paid'];
 
-function selectedParts(): Set<Part> {
+/** The parts to run, and whether BENCH_ONLY named them (then a part that cannot run is an error, not a skip). */
+function selectedParts(): { parts: Part[]; explicit: boolean } {
   const raw = process.env.BENCH_ONLY;
-  if (raw === undefined || raw.trim() === '') return new Set(PARTS);
+  if (raw === undefined || raw.trim() === '') return { parts: [...PARTS], explicit: false };
   const names = raw.split(',').map((part) => part.trim());
   const unknown = names.filter((name) => !(PARTS as readonly string[]).includes(name));
   if (unknown.length > 0 || names.length === 0) throw new Error(`BENCH_ONLY must list some of ${PARTS.join(',')}; got ${raw}`);
-  return new Set(names as Part[]);
+  return { parts: PARTS.filter((part) => names.includes(part)), explicit: true };
 }
+
+let plan: BenchPlan | undefined;
 
 async function main(): Promise<void> {
   const startedAtMs = performance.now();
-  const parts = selectedParts();
-  const config = readConfig();
+  const selected = selectedParts();
   // Read every part's settings first, so that a typo fails before anything runs.
+  readConfig('');
+  if (selected.parts.includes('http')) readHttpConfig('');
+  if (selected.parts.includes('relay')) readRelayConfig('');
+  if (selected.parts.includes('paid')) readPaidConfig('');
+  // Then what the parts need, so that none fails for want of it after minutes of work.
+  plan = await planBench(selected.parts, selected.explicit, process.env.BENCH_DATABASE_URL);
+  const parts = new Set(plan.run);
+  const config = readConfig(plan.adminUrl);
   const httpConfig = parts.has('http') ? readHttpConfig(config.adminUrl) : undefined;
   const relayConfig = parts.has('relay') ? readRelayConfig(config.adminUrl) : undefined;
+  const paidConfig = parts.has('paid') ? readPaidConfig(plan.adminUrl) : undefined;
   if (parts.has('domain')) {
     printDomainTable(runDomainBench((label, message) => expect(false, label, message)));
     printRetention(runRetentionCheck((label, message) => expect(false, label, message)));
@@ -314,10 +326,12 @@ async function main(): Promise<void> {
     const relayRow = await runRelayBench(relayConfig, (label, message) => expect(false, label, message));
     printRelayTable([relayRow]);
   }
+  if (paidConfig !== undefined) printPaidReport(await runPaidBench(paidConfig, (label, message) => expect(false, label, message)));
   if (httpConfig !== undefined || relayConfig !== undefined) {
     console.log(`http/relay run time ${((performance.now() - partStartedAtMs) / 1_000).toFixed(1)} s`);
   }
   console.log(`total run time ${((performance.now() - startedAtMs) / 1_000).toFixed(1)} s`);
+  for (const { part, why } of plan.skipped) console.log(`skipped: the ${part} part (${why})`);
   if (failures.length > 0) {
     console.error(`\nBENCH FAILED: ${failures.length} check(s) failed:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
     process.exitCode = 1;
@@ -399,15 +413,18 @@ async function runDecisionBench(config: BenchConfig): Promise<void> {
 process.once('SIGINT', () => {
   void runAllCleanups()
     .then(() => dropAllBenchDatabases())
+    .then(() => plan?.stop())
     .finally(() => process.exit(130));
 });
 
 try {
   await main();
 } catch (error) {
-  console.error('BENCH FAILED:', error);
+  if (error instanceof PrerequisiteError) console.error(`\n${error.message}\n`);
+  else console.error('BENCH FAILED:', error);
   process.exitCode = 1;
 } finally {
   await runAllCleanups();
   await dropAllBenchDatabases();
+  await plan?.stop();
 }

@@ -44,8 +44,15 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && compgen -G "$LIB/kafka_$
   exit 0
 fi
 
-command -v java > /dev/null || { echo "install-kafka: java is required (17+)" >&2; exit 1; }
-command -v mvn > /dev/null || { echo "install-kafka: mvn is required" >&2; exit 1; }
+command -v java > /dev/null || {
+  echo "install-kafka: Kafka needs Java 17+, and there is no java on PATH. Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17)." >&2
+  exit 1
+}
+command -v mvn > /dev/null || {
+  echo "install-kafka: the Kafka jars are fetched from Maven Central with Maven, and there is no mvn on PATH. Install it (Debian/Ubuntu: apt-get install maven; macOS: brew install maven), or copy .cache/kafka from a machine that has run this script." >&2
+  exit 1
+}
+echo "install-kafka: installing Kafka ${KAFKA_VERSION} into $LIB through Maven (once; later runs find it in place)"
 
 mkdir -p "$KAFKA_HOME"
 BUILD="$KAFKA_HOME/build"

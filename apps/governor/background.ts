@@ -7,11 +7,11 @@ import { KafkaOutboxRelay, RelayMetrics } from '../../libs/outbox/kafka-relay.js
 import { EventStore } from '../../libs/eventstore/event-store.js';
 import { WebhookDispatcher } from '../../libs/webhooks/webhook-dispatcher.js';
 import { WebhookMetrics, WebhookSender } from '../../libs/webhooks/webhook-sender.js';
-import { ApprovalTimeouts } from './approvals.js';
-import { Clock } from './clock.js';
+import { ApprovalTimeouts } from './admin/approvals.js';
+import { Clock } from './http/clock.js';
 import type { GovernorConfig } from './config.js';
 import { assertPublicLiteral, outboundDispatcher } from '../../libs/platform/outbound-guard.js';
-import { GOVERNOR_CONFIG, LOGGER, METRICS_REGISTRY } from './tokens.js';
+import { GOVERNOR_CONFIG, LOGGER, METRICS_REGISTRY } from './http/tokens.js';
 
 const PROJECTION_INTERVAL_MS = 250;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PrivateAddressPolicy } from '../../libs/platform/outbound-guard.js';
+import { parseAllowedDestinations, type AllowedDestination, type PrivateAddressPolicy } from '../../libs/platform/outbound-guard.js';
 
 // Configuration comes from the environment and is checked once at start, with a message
 // that says what is wrong and how to fix it.
@@ -37,6 +37,8 @@ const governorSchema = z.object({
   PAYBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(30_000),
   /** Whether pay-and-fetch may call loopback, private and link-local addresses (local sellers in development). */
   PAYBOUND_FETCH_PRIVATE_ADDRESSES: z.enum(['deny', 'allow']).default('deny'),
+  /** Private destinations (host:port, comma-separated) that pay-and-fetch may reach while the rest stay denied. */
+  PAYBOUND_FETCH_ALLOW: z.string().default(''),
   /** When set, GET /metrics asks for `Authorization: Bearer <token>`. */
   PAYBOUND_METRICS_TOKEN: optionalString,
   /** Bounds each webhook POST, from connecting to the response status. */
@@ -73,6 +75,7 @@ export interface GovernorConfig {
   concurrentCommits: number;
   fetchTimeoutMs: number;
   fetchPrivateAddresses: PrivateAddressPolicy;
+  fetchAllow: AllowedDestination[];
   metricsToken: string | undefined;
   webhookTimeoutMs: number;
   webhookRetryBaseMs: number;
@@ -101,6 +104,12 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     if (!list.success) throw new ConfigError(`invalid configuration:\n  PAYBOUND_ASSETS: ${list.error.issues[0]?.message ?? 'invalid'}`);
     assets = list.data;
   }
+  let fetchAllow: AllowedDestination[];
+  try {
+    fetchAllow = parseAllowedDestinations(c.PAYBOUND_FETCH_ALLOW);
+  } catch (error) {
+    throw new ConfigError(`invalid configuration:\n  PAYBOUND_FETCH_ALLOW: ${(error as Error).message}`);
+  }
   return {
     databaseUrl: c.DATABASE_URL,
     port: c.PORT,
@@ -116,6 +125,7 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     concurrentCommits: c.PAYBOUND_CONCURRENT_COMMITS,
     fetchTimeoutMs: c.PAYBOUND_FETCH_TIMEOUT_MS,
     fetchPrivateAddresses: c.PAYBOUND_FETCH_PRIVATE_ADDRESSES,
+    fetchAllow,
     metricsToken: c.PAYBOUND_METRICS_TOKEN,
     webhookTimeoutMs: c.PAYBOUND_WEBHOOK_TIMEOUT_MS,
     webhookRetryBaseMs: c.PAYBOUND_WEBHOOK_RETRY_BASE_MS,

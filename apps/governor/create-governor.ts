@@ -9,12 +9,12 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
 import { createRegistry } from '../../libs/platform/metrics.js';
-import type { Clock } from './clock.js';
+import type { Clock } from './http/clock.js';
 import type { GovernorConfig } from './config.js';
 import { GovernorModule } from './governor.module.js';
 import { AgentGrpcServer, grpcPortFromEnv } from './grpc/agent-grpc-server.js';
-import { openApiDocument } from './openapi.js';
-import { httpTelemetry, registerGovernorGauges } from './telemetry.js';
+import { openApiDocument } from './http/openapi.js';
+import { httpTelemetry, registerGovernorGauges } from './http/telemetry.js';
 
 export interface RunningGovernor {
   app: INestApplication;

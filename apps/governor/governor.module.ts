@@ -8,36 +8,36 @@ import { EventStore } from '../../libs/eventstore/event-store.js';
 import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
-import { AccessKeys } from './access-keys.js';
-import { AdminController, AdminKeysController } from './admin.controller.js';
-import { AdminPoliciesController } from './admin-policies.controller.js';
-import { ApprovalsController, ApprovalTimeouts } from './approvals.js';
-import { AuditController } from './audit.controller.js';
-import { Clock, SystemClock } from './clock.js';
-import { AuthGuard } from './auth.guard.js';
+import { AccessKeys } from './http/access-keys.js';
+import { AdminController, AdminKeysController } from './admin/admin.controller.js';
+import { AdminPoliciesController } from './admin/admin-policies.controller.js';
+import { ApprovalsController, ApprovalTimeouts } from './admin/approvals.js';
+import { AuditController } from './admin/audit.controller.js';
+import { Clock, SystemClock } from './http/clock.js';
+import { AuthGuard } from './http/auth.guard.js';
 import { Background } from './background.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudgetHandler } from './decide-budget.handler.js';
-import { HealthController } from './health.controller.js';
-import { PaymentRequests } from './payment-requests.js';
-import { PaymentsController } from './payments.controller.js';
-import { FetchController } from './fetch.controller.js';
-import { PaymentOffers } from './payment-offers.js';
-import { PaymentSignatures } from './payment-signatures.js';
-import { ProblemFilter } from './problem.filter.js';
-import { ReadModels } from './read-models.js';
-import { SessionsController } from './sessions.controller.js';
-import { StreamController } from './stream.controller.js';
+import { HealthController } from './http/health.controller.js';
+import { PaymentRequests } from './payments/payment-requests.js';
+import { PaymentsController } from './payments/payments.controller.js';
+import { FetchController } from './payments/fetch.controller.js';
+import { PaymentOffers } from './payments/payment-offers.js';
+import { PaymentSignatures } from './payments/payment-signatures.js';
+import { ProblemFilter } from './http/problem.filter.js';
+import { ReadModels } from './agent/read-models.js';
+import { SessionsController } from './agent/sessions.controller.js';
+import { StreamController } from './dashboard/stream.controller.js';
 import { DashboardController } from './dashboard/dashboard.controller.js';
-import { MetricsController } from './telemetry.js';
-import { GOVERNOR_CONFIG, LOGGER, METRICS_REGISTRY } from './tokens.js';
+import { MetricsController } from './http/telemetry.js';
+import { GOVERNOR_CONFIG, LOGGER, METRICS_REGISTRY } from './http/tokens.js';
 import { AgentGrpcServer } from './grpc/agent-grpc-server.js';
-import { Catalog } from './catalog.js';
-import { CatalogController } from './catalog.controller.js';
-import { CATALOG_CONFIG, CatalogSync, loadCatalogConfig } from './catalog-sync.js';
-import { WalletFunding, WalletsController } from './wallet-funding.js';
-import { WebhooksController } from './webhooks.controller.js';
-import { WorkerCommandsController } from './worker-commands.controller.js';
+import { Catalog } from './catalog/catalog.js';
+import { CatalogController } from './catalog/catalog.controller.js';
+import { CATALOG_CONFIG, CatalogSync, loadCatalogConfig } from './catalog/catalog-sync.js';
+import { WalletFunding, WalletsController } from './payments/wallet-funding.js';
+import { WebhooksController } from './webhooks/webhooks.controller.js';
+import { WorkerCommandsController } from './payments/worker-commands.controller.js';
 
 @Module({})
 export class GovernorModule {
@@ -63,7 +63,7 @@ export class GovernorModule {
           useFactory: (processor: OrgCommandProcessor) => new ObservedDecisions(processor, new DecisionMetrics(registry)),
           inject: [OrgCommandProcessor],
         },
-        { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store), inject: [EventStore] },
+        { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store, { logger, registry }), inject: [EventStore] },
         AccessKeys,
         ReadModels,
         PaymentRequests,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,21 +8,28 @@ import { pino, type Logger } from 'pino';
 import { ConfigError, loadGovernorConfig, type KnownAsset } from '../governor/config.js';
 import { rpcEnvName } from '../settlement-worker/config.js';
 import { REDACTED_PATHS, redactUrl } from '../../libs/platform/logger.js';
-import { startChild, type SupervisedChild } from './children.js';
+import { startChild, startWatchdog, type SupervisedChild, type Watchdog } from './children.js';
 import { adminToken, ensureDemoAgent } from './demo-setup.js';
 import type { X402Kit } from '../../libs/devnet/index.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
-import { formatProblems, loadStartConfig, StartConfigError, type StartConfig } from './start-config.js';
-import { DECISION_PATH_NODE_OPTIONS, freePort } from '../../libs/platform/processes.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.js';
+import { judgePreviousRun, readRunState, writeRunState, type RunPart, type RunState } from './run-state.js';
+import { formatProblems, loadStartConfig, StartConfigError, type ConfigProblem, type StartConfig } from './start-config.js';
+import { RestartingPart } from './supervision.js';
+import type { StopSignal } from './watchdog-protocol.js';
+import { DECISION_PATH_NODE_OPTIONS, freePort, isSameProcess, processStartTime } from '../../libs/platform/processes.js';
+import { DataKeys, writePrivateFileOnce } from '../../libs/platform/data-keys.js';
 
 // `npm start`: Paybound on one machine with nothing configured. It starts what is not
-// given (database, chain, seller), runs the governor in this process and the settlement
-// worker and demo agent as children, and on Ctrl-C stops all of it in reverse order.
+// given (database, chain, seller), runs the governor, the settlement worker and the demo
+// agent as children, starts the database, governor and worker again when one of them dies,
+// and on Ctrl-C stops all of it in reverse order. A watchdog process stops everything if
+// this supervisor itself is killed; each child writes its own log file in .paybound/logs.
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const stateDir = join(repoRoot, '.paybound');
 const logsDir = join(stateDir, 'logs');
 const runFile = join(stateDir, 'run.json');
+const pgPasswordFile = join(stateDir, 'pg-password');
 const GOVERNOR_SCRIPT = join(repoRoot, 'dist', 'apps', 'governor', 'main.js');
 const WORKER_SCRIPT = join(repoRoot, 'dist', 'apps', 'settlement-worker', 'main.js');
 const DEMO_SCRIPT = join(repoRoot, 'dist', 'apps', 'demo-agent', 'main.js');
@@ -32,7 +39,7 @@ const DATABASE_CHECK_TIMEOUT_MS = 5_000;
 /** Migrations and module start-up; on this 2-core machine it takes about a second. */
 const GOVERNOR_READY_TIMEOUT_MS = 60_000;
 /** Governor settings passed through from the environment when they are set. */
-const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES', 'PAYBOUND_METRICS_TOKEN'] as const;
+const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES', 'PAYBOUND_FETCH_ALLOW', 'PAYBOUND_METRICS_TOKEN'] as const;
 
 /** The OpenTelemetry SDK's own variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, …), passed to both children. */
 function otelSettings(): Record<string, string> {
@@ -44,7 +51,7 @@ const LOCAL_ASSET = { decimals: 6, symbol: 'TUSD' } as const;
 mkdirSync(logsDir, { recursive: true });
 const logger: Logger = pino(
   { name: 'paybound', level: process.env.LOG_LEVEL ?? 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, base: { service: 'paybound', pid: process.pid } },
-  pino.destination({ dest: join(logsDir, 'paybound.log'), append: true, sync: true, mkdir: true }),
+  pino.destination({ dest: join(logsDir, 'paybound.log'), append: true, sync: true, mkdir: true, mode: 0o600 }),
 );
 
 /** A line for the person at the terminal; the same fact goes to the structured log. */
@@ -59,6 +66,45 @@ interface Stoppable {
 }
 const started: Stoppable[] = [];
 let stopping = false;
+
+// What runs now, as .paybound/run.json says and as the watchdog knows it. The file is this
+// run's only once an earlier run's file has been judged (checkPreviousRun).
+const runState: RunState = { pid: process.pid, startTime: processStartTime(process.pid), startedAt: new Date().toISOString(), children: [] };
+const liveParts = new Map<string, RunPart & { signal: StopSignal }>();
+let ownsRunFile = false;
+let watchdog: Watchdog | undefined;
+
+function saveRunState(): void {
+  if (ownsRunFile) writeRunState(runFile, { ...runState, children: [...liveParts.values()].map(({ name, pid, startTime }) => ({ name, pid, ...(startTime === undefined ? {} : { startTime }) })) });
+}
+
+/** A process this run started: recorded in run.json and watched, so that it cannot outlive the run. */
+function recordPart(name: string, pid: number, signal: StopSignal): void {
+  const startTime = processStartTime(pid);
+  liveParts.set(name, { name, pid, signal, ...(startTime === undefined ? {} : { startTime }) });
+  watchdog?.watch(name, pid, signal);
+  saveRunState();
+}
+
+function forgetPart(name: string, pid: number): void {
+  watchdog?.unwatch(pid);
+  if (liveParts.get(name)?.pid !== pid) return;
+  liveParts.delete(name);
+  saveRunState();
+}
+
+/** Starts the watchdog, and again if it dies, telling it about every part that runs. */
+function keepWatchdog(): void {
+  const current = startWatchdog(join(logsDir, 'paybound.log'));
+  watchdog = current;
+  for (const part of liveParts.values()) current.watch(part.name, part.pid, part.signal);
+  logger.info({ watchdog: current.pid }, 'watchdog started');
+  void current.exited.then((code) => {
+    if (stopping || watchdog !== current) return;
+    say(`  ! the watchdog exited (${code}); starting a new one`);
+    keepWatchdog();
+  });
+}
 
 async function shutdown(exitCode: number): Promise<never> {
   if (stopping) return new Promise<never>(() => undefined);
@@ -80,7 +126,10 @@ async function shutdown(exitCode: number): Promise<never> {
       clearTimeout(timer);
     }
   }
-  rmSync(runFile, { force: true });
+  // Whatever did not stop in time is the watchdog's now: with its pipe closed, it stops them.
+  watchdog?.release();
+  if (ownsRunFile) rmSync(runFile, { force: true });
+  ownsRunFile = false;
   say('Stopped. Everything Paybound started has exited.');
   logger.info({ exitCode }, 'exiting');
   process.exit(exitCode);
@@ -96,6 +145,8 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A closed terminal: stop in order rather than die by default and leave it to the watchdog.
+process.on('SIGHUP', onSignal);
 
 function portFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolveFree) => {
@@ -143,8 +194,94 @@ function local(path: string): string {
   return path.startsWith(repoRoot) ? path.slice(repoRoot.length + 1) : path;
 }
 
+/**
+ * Reads the run file an earlier start left. A run still going, or processes a killed run
+ * left behind, stop this start with a clear message; a file from a run that is wholly gone
+ * is removed. From here on the file is this run's.
+ */
+function checkPreviousRun(): void {
+  const previous = judgePreviousRun(readRunState(runFile), isSameProcess);
+  switch (previous.kind) {
+    case 'none':
+      break;
+    case 'running':
+      throw new StartConfigError([
+        {
+          what: `Paybound is already running from this folder (pid ${previous.pid}${previous.apiUrl === undefined ? '' : `, API at ${previous.apiUrl}`})`,
+          why: 'two runs would share one database folder, one demo wallet and the same ports',
+          fix: `use that one, or stop it first (Ctrl-C in its terminal, or kill ${previous.pid})`,
+        },
+      ]);
+    case 'leftovers': {
+      const problem: ConfigProblem = {
+        what: `an earlier npm start (pid ${previous.pid}) was killed and left these running: ${previous.parts.map((part) => `${part.name} (pid ${part.pid})`).join(', ')}`,
+        why: 'they may still decide and sign payments, and they hold the database folder and the ports',
+        fix: `stop them, then start again: kill ${previous.parts.map((part) => part.pid).join(' ')}`,
+      };
+      throw new StartConfigError([problem]);
+    }
+    case 'stale':
+      rmSync(runFile, { force: true });
+      say(`  note: the last run (pid ${previous.pid}) ended without cleaning up; nothing of it still runs, and its run.json is removed`);
+      break;
+    default: {
+      const _never: never = previous;
+      throw new Error(`unknown previous run ${String(_never)}`);
+    }
+  }
+  ownsRunFile = true;
+  saveRunState();
+}
+
+/** Starts the embedded database, again after it dies, on the same port and data. */
+async function startDatabase(port: number): Promise<EmbeddedDatabase> {
+  const part = new RestartingPart(
+    'the embedded database',
+    async () => {
+      // Watched from its spawn on, so that a supervisor killed while it starts does not leave it behind.
+      let spawned: number | undefined;
+      try {
+        const database = await startEmbeddedPostgres({
+          dataDir: join(stateDir, 'pg'),
+          port,
+          logFile: join(logsDir, 'postgres.log'),
+          passwordFile: pgPasswordFile,
+          onSpawn: (pid) => {
+            spawned = pid;
+            recordPart('embedded PostgreSQL', pid, 'SIGINT');
+          },
+        });
+        for (const note of database.notes) say(`  note: ${note}`);
+        return database;
+      } catch (error) {
+        if (spawned !== undefined) forgetPart('embedded PostgreSQL', spawned);
+        throw error;
+      }
+    },
+    partHooks('embedded PostgreSQL', 'SIGINT', '.paybound/logs/postgres.log'),
+  );
+  const first = await part.start();
+  started.push(part);
+  return first;
+}
+
+function partHooks<P extends SupervisedChild | EmbeddedDatabase>(name: string, signal: StopSignal, logHint: string) {
+  return {
+    say: (line: string) => say(line),
+    started: (part: P) => recordPart(name, part.pid, signal),
+    ended: (part: P, code: number | string) => {
+      logger.info({ part: name, pid: part.pid, code }, 'part exited');
+      forgetPart(name, part.pid);
+    },
+    keepRunning: () => !stopping,
+    logHint,
+  };
+}
+
 async function main(config: StartConfig): Promise<void> {
   say('Starting Paybound…', { repoRoot });
+  checkPreviousRun();
+  keepWatchdog();
   if (config.port !== 0 && !(await portFree(config.host, config.port))) {
     throw new StartConfigError([
       { what: `port ${config.port} on ${config.host} is already in use`, why: 'the API, /docs and /dashboard listen on it', fix: `stop what uses it, or start with PORT=${config.port + 1} npm start` },
@@ -163,11 +300,9 @@ async function main(config: StartConfig): Promise<void> {
       port = 0;
     }
     if (port === 0) port = await freePort();
-    const postgresLog = logger.child({ component: 'postgres' });
-    const database = await startEmbeddedPostgres(join(stateDir, 'pg'), port, (line) => postgresLog.debug(line));
-    started.push({ name: 'embedded PostgreSQL', stop: () => database.stop() });
+    const database = await startDatabase(port);
     databaseUrl = database.url;
-    databaseLine = `embedded PostgreSQL on 127.0.0.1:${port}, data kept in ${local(join(stateDir, 'pg'))} (pid ${database.pid})`;
+    databaseLine = `embedded PostgreSQL on 127.0.0.1:${port}, data kept in ${local(join(stateDir, 'pg'))} (pid ${database.pid}; password in ${local(pgPasswordFile)})`;
     say(`  ✓ database      ${databaseLine}`);
   }
 
@@ -175,13 +310,16 @@ async function main(config: StartConfig): Promise<void> {
   if (Object.keys(config.rpcUrls).length === 0) {
     // Loaded only when no chain is configured: the kit brings the official @x402 packages.
     const { startX402Kit } = await import('../../libs/devnet/index.js');
-    kit = await startX402Kit();
+    kit = await startX402Kit({ onChainStarted: (pid) => recordPart('local chain (anvil)', pid, 'SIGTERM') });
     const devnet = kit;
     started.push({ name: 'local chain, seller and facilitator', stop: () => devnet.stop() });
     say(`  ✓ local chain   anvil ${kit.rpcUrl} (${kit.network}), test dollar TUSD at ${kit.token}`);
   }
 
   const admin = adminToken(stateDir, config.adminToken);
+  // Webhook secrets and payment headers are sealed at rest with this key, made once and kept.
+  const dataKeyFile = process.env.PAYBOUND_DATA_KEY_FILE ?? join(stateDir, 'data-key');
+  if (process.env.PAYBOUND_DATA_KEY_FILE === undefined) writePrivateFileOnce(dataKeyFile, DataKeys.generate());
   // The worker's budget commands go to the governor, the org's one writer; this token, new
   // at every start and known only to the two children, is what the governor accepts them with.
   const workerToken = randomBytes(24).toString('base64url');
@@ -193,6 +331,7 @@ async function main(config: StartConfig): Promise<void> {
     PORT: String(port),
     PAYBOUND_ADMIN_TOKEN: admin.token,
     PAYBOUND_WORKER_TOKEN: workerToken,
+    PAYBOUND_DATA_KEY_FILE: dataKeyFile,
     LOG_LEVEL: config.logLevel,
     ...otelSettings(),
   };
@@ -202,29 +341,41 @@ async function main(config: StartConfig): Promise<void> {
   }
   const assets = governorAssets(kit);
   if (assets !== undefined) governorEnv.PAYBOUND_ASSETS = assets;
-  // The local demo seller listens on loopback, which pay-and-fetch refuses by default.
-  if (kit !== undefined) governorEnv.PAYBOUND_FETCH_PRIVATE_ADDRESSES ??= 'allow';
+  // The local demo seller listens on loopback, which pay-and-fetch refuses by default: its
+  // host and port, and nothing else private (not the chain's RPC, not the worker's metrics),
+  // are allowed.
+  if (kit !== undefined) governorEnv.PAYBOUND_FETCH_ALLOW = [governorEnv.PAYBOUND_FETCH_ALLOW, new URL(kit.seller.url).host].filter((entry) => entry !== undefined).join(',');
   // Checked here first, so a mistake is reported before anything else is started.
   const governorConfig = loadGovernorConfig(governorEnv);
   // The governor runs as its own process, as in production: NestJS aborts the process when
-  // a module cannot be built, and this supervisor must outlive that to stop the others.
+  // a module cannot be built, and this supervisor must outlive that to restart it.
   const governorLog = join(logsDir, 'governor.log');
-  const governorProcess = startChild({ name: 'governor', script: GOVERNOR_SCRIPT, nodeOptions: DECISION_PATH_NODE_OPTIONS, env: governorEnv, output: { logFile: governorLog } });
-  started.push(governorProcess);
   const governor = { url: `http://${config.host}:${port}` };
-  await waitUntilReady(governor.url, governorProcess, governorLog);
-  say(`  ✓ governor      ${governor.url} (pid ${governorProcess.pid}), metrics at ${governor.url}/metrics`);
-  void governorProcess.exited.then((code) => {
-    if (stopping) return;
-    say(`  ! the governor exited (${code}); see .paybound/logs/governor.log. Stopping the rest.`);
-    void shutdown(1);
-  });
+  const governorPart = new RestartingPart(
+    'the governor',
+    async () => {
+      const child = startChild({ name: 'governor', script: GOVERNOR_SCRIPT, nodeOptions: DECISION_PATH_NODE_OPTIONS, env: governorEnv, output: { logFile: governorLog } });
+      recordPart('governor', child.pid, 'SIGTERM');
+      try {
+        await waitUntilReady(governor.url, child, governorLog);
+      } catch (error) {
+        await child.stop();
+        forgetPart('governor', child.pid);
+        throw error;
+      }
+      return child;
+    },
+    partHooks('governor', 'SIGTERM', '.paybound/logs/governor.log'),
+  );
+  await governorPart.start();
+  started.push(governorPart);
+  say(`  ✓ governor      ${governor.url} (pid ${governorPart.pid}), metrics at ${governor.url}/metrics`);
 
   const { agent, created } = await ensureDemoAgent(governor.url, admin.token, stateDir);
   say(`  ✓ demo agent    ${agent.agentId} in org ${agent.orgId} / team ${agent.teamId}${created ? ' (created; key saved in .paybound/demo-agent.json)' : ''}`);
 
-  const children: SupervisedChild[] = [governorProcess];
   let workerLine: string;
+  let workerMetricsUrl: string | null = null;
   if (existsSync(WORKER_SCRIPT)) {
     const metricsPort = process.env.PAYBOUND_WORKER_METRICS_PORT ?? String(await freePort());
     const workerEnv: Record<string, string> = {
@@ -234,11 +385,12 @@ async function main(config: StartConfig): Promise<void> {
       PAYBOUND_METRICS_PORT: metricsPort,
       PAYBOUND_GOVERNOR_URL: governor.url,
       PAYBOUND_WORKER_TOKEN: workerToken,
+      PAYBOUND_DATA_KEY_FILE: dataKeyFile,
       ...otelSettings(),
       ...config.rpcUrls,
     };
     if (config.kafkaBrokers !== undefined) workerEnv.KAFKA_BROKERS = config.kafkaBrokers;
-    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS', 'PAYBOUND_WORKER_SIGN_CONCURRENCY', 'PAYBOUND_WORKER_POLL_FALLBACK_MS', 'PAYBOUND_METRICS_TOKEN'] as const) {
+    for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_KEYSTORE_PASSWORD_FILE', 'PAYBOUND_DEV_PRIVATE_KEY_FILE', 'PAYBOUND_WALLET_FLOORS', 'PAYBOUND_WALLET_CHECK_INTERVAL_MS', 'PAYBOUND_WORKER_SIGN_CONCURRENCY', 'PAYBOUND_WORKER_POLL_FALLBACK_MS', 'PAYBOUND_METRICS_TOKEN', 'PAYBOUND_METRICS_OPEN'] as const) {
       const value = process.env[name];
       if (value !== undefined) workerEnv[name] = value;
     }
@@ -247,54 +399,48 @@ async function main(config: StartConfig): Promise<void> {
       workerEnv[rpcEnvName(kit.network)] = kit.rpcUrl;
       // Anvil's account #1 from its published test mnemonic: public, funded only on this
       // local chain with the test dollar. Never a real wallet.
-      workerEnv.PAYBOUND_DEV_PRIVATE_KEY = kit.payer.privateKey;
+      // Handed over in a file of the owner's, not in the environment, which stays readable in /proc/<pid>/environ.
+      const keyFile = join(stateDir, 'dev-wallet.key');
+      rmSync(keyFile, { force: true });
+      writePrivateFileOnce(keyFile, `${kit.payer.privateKey}\n`);
+      workerEnv.PAYBOUND_DEV_PRIVATE_KEY_FILE = keyFile;
       // The dashboard's wallet panel follows the local chain closely; a $1 floor shows the alert.
       workerEnv.PAYBOUND_WALLET_CHECK_INTERVAL_MS ??= '2000';
       workerEnv.PAYBOUND_WALLET_FLOORS ??= JSON.stringify([{ network: kit.network, asset: kit.token, floorAtomic: '1000000' }]);
     } else if (process.env.PAYBOUND_DEV_PRIVATE_KEY !== undefined) {
       workerEnv.PAYBOUND_DEV_PRIVATE_KEY = process.env.PAYBOUND_DEV_PRIVATE_KEY;
     }
-    const worker = startChild({
-      name: 'settlement worker',
-      script: WORKER_SCRIPT,
-      nodeOptions: DECISION_PATH_NODE_OPTIONS,
-      env: workerEnv,
-      output: { logFile: join(logsDir, 'settlement-worker.log') },
-    });
-    children.push(worker);
-    started.push(worker);
-    void worker.exited.then((code) => {
-      if (!stopping) say(`  ! the settlement worker exited (${code}); see .paybound/logs/settlement-worker.log. Payments will be held but not signed.`);
-    });
-    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    const workerPart = new RestartingPart(
+      'the settlement worker',
+      () => Promise.resolve(startChild({ name: 'settlement worker', script: WORKER_SCRIPT, nodeOptions: DECISION_PATH_NODE_OPTIONS, env: workerEnv, output: { logFile: join(logsDir, 'settlement-worker.log') } })),
+      partHooks('settlement worker', 'SIGTERM', '.paybound/logs/settlement-worker.log (payments are held, not signed, until it is back)'),
+    );
+    await workerPart.start();
+    started.push(workerPart);
+    workerMetricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    const metricsUrl = workerEnv.PAYBOUND_METRICS_TOKEN !== undefined || workerEnv.PAYBOUND_METRICS_OPEN === 'true' ? workerMetricsUrl : 'off (set PAYBOUND_METRICS_TOKEN)';
     workerLine =
       kit === undefined
-        ? `pid ${worker.pid}, metrics at ${metricsUrl}`
-        : `pid ${worker.pid}, metrics at ${metricsUrl}, wallet ${kit.payer.address} = anvil's PUBLIC dev account #1 (a published test key; local chain only)`;
+        ? `pid ${workerPart.pid}, metrics at ${metricsUrl}`
+        : `pid ${workerPart.pid}, metrics at ${metricsUrl}, wallet ${kit.payer.address} = anvil's PUBLIC dev account #1 (a published test key; local chain only)`;
   } else {
     workerLine = `not built yet (${local(WORKER_SCRIPT)} is missing): payments are held but not signed`;
   }
   say(`  ${existsSync(WORKER_SCRIPT) ? '✓' : '!'} worker        ${workerLine}`);
 
   const demoUrl = kit?.seller.dataUrl ?? config.demoUrl;
-  writeFileSync(
-    runFile,
-    `${JSON.stringify(
-      {
-        pid: process.pid,
-        apiUrl: governor.url,
-        docsUrl: `${governor.url}/docs`,
-        dashboardUrl: `${governor.url}/dashboard`,
-        demoUrl: demoUrl ?? null,
-        network: kit?.network ?? null,
-        token: kit?.token ?? null,
-        children: children.map((c) => ({ name: c.name, pid: c.pid })),
-        readyAt: new Date().toISOString(),
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  Object.assign(runState, {
+    apiUrl: governor.url,
+    docsUrl: `${governor.url}/docs`,
+    dashboardUrl: `${governor.url}/dashboard`,
+    demoUrl: demoUrl ?? null,
+    chainRpcUrl: kit?.rpcUrl ?? null,
+    workerMetricsUrl,
+    network: kit?.network ?? null,
+    token: kit?.token ?? null,
+    readyAt: new Date().toISOString(),
+  });
+  saveRunState();
 
   const readySec = process.uptime().toFixed(1);
   logger.info({ readySec, url: governor.url }, 'ready');
@@ -306,8 +452,8 @@ async function main(config: StartConfig): Promise<void> {
     `  API docs     ${governor.url}/docs`,
     `  Dashboard    ${governor.url}/dashboard   (sign in with the admin token in .paybound/admin-token)`,
     `  Events       ${config.kafkaBrokers === undefined ? 'delivered from the Postgres store (set KAFKA_BROKERS for Kafka)' : `Kafka ${config.kafkaBrokers}, topic ${governorConfig.kafkaTopic}`}`,
-    ...(kit === undefined ? [] : [`  Demo seller  ${kit.seller.dataUrl}   ($0.01 per call, x402)`]),
-    `  Logs         .paybound/logs/ (JSON)`,
+    ...(kit === undefined ? [] : [`  Demo seller  ${kit.seller.dataUrl}   ($0.01 per call, x402; the one private address pay-and-fetch may reach)`]),
+    `  Logs         .paybound/logs/ (JSON: paybound, governor, settlement-worker, postgres)`,
   ];
   if (admin.created) lines.push('', `  Admin token (shown once; saved in .paybound/admin-token):`, `    ${admin.token}`);
   lines.push('', `  Run the demo agent again: npm run demo.   Stop: Ctrl-C.`, '');
@@ -321,7 +467,9 @@ async function main(config: StartConfig): Promise<void> {
       output: 'console',
     });
     started.push(demo);
+    recordPart('demo agent', demo.pid, 'SIGTERM');
     void demo.exited.then(() => {
+      forgetPart('demo agent', demo.pid);
       if (!stopping) console.log(`\nThe demo is over; Paybound keeps running. Watch ${governor.url}/dashboard, or press Ctrl-C to stop.\n`);
     });
   }

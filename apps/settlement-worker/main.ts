@@ -1,13 +1,14 @@
 import pg from 'pg';
 import { EventStore } from '../../libs/eventstore/event-store.js';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
-import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { createLogger, redactUrl } from '../../libs/platform/logger.js';
+import { DataKeyError, processDataKeys } from '../../libs/platform/data-keys.js';
 import { createRegistry, serveMetrics, type MetricsServer } from '../../libs/platform/metrics.js';
 import { startTracing } from '../../libs/platform/tracing.js';
 import { EvmChain, type EvmChainReader } from '../../libs/settlement/chain.js';
+import { postgresPaymentHeaders, sealStoredHeaders } from '../../libs/settlement/payment-headers.js';
 import { SettlementWorker } from '../../libs/settlement/settlement-worker.js';
 import { localSigner } from '../../libs/settlement/signer.js';
 import { GovernorDecisions, localDecisions, type WorkerDecisions } from '../../libs/settlement/worker-decisions.js';
@@ -15,31 +16,52 @@ import { WalletMonitor } from '../../libs/settlement/wallet-monitor.js';
 import { WorkerMetrics } from '../../libs/settlement/worker-metrics.js';
 import { evmChainId } from '../../libs/x402/networks.js';
 import { loadWorkerConfig, loadWorkerKey, WorkerConfigError } from './config.js';
+import { signingFaults } from './faults.js';
 
 // The settlement worker process: the only one that can read a private key. It needs
-// DATABASE_URL, a key (PAYBOUND_KEYSTORE_FILE + PAYBOUND_KEYSTORE_PASSWORD, or
-// PAYBOUND_DEV_PRIVATE_KEY for development) and RPC_URL_<network> per chain it pays on.
-//
-// PAYBOUND_WORKER_FAULT=exit_after_sign|exit_after_record is a test-only fault injection:
-// the process SIGKILLs itself right after signing (before recording the signature) or right
-// after recording it (before storing the header), to prove a restart never pays twice.
-// PAYBOUND_WORKER_FAULT_AFTER=n makes it strike the n-th time instead of the first, in the
-// middle of a page whose other reservations are being handled at the same moment.
+// DATABASE_URL, a key (PAYBOUND_KEYSTORE_FILE + PAYBOUND_KEYSTORE_PASSWORD_FILE, or the
+// descriptor PAYBOUND_KEY_FD; PAYBOUND_DEV_PRIVATE_KEY_FILE for development; see config.ts)
+// and RPC_URL_<network> per chain it pays on; PAYBOUND_DATA_KEY_FILE seals the payment
+// headers it stores.
+// PAYBOUND_WORKER_FAULT is a test-only fault injection (see faults.ts).
 
 const logger = createLogger('settlement-worker');
 const tracing = startTracing('paybound-settlement-worker');
 try {
   const config = loadWorkerConfig();
   const key = await loadWorkerKey();
-  if (key.source === 'dev_env') {
-    logger.warn('PAYBOUND_DEV_PRIVATE_KEY is set: the wallet key came from the environment, UNENCRYPTED. Use an encrypted keystore (PAYBOUND_KEYSTORE_FILE) anywhere but a development machine.');
+  if (key.fromEnvironment) {
+    logger.warn(
+      'the wallet key or its password came from the environment, which stays readable in /proc/<pid>/environ for the life of the process: development only. Use PAYBOUND_KEYSTORE_FILE with PAYBOUND_KEYSTORE_PASSWORD_FILE or PAYBOUND_KEY_FD anywhere else.',
+    );
+  } else if (key.source === 'key_file' || key.source === 'key_fd') {
+    logger.warn('the wallet key is a raw key (PAYBOUND_DEV_PRIVATE_KEY_FILE or PAYBOUND_KEY_FD), UNENCRYPTED at rest. Use an encrypted keystore (PAYBOUND_KEYSTORE_FILE) anywhere but a development machine.');
   }
+  let dataKeys;
+  try {
+    dataKeys = processDataKeys();
+  } catch (error) {
+    if (error instanceof DataKeyError) throw new WorkerConfigError(`invalid configuration:\n  ${error.message}`);
+    throw error;
+  }
+  if (dataKeys === undefined) logger.warn('PAYBOUND_DATA_KEY_FILE is not set: payment headers are stored in the clear');
   if (config.fault !== 'none') logger.warn({ fault: config.fault }, 'PAYBOUND_WORKER_FAULT is set: test-only fault injection is active');
   const signer = localSigner(key.privateKey);
   // The key stays in the signer's closure only.
   key.privateKey = '0x';
 
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: config.dbPoolSize });
+  // A stalled database fails the worker's work fast (nothing is signed without it), rather
+  // than holding every handler: bounded connects, statements and open transactions.
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: config.dbPoolSize,
+    connectionTimeoutMillis: config.database.connectTimeoutMs,
+    statement_timeout: config.database.statementTimeoutMs,
+    // The client gives up a little after the server would, so that a connection lost without a word does not hang either.
+    query_timeout: config.database.statementTimeoutMs + 1_000,
+    idle_in_transaction_session_timeout: config.database.idleInTransactionTimeoutMs,
+    application_name: 'paybound-settlement-worker',
+  });
   pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
   await migrate(pool, defaultMigrationsDirectory());
   const store = new EventStore(pool);
@@ -73,28 +95,40 @@ try {
     pool,
     store,
     decisions,
-    projection: new BalanceProjection(store),
     signer,
+    headers: postgresPaymentHeaders(pool, dataKeys),
     chains,
     logger,
     idleWaitMs: config.idleWaitMs,
     signConcurrencyMax: config.signConcurrencyMax,
     wakeups: { connectionString: config.databaseUrl, pollFallbackMs: config.pollFallbackMs },
     reconcileIntervalMs: config.reconcileIntervalMs,
-    fault: config.fault,
-    faultAfterCount: config.faultAfterCount,
+    faults: signingFaults(config.fault, config.faultAfterCount),
     kafka: config.kafka,
     metrics: workerMetrics,
   });
   worker.start();
+  if (dataKeys !== undefined) {
+    // Headers stored in the clear (before sealing began) or under an older key are sealed anew.
+    void sealStoredHeaders(pool, dataKeys)
+      .then((count) => {
+        if (count > 0) logger.info({ count, keyId: dataKeys.currentKeyId }, 'stored payment headers sealed with the current data key');
+      })
+      .catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'sealing stored payment headers failed; they are tried again at the next start'));
+  }
   const walletMonitor = new WalletMonitor({ pool, store, chains, address: signer.address, floors: config.walletFloors, logger, intervalMs: config.walletCheckIntervalMs, metrics: workerMetrics });
   walletMonitor.start();
   // Metrics are worth a warning, not a stop: payments go on without a scrape.
+  // They show the wallet's address and balances: behind a token, unless explicitly opened.
   let metricsServer: MetricsServer | undefined;
-  try {
-    metricsServer = await serveMetrics(registry, config.metrics);
-  } catch (error) {
-    logger.error({ err: { message: (error as Error).message }, host: config.metrics.host, port: config.metrics.port }, 'metrics server could not listen; serving no /metrics');
+  if (config.metrics.token === undefined && !config.metrics.open) {
+    logger.warn('serving no /metrics: set PAYBOUND_METRICS_TOKEN (scrapes send it as a bearer token), or PAYBOUND_METRICS_OPEN=true where nothing untrusted can reach the port');
+  } else {
+    try {
+      metricsServer = await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port, token: config.metrics.token });
+    } catch (error) {
+      logger.error({ err: { message: (error as Error).message }, host: config.metrics.host, port: config.metrics.port }, 'metrics server could not listen; serving no /metrics');
+    }
   }
   logger.info(
     { address: signer.address, networks: [...chains.keys()], keySource: key.source, decisions: config.governor === undefined ? 'local' : redactUrl(config.governor.url), database: redactUrl(config.databaseUrl), source: config.kafka === undefined ? 'postgres' : 'kafka', signConcurrencyMax: config.signConcurrencyMax, metrics: metricsServer?.url ?? 'off', tracing: tracing.exporting ? 'otlp' : 'off' },

@@ -19,6 +19,8 @@ export interface X402KitOptions {
   /** Mine on an interval instead of per transaction, to mimic a real chain. */
   readonly blockTimeSec?: number;
   readonly sellerHangMaxMs?: number;
+  /** Called with anvil's PID as soon as it runs, before the contracts are deployed. */
+  readonly onChainStarted?: (pid: number) => void;
 }
 
 export interface X402Kit {
@@ -54,6 +56,7 @@ export async function startX402Kit(options: X402KitOptions = {}): Promise<X402Ki
   const anvil: AnvilHandle = await startAnvil(
     options.blockTimeSec === undefined ? {} : { blockTimeSec: options.blockTimeSec },
   );
+  options.onChainStarted?.(anvil.pid);
   let facilitator: FacilitatorHandle | undefined;
   let seller: SellerHandle | undefined;
   let stopped = false;

@@ -18,6 +18,8 @@ export interface NewEvent {
   metadata: EventMetadata;
   occurredAt: string;
   schemaVersion?: number;
+  /** `data` and `metadata` as JSON, when already encoded (see `storableEvent`): not encoded again. */
+  readonly encoded?: { readonly data: string; readonly metadata: string };
 }
 
 export interface RecordedEvent<Data = unknown> {
@@ -102,7 +104,7 @@ export function prepareAppend(streamId: string, expectedVersion: number, expecte
     .map(
       (event, index) =>
         `{"i":"${eventIds[index] ?? ''}","s":${streamIdJson},"v":${expectedVersion + index + 1},"t":${JSON.stringify(event.type)},` +
-        `"sv":${event.schemaVersion ?? 1},"d":${encodeJson(event.data)},"m":${encodeJson(event.metadata)},"o":${JSON.stringify(event.occurredAt)}}`,
+        `"sv":${event.schemaVersion ?? 1},"d":${event.encoded?.data ?? encodeJson(event.data)},"m":${event.encoded?.metadata ?? encodeJson(event.metadata)},"o":${JSON.stringify(event.occurredAt)}}`,
     )
     .join(',');
   const streamJson = `{"id":${streamIdJson},"v":${expectedVersion},"n":${events.length},"h":${expectedHeadEventId === null ? 'null' : JSON.stringify(expectedHeadEventId)}}`;

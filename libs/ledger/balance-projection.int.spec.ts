@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetCommand, Reserve } from '../domain/budget/commands.js';
 import { EMPTY_POLICY } from '../domain/budget/policy.js';
@@ -127,5 +129,83 @@ describe('balance projection of payments held for approval', () => {
       ['i-small', 'reserved', null],
     ]);
     expect(holds).toEqual([{ org_id: 'org-p', network: 'eip155:31337', asset: '0x5fbdb2315678afecb367f032d93f642f64180aa3', held_atomic: '350000' }]);
+  });
+});
+
+describe('balance projection of an org event it cannot apply', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase('projection_stall');
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  const setUpOrg = (orgId: string): BudgetCommand[] => ORG_WITH_ONE_SESSION.map((command) => ({ ...command, orgId }));
+  const reserveIn = (orgId: string, intentId: string): Reserve => ({ ...reserve(intentId, 10_000n), orgId });
+
+  it('stops that org only, loudly, answers its reads at once, and resumes once the cause is fixed', async () => {
+    const processor = new OrgCommandProcessor(db.store);
+    for (const command of [...setUpOrg('good'), ...setUpOrg('bad'), reserveIn('good', 'g-1'), reserveIn('bad', 'b-1')]) await processor.submit(command, () => undefined);
+    // A refusal recorded before amounts were bounded: 10^30 micro-dollars, more than
+    // payments_view.amount_micros (numeric(30,0)) holds. The domain refuses it now, so it
+    // is appended the way an older version wrote it.
+    const badVersion = (await db.store.streamVersion(db.pool, 'org-bad')) + 1;
+    await db.store.transaction((client) =>
+      db.store.append(client, 'org-bad', badVersion - 1, [
+        {
+          type: 'LimitExceeded',
+          occurredAt: at,
+          metadata: { actor: 'agent:a-1', orgId: 'bad', correlationId: 'b-huge' },
+          data: { intentId: 'b-huge', sessionId: 's-1', agentId: 'a-1', orgId: 'bad', level: 'session', code: 'session_limit_exceeded', limitMicros: 1_000_000n, requestedMicros: 10n ** 30n, remainingMicros: 990_000n, limitCount: null, policySource: null, resource: 'http://127.0.0.1/data', idempotencyKey: null, requestHash: null },
+        },
+      ]),
+    );
+    const after = new OrgCommandProcessor(db.store);
+    for (const command of [reserveIn('good', 'g-2'), reserveIn('bad', 'b-2')]) await after.submit(command, () => undefined);
+
+    const lines: { level: number; msg: string; eventType?: string; eventId?: string; streamVersion?: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const registry = new Registry();
+    let nowMs = Date.now();
+    const projection = new BalanceProjection(db.store, { logger, registry, now: () => nowMs });
+
+    // The other org is projected in full; the bad one up to the event before.
+    await expect(projection.catchUpAll()).resolves.toBeGreaterThan(0);
+    const intents = async (orgId: string) => (await db.pool.query<{ intent_id: string }>('SELECT intent_id FROM payments_view WHERE org_id = $1 ORDER BY intent_id', [orgId])).rows.map((r) => r.intent_id);
+    expect(await intents('good')).toEqual(['g-1', 'g-2']);
+    expect(await intents('bad')).toEqual(['b-1']);
+    expect((await db.pool.query('SELECT version FROM projection_checkpoints WHERE stream_id = $1', ['org-bad'])).rows[0]).toEqual({ version: String(badVersion - 1) });
+
+    // Loudly: on record, logged with the event, counted.
+    const failure = await db.pool.query('SELECT stream_version, event_type, sqlstate, attempts FROM projection_failures');
+    expect(failure.rows).toEqual([{ stream_version: String(badVersion), event_type: 'LimitExceeded', sqlstate: '22003', attempts: 1 }]);
+    const logged = lines.find((line) => line.level === 50);
+    expect(logged).toMatchObject({ eventType: 'LimitExceeded', streamVersion: badVersion });
+    expect(typeof logged?.eventId).toBe('string');
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/^paybound_projection_failures_total 1$/m);
+    expect(metrics).toMatch(/^paybound_projection_stalled_streams 1$/m);
+
+    // The org's reads fail at once with a clear error, without trying again before it is due.
+    for (let i = 0; i < 3; i++) {
+      await expect(projection.catchUpStream('org-bad')).rejects.toMatchObject({ status: 503, code: 'projection_stalled', figures: { streamVersion: badVersion, eventType: 'LimitExceeded' } });
+    }
+    expect((await db.pool.query('SELECT attempts FROM projection_failures')).rows).toEqual([{ attempts: 1 }]);
+    // Every other org keeps projecting, and a whole-log catch-up does not fail for it.
+    await after.submit(reserveIn('good', 'g-3'), () => undefined);
+    await projection.catchUpAll();
+    expect(await intents('good')).toEqual(['g-1', 'g-2', 'g-3']);
+    await expect(projection.catchUpStream('org-good')).resolves.toBe(0);
+
+    // Fixed (here: a column wide enough), and due: it resumes by itself, and the record goes.
+    await db.pool.query('ALTER TABLE payments_view ALTER COLUMN amount_micros TYPE numeric(40, 0)');
+    await db.pool.query('UPDATE projection_failures SET retry_at = now()');
+    nowMs += 10 * 60_000;
+    await projection.catchUpAll();
+    expect(await intents('bad')).toEqual(['b-1', 'b-2', 'b-huge']);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM projection_failures')).rows).toEqual([{ n: 0 }]);
+    await expect(projection.catchUpStream('org-bad')).resolves.toBe(0);
+    expect(await registry.metrics()).toMatch(/^paybound_projection_stalled_streams 0$/m);
   });
 });

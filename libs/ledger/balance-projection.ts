@@ -1,57 +1,162 @@
 import type { PoolClient } from 'pg';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BudgetEvent } from '../domain/budget/events.js';
 import type { EventStore, RecordedEvent } from '../eventstore/event-store.js';
+import { LogSubscription, streamLog, type CheckpointStore } from '../eventstore/log-subscription.js';
+import { ApiProblem } from '../platform/problem.js';
 
 // The live-balance read model. Each org stream is applied in stream order from its own
 // checkpoint, stored in the same transaction as the rows it changed. Stream versions have
 // no gaps, so a reader never skips an event, and a request can catch its own org up before
 // reading (read-your-writes) without waiting for a background loop.
+//
+// An event the model cannot apply (a bug, or a value a column cannot hold) stops its org
+// only: the org's model stays at the event before, the failure is logged with the event,
+// counted and recorded in projection_failures, the org's reads answer 503
+// `projection_stalled` at once, and every other org goes on. The org is tried again with a
+// growing delay, so once the cause is fixed it resumes by itself.
 
 // Short transactions: a long one holds back every reader of the log (relay, worker) until it ends.
 const PAGE_SIZE = 100;
+/** Streams caught up per call of `catchUpAll` at most. */
+const STREAMS_PER_ROUND_MAX = 1_000;
+const RETRY_DELAY_MS_MIN = 5_000;
+const RETRY_DELAY_MS_MAX = 5 * 60_000;
+/** SQLSTATE classes that say the event or the model is at fault, not the database's availability. */
+const EVENT_FAULT_SQLSTATE = /^(?:22|23|42|54|P0)[0-9A-Z]{3}$/;
+
+interface StreamFailure {
+  streamVersion: number;
+  eventType: string;
+  retryAtMs: number;
+}
+
+/** The org's read model is stopped at an event it cannot apply; other orgs are not affected. */
+export class ProjectionStalledError extends ApiProblem {
+  constructor(
+    readonly streamId: string,
+    failure: StreamFailure,
+  ) {
+    super('projection_stalled', `the read model of this org stopped before event ${failure.streamVersion} (${failure.eventType}), which it cannot apply; operators are alerted, and it resumes by itself once that is fixed`, {
+      streamVersion: failure.streamVersion,
+      eventType: failure.eventType,
+      retryAt: new Date(failure.retryAtMs).toISOString(),
+    });
+    this.name = 'ProjectionStalledError';
+  }
+}
+
+/** Thrown inside a page's transaction: which event could not be applied, and why. */
+class ApplyFailure extends Error {
+  constructor(
+    readonly index: number,
+    readonly event: RecordedEvent,
+    readonly fault: unknown,
+  ) {
+    super(`applying ${event.type} at version ${event.streamVersion} of ${event.streamId} failed`);
+  }
+}
+
+export interface BalanceProjectionOptions {
+  logger?: Logger;
+  registry?: Registry;
+  now?: () => number;
+}
 
 export class BalanceProjection {
-  constructor(private readonly store: EventStore) {}
+  /** Streams this process found stalled, until their next try. */
+  private readonly stalled = new Map<string, StreamFailure>();
+  private readonly failures: Counter | undefined;
+  private readonly now: () => number;
 
-  /** Applies every committed event of one stream not yet in the read model. */
-  async catchUpStream(streamId: string): Promise<number> {
-    let applied = 0;
-    for (;;) {
-      const count = await this.store.transaction(async (client) => {
-        await client.query('INSERT INTO projection_checkpoints (stream_id, version) VALUES ($1, 0) ON CONFLICT DO NOTHING', [streamId]);
-        const checkpoint = await client.query<{ version: string }>('SELECT version FROM projection_checkpoints WHERE stream_id = $1 FOR UPDATE', [
-          streamId,
-        ]);
-        const from = Number(checkpoint.rows[0]?.version ?? 0);
-        const page = await this.store.readStream(client, streamId, from, PAGE_SIZE);
-        for (const event of page) await applyEvent(client, event as RecordedEvent<BudgetEvent['data']>);
-        const last = page.at(-1);
-        if (last !== undefined) {
-          await client.query('UPDATE projection_checkpoints SET version = $2 WHERE stream_id = $1', [streamId, last.streamVersion]);
-        }
-        return page.length;
+  constructor(
+    private readonly store: EventStore,
+    private readonly options: BalanceProjectionOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    const registry = options.registry;
+    if (registry !== undefined) {
+      this.failures = new Counter({ name: 'paybound_projection_failures_total', help: 'Times the balance projection could not apply an org event (the org stops there, the others go on)', registers: [registry] });
+      const pool = store.pool;
+      new Gauge({
+        name: 'paybound_projection_stalled_streams',
+        help: 'Org streams whose balance projection is stopped at an event it cannot apply (projection_failures)',
+        registers: [registry],
+        async collect() {
+          const result = await pool.query<{ count: string }>('SELECT count(*) FROM projection_failures');
+          this.set(Number(result.rows[0]?.count ?? 0));
+        },
       });
-      applied += count;
-      if (count < PAGE_SIZE) return applied;
     }
   }
 
-  /** Catches up every stream that has moved past its checkpoint. */
+  /**
+   * Applies every committed event of one stream not yet in the read model. Throws
+   * ProjectionStalledError, without touching the database, while the stream is stalled and
+   * not yet due for another try.
+   */
+  async catchUpStream(streamId: string): Promise<number> {
+    const known = this.stalled.get(streamId);
+    if (known !== undefined && known.retryAtMs > this.now()) throw new ProjectionStalledError(streamId, known);
+    const subscription = new LogSubscription(this.store, { reader: streamLog(this.store, streamId), checkpoint: streamCheckpoint(streamId), pageSize: PAGE_SIZE });
+    let applied = 0;
+    for (;;) {
+      let count: number;
+      try {
+        ({ readCount: count } = await subscription.handlePageInTransaction(async (client, page) => {
+          for (const [index, event] of page.entries()) {
+            try {
+              await applyEvent(client, event as RecordedEvent<BudgetEvent['data']>);
+            } catch (error) {
+              throw new ApplyFailure(index, event, error);
+            }
+          }
+        }));
+      } catch (error) {
+        if (!(error instanceof ApplyFailure) || !isEventFault(error.fault)) throw error instanceof ApplyFailure ? error.fault : error;
+        return this.stall(streamId, subscription, error);
+      }
+      applied += count;
+      if (count < PAGE_SIZE) break;
+    }
+    if (known !== undefined) {
+      this.stalled.delete(streamId);
+      this.options.logger?.info({ streamId }, 'balance projection resumed');
+    }
+    return applied;
+  }
+
+  /**
+   * Catches up every stream that has moved past its checkpoint, except stalled ones not yet
+   * due for another try. One stream's failure never stops the others.
+   */
   async catchUpAll(): Promise<number> {
     const behind = await this.store.pool.query<{ stream_id: string }>(
       `SELECT s.stream_id FROM streams s LEFT JOIN projection_checkpoints p USING (stream_id)
-       WHERE s.version > COALESCE(p.version, 0) AND s.stream_id LIKE 'org-%' LIMIT 1000`,
+       WHERE s.version > COALESCE(p.version, 0) AND s.stream_id LIKE 'org-%'
+         AND NOT EXISTS (SELECT 1 FROM projection_failures f WHERE f.stream_id = s.stream_id AND f.retry_at > now())
+       LIMIT ${STREAMS_PER_ROUND_MAX}`,
     );
     let applied = 0;
-    for (const row of behind.rows) applied += await this.catchUpStream(row.stream_id);
+    for (const row of behind.rows) {
+      // A stream stalled by another process is tried here when due; one due here is tried too.
+      this.stalled.delete(row.stream_id);
+      try {
+        applied += await this.catchUpStream(row.stream_id);
+      } catch (error) {
+        if (!(error instanceof ProjectionStalledError)) throw error;
+      }
+    }
     return applied;
   }
 
   /** Empties the read model and replays the whole log into it. */
   async rebuild(): Promise<number> {
     await this.store.transaction(async (client) => {
-      await client.query('TRUNCATE projection_checkpoints, budget_balances, sessions_view, payments_view, wallet_holds');
+      await client.query('TRUNCATE projection_checkpoints, budget_balances, sessions_view, payments_view, wallet_holds, projection_failures');
     });
+    this.stalled.clear();
     let applied = 0;
     for (;;) {
       const count = await this.catchUpAll();
@@ -59,6 +164,68 @@ export class BalanceProjection {
       if (count === 0) return applied;
     }
   }
+
+  /**
+   * The stream stops right before the event that failed: the events of its page before it are
+   * applied, the failure is recorded (and its next try planned), logged and counted.
+   */
+  private async stall(streamId: string, subscription: LogSubscription<number>, failure: ApplyFailure): Promise<never> {
+    if (failure.index > 0) {
+      const upTo = failure.event.streamVersion - 1;
+      await subscription.handlePageInTransaction(async (client, page) => {
+        for (const event of page) if (event.streamVersion <= upTo) await applyEvent(client, event as RecordedEvent<BudgetEvent['data']>);
+        return Math.min(upTo, page.at(-1)?.streamVersion ?? upTo);
+      });
+    }
+    const { event, fault } = failure;
+    const sqlstate = (fault as { code?: unknown }).code;
+    const message = String((fault as Error | undefined)?.message ?? fault).slice(0, 500);
+    const recorded = await this.store.pool.query<{ attempts: number; retry_at: Date }>(
+      `INSERT INTO projection_failures (stream_id, stream_version, event_id, event_type, sqlstate, error, attempts, first_failed_at, last_failed_at, retry_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 1, now(), now(), now() + make_interval(secs => $7 / 1000.0))
+       ON CONFLICT (stream_id) DO UPDATE SET stream_version = EXCLUDED.stream_version, event_id = EXCLUDED.event_id, event_type = EXCLUDED.event_type,
+         sqlstate = EXCLUDED.sqlstate, error = EXCLUDED.error, attempts = projection_failures.attempts + 1, last_failed_at = now(),
+         retry_at = now() + make_interval(secs => least($8, $7 * power(2, least(projection_failures.attempts, 16))) / 1000.0)
+       RETURNING attempts, retry_at`,
+      [streamId, event.streamVersion, event.eventId, event.type, typeof sqlstate === 'string' ? sqlstate : null, message, RETRY_DELAY_MS_MIN, RETRY_DELAY_MS_MAX],
+    );
+    const row = recorded.rows[0];
+    const stalled: StreamFailure = { streamVersion: event.streamVersion, eventType: event.type, retryAtMs: row?.retry_at.getTime() ?? this.now() + RETRY_DELAY_MS_MIN };
+    this.stalled.set(streamId, stalled);
+    this.failures?.inc();
+    this.options.logger?.error(
+      { streamId, streamVersion: event.streamVersion, eventId: event.eventId, eventType: event.type, sqlstate, err: { message }, attempts: row?.attempts, retryAt: new Date(stalled.retryAtMs).toISOString() },
+      'balance projection cannot apply an event: this org is stopped there, the others go on',
+    );
+    throw new ProjectionStalledError(streamId, stalled);
+  }
+}
+
+/**
+ * An org's checkpoint in projection_checkpoints, locked by the page's transaction so that two
+ * processes never apply the same events. Moving it clears the org's recorded failure.
+ */
+function streamCheckpoint(streamId: string): CheckpointStore<number> {
+  return {
+    async load(client) {
+      await client.query('INSERT INTO projection_checkpoints (stream_id, version) VALUES ($1, 0) ON CONFLICT DO NOTHING', [streamId]);
+      const checkpoint = await client.query<{ version: string }>('SELECT version FROM projection_checkpoints WHERE stream_id = $1 FOR UPDATE', [streamId]);
+      return Number(checkpoint.rows[0]?.version ?? 0);
+    },
+    async save(client, version) {
+      await client.query(
+        `WITH cleared AS (DELETE FROM projection_failures WHERE stream_id = $1 AND stream_version <= $2)
+         UPDATE projection_checkpoints SET version = $2 WHERE stream_id = $1`,
+        [streamId, version],
+      );
+    },
+  };
+}
+
+function isEventFault(error: unknown): boolean {
+  if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && EVENT_FAULT_SQLSTATE.test(code);
 }
 
 async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['data']>): Promise<void> {

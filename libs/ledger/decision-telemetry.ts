@@ -111,6 +111,18 @@ export class DecisionMetrics {
     absolute('paybound_decision_stale_fences_total', 'Batches whose org stream had moved when they were committed (another writer, or a batch overtaken)', () => counters.staleFences);
     absolute('paybound_decision_state_rebuilds_total', 'Times an org state cached in memory was dropped, to be rebuilt from its stream', () => counters.droppedStates);
     absolute('paybound_decision_redecided_commands_total', 'Commands decided again because the batch they were in could not commit', () => counters.redecidedCommands);
+    absolute('paybound_decision_unstorable_commands_total', 'Commands refused alone because the event store could not hold their events (NUL, unpaired surrogates, sizes)', () => counters.unstorableCommands);
+    new Counter({
+      name: 'paybound_decision_state_reads_total',
+      help: 'Dropped org states read back: from their snapshot and the events after it, or from the first event',
+      labelNames: ['from'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ from: 'snapshot' }, counters.restoredStates);
+        this.inc({ from: 'first_event' }, counters.rebuiltStates);
+      },
+    });
   }
 }
 

@@ -50,7 +50,7 @@ describe('payment span attributes', () => {
 
 describe("the processor's commit counters as metrics", () => {
   it('reads the counters at each scrape, by path', async () => {
-    const counters: OrgCommandProcessorCounters = { fastCommits: 5, lockedCommits: 2, staleFences: 1, resentBatches: 0, redecidedCommands: 3, droppedStates: 1 };
+    const counters: OrgCommandProcessorCounters = { fastCommits: 5, lockedCommits: 2, staleFences: 1, resentBatches: 0, redecidedCommands: 3, droppedStates: 1, restoredStates: 1, rebuiltStates: 0, snapshots: 4, unstorableCommands: 2 };
     const registry = new Registry();
     new DecisionMetrics(registry).watchProcessor({ counters } as OrgCommandProcessor);
     const scraped = async () => parsePrometheus(await registry.metrics());
@@ -60,10 +60,14 @@ describe("the processor's commit counters as metrics", () => {
       staleFences: sampleValue(samples, 'paybound_decision_stale_fences_total'),
       rebuilds: sampleValue(samples, 'paybound_decision_state_rebuilds_total'),
       redecided: sampleValue(samples, 'paybound_decision_redecided_commands_total'),
+      fromStart: sampleValue(samples, 'paybound_decision_state_reads_total', { from: 'first_event' }),
+      fromSnapshot: sampleValue(samples, 'paybound_decision_state_reads_total', { from: 'snapshot' }),
+      unstorable: sampleValue(samples, 'paybound_decision_unstorable_commands_total'),
     });
-    expect(values(await scraped())).toEqual({ fast: 5, locked: 2, staleFences: 1, rebuilds: 1, redecided: 3 });
+    expect(values(await scraped())).toEqual({ fast: 5, locked: 2, staleFences: 1, rebuilds: 1, redecided: 3, fromStart: 0, fromSnapshot: 1, unstorable: 2 });
     counters.fastCommits += 10;
     counters.lockedCommits += 1;
-    expect(values(await scraped())).toEqual({ fast: 15, locked: 3, staleFences: 1, rebuilds: 1, redecided: 3 });
+    counters.unstorableCommands += 1;
+    expect(values(await scraped())).toEqual({ fast: 15, locked: 3, staleFences: 1, rebuilds: 1, redecided: 3, fromStart: 0, fromSnapshot: 1, unstorable: 3 });
   });
 });

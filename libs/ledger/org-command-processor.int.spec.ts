@@ -6,6 +6,7 @@ import { DomainError } from '../domain/budget/errors.js';
 import { EventStore, type RecordedEvent } from '../eventstore/event-store.js';
 import { checkBudgetInvariants } from '../../test/support/invariants.js';
 import { freshDatabase, readWholeLog, type TestDatabase } from '../../test/support/database.js';
+import { UnstorableEventError } from '../eventstore/storable.js';
 import { OrgCommandProcessor, OverloadedError, orgStreamId } from './org-command-processor.js';
 
 const at = '2026-11-25T10:00:00.000Z';
@@ -73,6 +74,9 @@ describe('OrgCommandProcessor', () => {
       BEGIN
         IF NEW.metadata->>'correlationId' LIKE 'test-hook-fail-%' THEN RAISE EXCEPTION 'test hook refused %', NEW.metadata->>'correlationId'; END IF;
         IF NEW.metadata->>'correlationId' LIKE 'test-hook-hang-%' THEN PERFORM pg_sleep(10); END IF;
+        IF NEW.metadata->>'correlationId' LIKE 'test-hook-data-%' THEN
+          RAISE EXCEPTION 'test hook refused the data of %', NEW.metadata->>'correlationId' USING ERRCODE = '22023';
+        END IF;
         RETURN NEW;
       END $$;
       CREATE TRIGGER test_event_hook BEFORE INSERT ON events FOR EACH ROW
@@ -376,5 +380,108 @@ describe('OrgCommandProcessor', () => {
     const report = checkBudgetInvariants(events);
     expect(report.violations).toEqual([]);
     expect(report.unaccounted).toBe(0);
+  });
+
+  describe('one command the store cannot hold fails alone', () => {
+    const view = (state: OrgState): bigint => state.budget.reservedMicros;
+    let poisonedOrgCount = 0;
+    const openSession = (orgId: string, sessionId: string, agentId: string, metadata: Record<string, string>): BudgetCommand => ({
+      type: 'OpenSession',
+      orgId,
+      actor: `agent:${agentId}`,
+      at,
+      sessionId,
+      agentId,
+      limitMicros: 10_000n,
+      expiresAt: '2026-11-25T11:00:00.000Z',
+      maxPayments: null,
+      metadata,
+      idempotency: null,
+    });
+
+    it.each([
+      ['a NUL character', { k: 'a\u0000' }, 'nul_character', 'data.metadata.k'],
+      ['a NUL character in a key', { 'k\u0000': 'a' }, 'nul_character', 'data.metadata[key]'],
+      ['a lone high surrogate', { k: '\ud800' }, 'unpaired_surrogate', 'data.metadata.k'],
+      ['a lone low surrogate', { k: 'x\udc00y' }, 'unpaired_surrogate', 'data.metadata.k'],
+    ])('%s in a session\'s metadata, amid another agent\'s payments in the same batch', async (_case, metadata, reason, field) => {
+      poisonedOrgCount += 1;
+      const orgId = `poison-${poisonedOrgCount}`;
+      const processor = new OrgCommandProcessor(db.store);
+      // Two agents of one org: agent 0 pays, agent 1 sends the poisoned session.
+      await setUp(processor, setupCommands(orgId, null, 2, 1_000_000n));
+      const counters = { ...processor.counters };
+      const submitted = [
+        ...Array.from({ length: 10 }, (_, i) => processor.submit(reserve(orgId, 0, `${orgId}-before-${i}`), view)),
+        processor.submit(openSession(orgId, `${orgId}-poisoned`, `${orgId}-a1`, metadata), view),
+        ...Array.from({ length: 10 }, (_, i) => processor.submit(reserve(orgId, 0, `${orgId}-after-${i}`), view)),
+      ];
+      const results = await Promise.allSettled(submitted);
+      const poisoned = results[10];
+      expect(poisoned?.status).toBe('rejected');
+      const refusal = poisoned?.status === 'rejected' ? (poisoned.reason as unknown) : undefined;
+      expect(refusal).toBeInstanceOf(UnstorableEventError);
+      expect(refusal).toMatchObject({ code: 'invalid_command', reason, field });
+      const innocents = results.filter((_, index) => index !== 10);
+      expect(innocents.map((r) => (r.status === 'fulfilled' ? r.value.events[0]?.type : String(r.reason)))).toEqual(Array<string>(20).fill('Reserved'));
+      // In order, on one state that never held the poisoned session.
+      expect(innocents.map((r) => (r.status === 'fulfilled' ? r.value.view : 0n))).toEqual(innocents.map((_, i) => BigInt(i + 1) * amountMicros));
+      // Nothing was dropped, rebuilt or decided again: the batch never carried the bad command.
+      expect(processor.counters.droppedStates - counters.droppedStates).toBe(0);
+      expect(processor.counters.rebuiltStates - counters.rebuiltStates).toBe(0);
+      expect(processor.counters.redecidedCommands - counters.redecidedCommands).toBe(0);
+      expect(processor.counters.unstorableCommands - counters.unstorableCommands).toBe(1);
+      // The other agent's work goes on, and the poisoning agent can still open a good session.
+      const good = await processor.submit(openSession(orgId, `${orgId}-good`, `${orgId}-a1`, { k: 'fine ✓ 😀' }), () => undefined);
+      expect(good.events.map((e) => e.type)).toEqual(['SessionOpened']);
+    });
+
+    it('an org id the store cannot hold is refused at once, before it joins a batch', async () => {
+      const processor = new OrgCommandProcessor(db.store);
+      await expect(processor.submit({ type: 'CreateOrg', orgId: 'bad\u0000org', actor: 'admin:test', at, name: 'x', limitMicros: null }, () => undefined)).rejects.toMatchObject({
+        code: 'invalid_command',
+        reason: 'nul_character',
+        field: 'orgId',
+      });
+    });
+
+    it('a commit the database refuses for its data is split until the one command at fault fails alone; the others are answered, the orgs restored from their snapshots, never re-read from their first event', async () => {
+      const processor = new OrgCommandProcessor(db.store, { maxBatchSize: 500 });
+      const orgs = ['split-a', 'split-b', 'split-c'];
+      for (const orgId of orgs) await setUp(processor, setupCommands(orgId, 100n * amountMicros, 2, 1_000n * amountMicros));
+      // A few more commits, so that each org has a snapshot and events after it.
+      for (const orgId of orgs) await processor.submit(reserve(orgId, 1, `${orgId}-warm`), view);
+      const counters = { ...processor.counters };
+      expect(counters.snapshots).toBeGreaterThanOrEqual(orgs.length);
+      // The trigger refuses one Reserved with SQLSTATE 22023, which the checks before the
+      // batch cannot foresee: the whole group's transaction fails on it.
+      const submitted = orgs.flatMap((orgId) =>
+        Array.from({ length: 12 }, (_, i) => processor.submit(reserve(orgId, 0, orgId === 'split-b' && i === 7 ? 'test-hook-data-split' : `${orgId}-${i}`), view)),
+      );
+      const results = await Promise.allSettled(submitted);
+      const culpritIndex = 12 + 7;
+      const culprit = results[culpritIndex];
+      expect(culprit?.status === 'rejected' && culprit.reason).toBeInstanceOf(UnstorableEventError);
+      expect(culprit?.status === 'rejected' && (culprit.reason as UnstorableEventError).reason).toBe('refused_by_store');
+      expect(culprit?.status === 'rejected' && String(culprit.reason)).toContain('22023');
+      const innocents = results.filter((_, index) => index !== culpritIndex);
+      expect(innocents.map((r) => (r.status === 'fulfilled' ? r.value.events[0]?.type : String(r.reason)))).toEqual(Array<string>(35).fill('Reserved'));
+      // Each org's answers are its reservations in order, without the refused one's amount.
+      for (const [orgIndex] of orgs.entries()) {
+        const views = results.slice(orgIndex * 12, orgIndex * 12 + 12).flatMap((r) => (r.status === 'fulfilled' ? [r.value.view] : []));
+        expect(views).toEqual(views.map((_, i) => BigInt(i + 2) * amountMicros));
+      }
+      expect(processor.counters.unstorableCommands - counters.unstorableCommands).toBe(1);
+      expect(processor.counters.rebuiltStates - counters.rebuiltStates).toBe(0);
+      expect(processor.counters.restoredStates - counters.restoredStates).toBeGreaterThanOrEqual(orgs.length);
+      const events = await readWholeLog(db);
+      expect(events.some((e) => e.metadata.correlationId === 'test-hook-data-split')).toBe(false);
+      const report = checkBudgetInvariants(events);
+      expect(report.violations).toEqual([]);
+      expect(report.unaccounted).toBe(0);
+      // The orgs carry on, on the fast path, with what was committed.
+      const next = await processor.submit(reserve('split-b', 0, 'split-b-next'), view);
+      expect(next.view).toBe(13n * amountMicros);
+    });
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { deserialize, serialize } from 'node:v8';
 import type { Pool, PoolClient } from 'pg';
 import type { BudgetCommand } from '../domain/budget/commands.js';
 import { decide } from '../domain/budget/decide.js';
@@ -6,6 +7,7 @@ import type { BudgetEvent } from '../domain/budget/events.js';
 import { evolve } from '../domain/budget/evolve.js';
 import { initialOrgState, type OrgState } from '../domain/budget/state.js';
 import { MAX_PAGE_SIZE, prepareAppend, StaleStreamsError, type EventStore, type NewEvent, type PreparedAppend, type RecordedEvent } from '../eventstore/event-store.js';
+import { assertStorableText, storableEvent, UnstorableEventError } from '../eventstore/storable.js';
 import { ApiProblem } from '../platform/problem.js';
 
 export function orgStreamId(orgId: string): string {
@@ -30,7 +32,7 @@ export class OverloadedError extends ApiProblem {
     readonly pendingCount: number,
     readonly pendingCountMax: number,
   ) {
-    super(503, 'overloaded', `too many budget decisions waiting (${scope}: ${pendingCount} of at most ${pendingCountMax}); retry shortly`, { scope });
+    super('overloaded', `too many budget decisions waiting (${scope}: ${pendingCount} of at most ${pendingCountMax}); retry shortly`, { scope });
     this.name = 'OverloadedError';
   }
 }
@@ -61,6 +63,12 @@ export interface OrgCommandProcessorOptions {
   maxPendingPerOrg?: number;
   /** Commands waiting or being committed over all orgs before `submit` refuses with OverloadedError. */
   maxPendingTotal?: number;
+  /**
+   * Committed events of an org between two snapshots of its state at least (see
+   * `OrgWriter.snapshot`); larger states wait longer, so that serialising one costs a bounded
+   * amount per event.
+   */
+  snapshotIntervalEvents?: number;
 }
 
 /** What a processor has done since it started, for tests and metrics. */
@@ -75,6 +83,14 @@ export interface OrgCommandProcessorCounters {
   redecidedCommands: number;
   /** Times an org's cached state was dropped, to be rebuilt from its stream. */
   droppedStates: number;
+  /** Dropped states brought back from the org's snapshot and the events after it. */
+  restoredStates: number;
+  /** States read from the first event of a stream that has events (no snapshot to start from). */
+  rebuiltStates: number;
+  /** Snapshots taken of org states. */
+  snapshots: number;
+  /** Commands refused alone because the event store could not hold their events. */
+  unstorableCommands: number;
 }
 
 const DEFAULT_OPTIONS: Required<OrgCommandProcessorOptions> = {
@@ -85,6 +101,7 @@ const DEFAULT_OPTIONS: Required<OrgCommandProcessorOptions> = {
   maxInFlightPerOrg: 1,
   maxPendingPerOrg: 10_000,
   maxPendingTotal: 100_000,
+  snapshotIntervalEvents: 1_000,
 };
 
 // A batch is sent unchanged at most this many times (it may be sent again when another
@@ -99,11 +116,25 @@ const MAX_DECISIONS_PER_COMMAND = 3;
 // conflict on the fast path costs a rebuild of the org from its stream.
 const LOCKED_COMMITS_AFTER_CONFLICT_MIN = 64;
 const LOCKED_COMMITS_AFTER_CONFLICT_MAX = 65_536;
+// A snapshot of S bytes is taken after S / this many events at the earliest, so serialising
+// costs about as much per event as encoding that event once more.
+const SNAPSHOT_BYTES_PER_EVENT = 100;
+// A transaction that failed on the data it carried (SQLSTATE class 22, data exception, or
+// 54, program limit exceeded) failed for one of its commands, not for the database: its
+// commands are decided again apart, halving, until the one at fault fails alone.
+const DATA_ERROR_SQLSTATE = /^(?:22|54)[0-9A-Z]{3}$/;
 
 interface Pending {
   /** Submission order over the processor: keeps an org's commands in order when some are decided again. */
   seq: number;
   decisionCount: number;
+  /**
+   * 0 for an ordinary command. After a transaction it was in failed on its data: it is
+   * decided again in a batch of at most this many such commands, alone in its transaction.
+   */
+  isolation: number;
+  /** Times it was set apart so; each allows one more decision. */
+  isolationRounds: number;
   command: BudgetCommand;
   view: (state: OrgState) => unknown;
   traceparent: string | undefined;
@@ -163,6 +194,14 @@ interface OrgWriter {
   /** Transactions on the locked path still to run before the fast path is used again. */
   lockedCommitsLeft: number;
   lockedCommitsAfterConflict: number;
+  /**
+   * The state at a committed version, serialised: a dropped state is restored from it and
+   * the events after it, instead of being read from the stream's first event. Taken only
+   * while nothing of the org is in flight, when the state is exactly the committed stream.
+   */
+  snapshot: { version: number; bytes: Buffer } | undefined;
+  /** Commands waiting with `isolation` > 0. */
+  suspectCount: number;
 }
 
 type DecisionResult = { ok: true; eventCount: number; firstIndex: number; view: unknown } | { ok: false; error: unknown };
@@ -203,7 +242,18 @@ export class OrgCommandProcessor {
   /** Commands in open batches: decided ahead of sending, bounded by `maxCommandsPerCommit`. */
   private decidedUnsentCount = 0;
   private readonly options: Required<OrgCommandProcessorOptions>;
-  readonly counters: OrgCommandProcessorCounters = { fastCommits: 0, lockedCommits: 0, staleFences: 0, resentBatches: 0, redecidedCommands: 0, droppedStates: 0 };
+  readonly counters: OrgCommandProcessorCounters = {
+    fastCommits: 0,
+    lockedCommits: 0,
+    staleFences: 0,
+    resentBatches: 0,
+    redecidedCommands: 0,
+    droppedStates: 0,
+    restoredStates: 0,
+    rebuiltStates: 0,
+    snapshots: 0,
+    unstorableCommands: 0,
+  };
   private committingTransactions = 0;
   private pendingCount = 0;
   private nextSeq = 0;
@@ -225,6 +275,13 @@ export class OrgCommandProcessor {
    * The promise settles only after the batch's transaction has committed (or failed).
    */
   submit<View>(command: BudgetCommand, view: (state: OrgState) => View, traceparent?: string): Promise<DecisionOutcome<View>> {
+    // The org id names the stream and its lock: one the store cannot hold would fail every
+    // transaction its batches share with other orgs.
+    try {
+      assertStorableText(command.orgId, 'orgId');
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
     let writer = this.writers.get(command.orgId);
     const orgPendingCount = writer?.pendingCount ?? 0;
     if (orgPendingCount >= this.options.maxPendingPerOrg) {
@@ -248,6 +305,8 @@ export class OrgCommandProcessor {
         toRedecide: [],
         lockedCommitsLeft: 0,
         lockedCommitsAfterConflict: LOCKED_COMMITS_AFTER_CONFLICT_MIN,
+        snapshot: undefined,
+        suspectCount: 0,
       };
       this.writers.set(command.orgId, writer);
     }
@@ -255,7 +314,7 @@ export class OrgCommandProcessor {
     return new Promise<DecisionOutcome<View>>((resolve, reject) => {
       const seq = this.nextSeq;
       this.nextSeq += 1;
-      target.waiting.push({ seq, decisionCount: 0, command, view, traceparent, resolve: resolve as (o: DecisionOutcome<unknown>) => void, reject });
+      target.waiting.push({ seq, decisionCount: 0, isolation: 0, isolationRounds: 0, command, view, traceparent, resolve: resolve as (o: DecisionOutcome<unknown>) => void, reject });
       target.pendingCount += 1;
       this.pendingCount += 1;
       this.ready.add(target);
@@ -302,12 +361,16 @@ export class OrgCommandProcessor {
       if (this.decidedUnsentCount >= maxCommandsPerCommit) return;
       const { state } = writer;
       if (writer.waiting.length === 0 || writer.draining || state === undefined || writer.lockedCommitsLeft > 0 || writer.inFlight[0]?.path === 'locked') continue;
+      // Set-apart commands go on the locked path, alone; and an org due for a snapshot lets
+      // its batch in flight commit first, so that its state is the committed one for a moment.
+      const ordinaryCount = this.ordinaryPrefixLength(writer);
+      if (ordinaryCount === 0 || (writer.inFlight.length > 0 && this.snapshotDue(writer))) continue;
       let open = writer.inFlight.at(-1);
       if (open?.status !== 'open') {
         open = { writer, path: 'fast', items: [], results: [], toAppend: [], expectedVersion: writer.version, prepared: undefined, status: 'open', sendCount: 0, sentBehind: false };
         writer.inFlight.push(open);
       }
-      const items = writer.waiting.splice(0, Math.min(maxBatchSize - open.items.length, maxCommandsPerCommit - this.decidedUnsentCount));
+      const items = writer.waiting.splice(0, Math.min(maxBatchSize - open.items.length, maxCommandsPerCommit - this.decidedUnsentCount, ordinaryCount));
       writer.version += this.decideInto(open, items, state);
       open.items.push(...items);
       this.decidedUnsentCount += items.length;
@@ -362,40 +425,63 @@ export class OrgCommandProcessor {
         continue;
       }
       // The locked path decides under the lock, so the org must have nothing else in flight.
-      if (writer.draining || (writer.state !== undefined && writer.lockedCommitsLeft === 0) || writer.inFlight.length > 0) continue;
+      const isolation = writer.waiting[0]?.isolation ?? 0;
+      if (writer.draining || writer.inFlight.length > 0 || (isolation === 0 && writer.state !== undefined && writer.lockedCommitsLeft === 0)) continue;
+      if (isolation > 0) {
+        // Set apart after a transaction failed on its data: in a transaction of its own.
+        if (batches.length > 0) continue;
+        let count = 0;
+        while (count < isolation && (writer.waiting[count]?.isolation ?? 0) > 0) count += 1;
+        this.ready.delete(writer);
+        return { path: 'locked', batches: [this.lockedBatch(writer, writer.waiting.splice(0, count))] };
+      }
       this.ready.delete(writer);
-      const items = writer.waiting.splice(0, Math.min(maxBatchSize, maxCommandsPerCommit - commandCount));
-      const batch: Batch = { writer, path: 'locked', items, results: [], toAppend: [], expectedVersion: 0, prepared: undefined, status: 'sending', sendCount: 1, sentBehind: false };
-      writer.inFlight.push(batch);
-      add(batch);
+      add(this.lockedBatch(writer, writer.waiting.splice(0, Math.min(maxBatchSize, maxCommandsPerCommit - commandCount, this.ordinaryPrefixLength(writer)))));
     }
     return batches.length > 0 ? { path: 'locked', batches } : undefined;
   }
 
+  private lockedBatch(writer: OrgWriter, items: Pending[]): Batch {
+    const batch: Batch = { writer, path: 'locked', items, results: [], toAppend: [], expectedVersion: 0, prepared: undefined, status: 'sending', sendCount: 1, sentBehind: false };
+    writer.inFlight.push(batch);
+    return batch;
+  }
+
+  /** How many waiting commands of the org come before the first one set apart. */
+  private ordinaryPrefixLength(writer: OrgWriter): number {
+    if (writer.suspectCount === 0) return writer.waiting.length;
+    const index = writer.waiting.findIndex((item) => item.isolation > 0);
+    return index < 0 ? writer.waiting.length : index;
+  }
+
   /**
    * Decides commands in order on `state`, adding their events and answers to the batch, and
-   * returns how many events they added.
+   * returns how many events they added. A command whose events the store could not hold is
+   * refused alone, before they reach the state or the batch.
    */
   private decideInto(batch: Batch, items: readonly Pending[], state: OrgState): number {
     const eventCountBefore = batch.toAppend.length;
     for (const item of items) {
       item.decisionCount += 1;
-      if (item.decisionCount > MAX_DECISIONS_PER_COMMAND) {
+      if (item.decisionCount > MAX_DECISIONS_PER_COMMAND + item.isolationRounds) {
         batch.results.push({ ok: false, error: new Error(`command decided ${item.decisionCount} times without committing; not decided again`) });
         continue;
       }
       let events: BudgetEvent[];
+      let newEvents: NewEvent[];
       try {
         events = decide(item.command, state);
+        newEvents = events.map((event) => storableEvent(toNewEvent(item.command, event, item.traceparent)));
       } catch (error) {
+        if (error instanceof UnstorableEventError) this.counters.unstorableCommands += 1;
         batch.results.push({ ok: false, error });
         continue;
       }
       const firstIndex = batch.toAppend.length;
-      for (const event of events) {
+      events.forEach((event, index) => {
         evolve(state, event);
-        batch.toAppend.push(toNewEvent(item.command, event, item.traceparent));
-      }
+        batch.toAppend.push(newEvents[index]!);
+      });
       // A failing view is a bug in the caller; the decision stands and is still committed.
       try {
         batch.results.push({ ok: true, eventCount: events.length, firstIndex, view: item.view(state) });
@@ -426,6 +512,8 @@ export class OrgCommandProcessor {
           if (stale.has(batch.writer.streamId)) this.fenceFailed(batch);
           else this.sendAgain(batch);
         }
+      } else if (isDataError(error)) {
+        this.setApart(batches, error);
       } else {
         for (const batch of batches) this.failed(batch, error);
       }
@@ -462,7 +550,8 @@ export class OrgCommandProcessor {
         return this.store.commitFencedInTransaction(client, ORG_LOCK_NAMESPACE, lockKeysOf(batches), appends);
       });
     } catch (error) {
-      for (const batch of batches) this.failed(batch, error);
+      if (isDataError(error)) this.setApart(batches, error);
+      else for (const batch of batches) this.failed(batch, error);
       return;
     }
     this.counters.lockedCommits += 1;
@@ -480,6 +569,7 @@ export class OrgCommandProcessor {
     const { writer } = batch;
     this.removeFromFlight(batch);
     batch.items.forEach((item, index) => {
+      if (item.isolation > 0) writer.suspectCount -= 1;
       const result = batch.results[index];
       if (result === undefined) {
         item.reject(new Error('decision result missing'));
@@ -493,7 +583,55 @@ export class OrgCommandProcessor {
     // A parked batch now first in line failed only because something before it was unresolved.
     const first = writer.inFlight[0];
     if (first?.status === 'parked' && !writer.draining) this.fenceFailed(first);
+    this.takeSnapshotIfDue(writer);
     this.settle(writer);
+  }
+
+  /**
+   * The transaction failed on the data it carried, so nothing of it was written, and one of
+   * its commands is at fault: the others must not fail with it. Each org's commands are
+   * decided again apart, on the state restored to before them: first each org alone in its
+   * transaction, then in halves, until a command alone fails and is refused by itself.
+   */
+  private setApart(batches: readonly Batch[], error: unknown): void {
+    const alone = batches.length === 1;
+    for (const batch of batches) {
+      const { writer } = batch;
+      this.removeFromFlight(batch);
+      for (const item of batch.items) if (item.isolation > 0) writer.suspectCount -= 1;
+      const culprit = alone && batch.items.length === 1 ? batch.items[0] : undefined;
+      if (culprit !== undefined) {
+        this.counters.unstorableCommands += 1;
+        culprit.reject(new UnstorableEventError('', 'refused_by_store', `the event store refused this command's events (${describeDataError(error)})`));
+        this.answered(writer, 1);
+      } else {
+        const isolation = alone ? Math.ceil(batch.items.length / 2) : batch.items.length;
+        for (const item of batch.items) {
+          item.isolation = isolation;
+          item.isolationRounds += 1;
+        }
+        writer.suspectCount += batch.items.length;
+        writer.toRedecide.push(...batch.items);
+        this.counters.redecidedCommands += batch.items.length;
+      }
+      // The state holds the failed batch's effects: it is dropped, and restored without them.
+      this.invalidate(writer);
+      this.settle(writer);
+    }
+  }
+
+  /** Serialises the org's state while it is exactly the committed stream, when one is due. */
+  private takeSnapshotIfDue(writer: OrgWriter): void {
+    if (writer.state === undefined || writer.draining || writer.inFlight.length > 0 || writer.version === 0 || !this.snapshotDue(writer)) return;
+    writer.snapshot = { version: writer.version, bytes: serialize(writer.state) };
+    this.counters.snapshots += 1;
+  }
+
+  private snapshotDue(writer: OrgWriter): boolean {
+    const { snapshot } = writer;
+    if (snapshot === undefined) return true;
+    const intervalEvents = Math.max(this.options.snapshotIntervalEvents, Math.ceil(snapshot.bytes.length / SNAPSHOT_BYTES_PER_EVENT));
+    return writer.version - snapshot.version >= intervalEvents;
   }
 
   /**
@@ -547,7 +685,10 @@ export class OrgCommandProcessor {
   private failed(batch: Batch, error: unknown): void {
     const { writer } = batch;
     this.removeFromFlight(batch);
-    for (const item of batch.items) item.reject(error);
+    for (const item of batch.items) {
+      if (item.isolation > 0) writer.suspectCount -= 1;
+      item.reject(error);
+    }
     this.answered(writer, batch.items.length);
     this.invalidate(writer);
     this.settle(writer);
@@ -646,8 +787,16 @@ export class OrgCommandProcessor {
     let state = writer.state;
     let version = writer.version;
     if (state === undefined || version > committedVersion) {
-      state = initialOrgState(writer.orgId);
-      version = 0;
+      const { snapshot } = writer;
+      if (snapshot !== undefined && snapshot.version <= committedVersion) {
+        state = deserialize(snapshot.bytes) as OrgState;
+        version = snapshot.version;
+        this.counters.restoredStates += 1;
+      } else {
+        state = initialOrgState(writer.orgId);
+        version = 0;
+        if (committedVersion > 0) this.counters.rebuiltStates += 1;
+      }
     }
     // Dropped while reading, so a failure midway leaves the org marked for a rebuild.
     writer.state = undefined;
@@ -682,6 +831,18 @@ function lockKeyOf(streamId: string): number {
     hash = Math.imul(hash, 0x01000193);
   }
   return hash | 0;
+}
+
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && DATA_ERROR_SQLSTATE.test(code);
+}
+
+/** The database's SQLSTATE and the first line of its message, short: the command's own data may be quoted in it. */
+function describeDataError(error: unknown): string {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const firstLine = typeof message === 'string' ? (message.split('\n')[0] ?? '') : '';
+  return `SQLSTATE ${String(code)}: ${firstLine.slice(0, 120)}`;
 }
 
 function stripUndefined(options: OrgCommandProcessorOptions): Partial<OrgCommandProcessorOptions> {

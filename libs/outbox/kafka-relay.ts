@@ -2,9 +2,11 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PoolClient } from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { positionOf, type EventStore, type LogPosition } from '../eventstore/event-store.js';
+import type { EventStore, LogPosition } from '../eventstore/event-store.js';
+import { committedLog, LogSubscription, namedCheckpoint } from '../eventstore/log-subscription.js';
 import { BackgroundLoop } from '../platform/background-loop.js';
 import { toCloudEvent } from './cloud-event.js';
+import { EVENTS_TOPIC_PARTITIONS } from './kafka-topic.js';
 
 export interface KafkaRelayOptions {
   brokers: string[];
@@ -32,6 +34,7 @@ export class KafkaOutboxRelay extends BackgroundLoop {
   private lockClient: PoolClient | undefined;
   private producer: Producer | undefined;
   private readonly kafka: Kafka;
+  private readonly subscription: LogSubscription<LogPosition>;
   private topicReady = false;
 
   constructor(
@@ -41,6 +44,7 @@ export class KafkaOutboxRelay extends BackgroundLoop {
     private readonly metrics?: RelayMetrics,
   ) {
     super();
+    this.subscription = new LogSubscription(store, { reader: committedLog(store), checkpoint: namedCheckpoint(store, CHECKPOINT), pageSize: options.pageSize ?? 500 });
     this.kafka = new Kafka({
       clientId: options.clientId ?? 'paybound-relay',
       brokers: options.brokers,
@@ -76,28 +80,25 @@ export class KafkaOutboxRelay extends BackgroundLoop {
 
   /** Publishes one page; the checkpoint moves only after Kafka acknowledged all of it. */
   private async publishNextPage(): Promise<number> {
-    const checkpoint: LogPosition = await this.store.loadCheckpoint(this.store.pool, CHECKPOINT);
-    const page = await this.store.readAll(this.store.pool, checkpoint, this.options.pageSize ?? 500);
-    const last = page.at(-1);
-    if (last === undefined) return 0;
-    const producer = await this.connectedProducer();
-    await producer.send({
-      topic: this.options.topic,
-      acks: -1,
-      messages: page.map((event) => ({
-        // Org events are keyed by org, so each org stays in order; org-less ones (wallets) by stream.
-        key: event.metadata.orgId === '' ? event.streamId : event.metadata.orgId,
-        value: JSON.stringify(toCloudEvent(event)),
-        headers: {
-          'content-type': 'application/cloudevents+json',
-          ce_id: event.eventId,
-          ...(event.metadata.traceparent === undefined ? {} : { traceparent: event.metadata.traceparent }),
-        },
-      })),
+    const published = await this.subscription.handlePage(async (page) => {
+      const producer = await this.connectedProducer();
+      await producer.send({
+        topic: this.options.topic,
+        acks: -1,
+        messages: page.map((event) => ({
+          // Org events are keyed by org, so each org stays in order; org-less ones (wallets) by stream.
+          key: event.metadata.orgId === '' ? event.streamId : event.metadata.orgId,
+          value: JSON.stringify(toCloudEvent(event)),
+          headers: {
+            'content-type': 'application/cloudevents+json',
+            ce_id: event.eventId,
+            ...(event.metadata.traceparent === undefined ? {} : { traceparent: event.metadata.traceparent }),
+          },
+        })),
+      });
     });
-    await this.store.saveCheckpoint(this.store.pool, CHECKPOINT, positionOf(last));
-    this.metrics?.published.inc(page.length);
-    return page.length;
+    this.metrics?.published.inc(published);
+    return published;
   }
 
   private async connectedProducer(): Promise<Producer> {
@@ -106,8 +107,7 @@ export class KafkaOutboxRelay extends BackgroundLoop {
       const admin = this.kafka.admin();
       await admin.connect();
       try {
-        // Three partitions keyed by org: one org's events stay ordered in one partition.
-        await admin.createTopics({ topics: [{ topic: this.options.topic, numPartitions: 3 }], waitForLeaders: true });
+        await admin.createTopics({ topics: [{ topic: this.options.topic, numPartitions: EVENTS_TOPIC_PARTITIONS }], waitForLeaders: true });
       } finally {
         await admin.disconnect();
       }

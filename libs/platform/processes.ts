@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
@@ -41,6 +42,50 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses), or undefined off Linux or when gone. */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * When the process started, in clock ticks since boot (Linux), or undefined where /proc is
+ * not available. With the PID it names one process for good: a PID can be reused, the pair cannot.
+ */
+export function processStartTime(pid: number): string | undefined {
+  // Field 22 of stat; the list starts at field 3.
+  return procStat(pid)?.[19];
+}
+
+/** Whether the process is running: alive and not a zombie that only waits to be reaped. */
+export function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
+  const state = procStat(pid)?.[0];
+  return state !== 'Z' && state !== 'X';
+}
+
+/**
+ * Whether `pid` is still the process that had `startTime` when it was recorded. Without a
+ * start time (not Linux) a running process with that PID is taken to be it.
+ */
+export function isSameProcess(pid: number, startTime: string | undefined): boolean {
+  if (!isRunning(pid)) return false;
+  return startTime === undefined || processStartTime(pid) === startTime;
+}
+
+/** The process's command name (Linux), e.g. `postgres`, or undefined where it cannot be read. */
+export function processName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
 

@@ -5,7 +5,6 @@ import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { BudgetCommand, Reserve } from '../domain/budget/commands.js';
 import { EventStore } from '../eventstore/event-store.js';
-import { BalanceProjection } from '../ledger/balance-projection.js';
 import { ObservedDecisions } from '../ledger/decision-telemetry.js';
 import { OrgCommandProcessor, orgStreamId } from '../ledger/org-command-processor.js';
 import { freshDatabase, type TestDatabase } from '../../test/support/database.js';
@@ -80,7 +79,6 @@ describe('SettlementWorker on the Postgres log: concurrent signing, a checkpoint
       pool: db.pool,
       store,
       decisions: localDecisions(new ObservedDecisions(new OrgCommandProcessor(store, { maxBatchSize: 200 }), undefined)),
-      projection: new BalanceProjection(store),
       signer,
       chains: new Map([[NETWORK, noChain]]),
       logger,
@@ -88,7 +86,6 @@ describe('SettlementWorker on the Postgres log: concurrent signing, a checkpoint
       reconcileIntervalMs: 3_600_000,
       signConcurrencyMax: options.signConcurrencyMax ?? 16,
       wakeups: { connectionString: db.url, pollFallbackMs: options.pollFallbackMs ?? FALLBACK_NEVER_MS },
-      fault: 'none',
     });
     worker.start();
     workers.push(worker);

@@ -1,6 +1,7 @@
 import type { RecordSignature, Release, Settle } from '../domain/budget/commands.js';
 import { DomainError, type DomainErrorCode } from '../domain/budget/errors.js';
 import { encodeJson } from '../eventstore/json-codec.js';
+import { isDomainErrorCode } from '../platform/error-catalogue.js';
 import type { ObservedDecisions } from '../ledger/decision-telemetry.js';
 import { traceparentOf } from '../platform/tracing.js';
 
@@ -23,6 +24,20 @@ export function localDecisions(decisions: ObservedDecisions): WorkerDecisions {
   return { submit: (command) => decisions.submit(command, () => undefined) };
 }
 
+/**
+ * Submits a command; the listed domain refusals mean "already decided otherwise" and are
+ * returned, not thrown. Anything else (the governor unreachable, the database down) throws.
+ */
+export async function submitExpecting(decisions: WorkerDecisions, command: WorkerCommand, expected: readonly DomainErrorCode[]): Promise<{ ok: true } | { ok: false; code: DomainErrorCode }> {
+  try {
+    await decisions.submit(command);
+    return { ok: true };
+  } catch (error) {
+    if (error instanceof DomainError && expected.includes(error.code)) return { ok: false, code: error.code };
+    throw error;
+  }
+}
+
 export const WORKER_ACTOR = 'worker:settlement';
 export const WORKER_COMMANDS_PATH = '/internal/v1/worker-commands';
 
@@ -30,20 +45,6 @@ export interface WorkerCommandAnswer {
   /** The events the decision appended; none when it was a retry of one already decided. */
   events: { type: string; streamVersion: number }[];
 }
-
-/** Codes a governor's problem may carry that are the domain's refusals, not failures. */
-const DOMAIN_CODES: ReadonlySet<string> = new Set<DomainErrorCode>([
-  'org_not_found',
-  'payment_not_found',
-  'intent_conflict',
-  'intent_already_settled',
-  'intent_already_refunded',
-  'settle_exceeds_reserved',
-  'payment_not_signed',
-  'payment_already_signed',
-  'release_not_proven',
-  'invalid_command',
-]);
 
 export interface GovernorDecisionsOptions {
   /** The governor's base URL, e.g. http://127.0.0.1:8080. */
@@ -83,7 +84,7 @@ export class GovernorDecisions implements WorkerDecisions {
     if (response.ok && Array.isArray(answer.events)) return { events: answer.events };
     const code = typeof answer.code === 'string' ? answer.code : '';
     const detail = typeof answer.detail === 'string' ? answer.detail : '';
-    if (response.status < 500 && DOMAIN_CODES.has(code)) throw new DomainError(code as DomainErrorCode, detail);
+    if (isDomainErrorCode(code)) throw new DomainError(code, detail);
     throw new Error(`the governor refused to decide ${command.type}: ${response.status} ${code || 'no problem code'}${detail === '' ? '' : `: ${detail}`}`);
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { endpointWants } from '../domain/webhooks/webhooks.js';
-import { comparePositions, positionOf, type EventStore } from '../eventstore/event-store.js';
+import { comparePositions, type EventStore, type LogPosition } from '../eventstore/event-store.js';
+import { committedLog, LogSubscription, namedCheckpoint, type CommittedLogReader } from '../eventstore/log-subscription.js';
 import { BackgroundLoop } from '../platform/background-loop.js';
 
 const CHECKPOINT = 'webhook-dispatcher';
@@ -38,13 +39,22 @@ interface EndpointRow {
  */
 export class WebhookDispatcher extends BackgroundLoop {
   enqueuedTotal = 0;
+  private readonly log: CommittedLogReader;
+  private readonly subscription: LogSubscription<LogPosition>;
 
   constructor(
-    private readonly store: EventStore,
+    store: EventStore,
     private readonly logger: Logger,
     private readonly options: WebhookDispatcherOptions,
   ) {
     super();
+    this.log = committedLog(store);
+    this.subscription = new LogSubscription(store, {
+      reader: this.log,
+      checkpoint: namedCheckpoint(store, CHECKPOINT),
+      pageSize: PAGE_SIZE,
+      tryLock: async (client) => (await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [WEBHOOK_DISPATCH_LOCK_KEY])).rows[0]?.locked === true,
+    });
   }
 
   protected async run(): Promise<void> {
@@ -65,38 +75,24 @@ export class WebhookDispatcher extends BackgroundLoop {
 
   /** Enqueues the deliveries of the next page of the log; returns how many events it read (0 when another governor holds the page). */
   async dispatchPage(): Promise<number> {
-    const { read, enqueued } = await this.store.transaction(async (client) => {
-      const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [WEBHOOK_DISPATCH_LOCK_KEY]);
-      if (lock.rows[0]?.locked !== true) return { read: 0, enqueued: 0 };
-      const checkpoint = await this.store.loadCheckpoint(client, CHECKPOINT);
-      const endpoints = await client.query<EndpointRow>(
-        'SELECT endpoint_id, event_types, org_id, created_at FROM webhook_endpoints WHERE enabled AND deleted_at IS NULL',
-      );
-      if (endpoints.rows.length === 0) {
-        // Nobody to deliver to, and an endpoint gets only what happens after it is created:
-        // the events so far need not be read at all.
-        const head = await this.store.headPosition(client);
-        if (head !== undefined && comparePositions(head, checkpoint) > 0) await this.store.saveCheckpoint(client, CHECKPOINT, head);
-        return { read: 0, enqueued: 0 };
-      }
-      const page = await this.store.readAll(client, checkpoint, PAGE_SIZE);
-      const last = page.at(-1);
-      if (last === undefined) return { read: 0, enqueued: 0 };
-      const endpointIds: string[] = [];
-      const eventIds: string[] = [];
-      const eventTypes: string[] = [];
-      for (const event of page) {
-        const candidate = { type: event.type, orgId: event.metadata.orgId, occurredAtMs: Date.parse(event.occurredAt) };
-        for (const endpoint of endpoints.rows) {
-          const subscription = { eventTypes: endpoint.event_types, orgId: endpoint.org_id, enabled: true, createdAtMs: endpoint.created_at.getTime() };
-          if (!endpointWants(subscription, candidate)) continue;
-          endpointIds.push(endpoint.endpoint_id);
-          eventIds.push(event.eventId);
-          eventTypes.push(event.type);
+    let enqueued = 0;
+    let endpoints: EndpointRow[] = [];
+    const { readCount } = await this.subscription.handlePageInTransaction(
+      async (client, page) => {
+        const endpointIds: string[] = [];
+        const eventIds: string[] = [];
+        const eventTypes: string[] = [];
+        for (const event of page) {
+          const candidate = { type: event.type, orgId: event.metadata.orgId, occurredAtMs: Date.parse(event.occurredAt) };
+          for (const endpoint of endpoints) {
+            const subscription = { eventTypes: endpoint.event_types, orgId: endpoint.org_id, enabled: true, createdAtMs: endpoint.created_at.getTime() };
+            if (!endpointWants(subscription, candidate)) continue;
+            endpointIds.push(endpoint.endpoint_id);
+            eventIds.push(event.eventId);
+            eventTypes.push(event.type);
+          }
         }
-      }
-      let inserted = 0;
-      if (endpointIds.length > 0) {
+        if (endpointIds.length === 0) return;
         const now = this.options.now();
         const result = await client.query(
           `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, status, next_attempt_at, created_at)
@@ -105,15 +101,21 @@ export class WebhookDispatcher extends BackgroundLoop {
            ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
           [endpointIds, eventIds, eventTypes, now],
         );
-        inserted = result.rowCount ?? 0;
-      }
-      await this.store.saveCheckpoint(client, CHECKPOINT, positionOf(last));
-      return { read: page.length, enqueued: inserted };
-    });
+        enqueued = result.rowCount ?? 0;
+      },
+      async (client, from) => {
+        endpoints = (await client.query<EndpointRow>('SELECT endpoint_id, event_types, org_id, created_at FROM webhook_endpoints WHERE enabled AND deleted_at IS NULL')).rows;
+        if (endpoints.length > 0) return undefined;
+        // Nobody to deliver to, and an endpoint gets only what happens after it is created:
+        // the events so far need not be read at all.
+        const head = await this.log.head(client);
+        return head !== undefined && comparePositions(head, from) > 0 ? head : undefined;
+      },
+    );
     if (enqueued > 0) {
       this.enqueuedTotal += enqueued;
       this.options.onEnqueued?.();
     }
-    return read;
+    return readCount;
   }
 }

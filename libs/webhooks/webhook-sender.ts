@@ -6,7 +6,8 @@ import { afterAttempt, type RetrySchedule } from '../domain/webhooks/webhooks.js
 import type { EventStore, RecordedEvent } from '../eventstore/event-store.js';
 import { BackgroundLoop } from '../platform/background-loop.js';
 import { toCloudEvent } from '../outbox/cloud-event.js';
-import { signWebhook } from './signature.js';
+import { processDataKeys, type DataKeys } from '../platform/data-keys.js';
+import { openWebhookSecret, sealStoredWebhookSecrets, signWebhook } from './signature.js';
 
 export interface WebhookSenderOptions {
   pool: Pool;
@@ -27,6 +28,8 @@ export interface WebhookSenderOptions {
   perEndpointConcurrency?: number;
   pollIntervalMs?: number;
   metrics?: WebhookMetrics;
+  /** The keys secrets are sealed with; by default the process's (PAYBOUND_DATA_KEY_FILE). */
+  dataKeys?: DataKeys | undefined;
 }
 
 export class WebhookMetrics {
@@ -56,7 +59,9 @@ interface ClaimedRow {
   attempts: number;
   url: string;
   secret: string;
+  secret_key_id: string | null;
   previous_secret: string | null;
+  previous_secret_key_id: string | null;
   previous_secret_expires_at: Date | null;
 }
 
@@ -85,11 +90,13 @@ export class WebhookSender extends BackgroundLoop {
   private readonly stopping = new AbortController();
   private readonly concurrency: number;
   private readonly perEndpoint: number;
+  private readonly dataKeys: DataKeys | undefined;
 
   constructor(private readonly options: WebhookSenderOptions) {
     super();
     this.concurrency = options.concurrency ?? CONCURRENCY_DEFAULT;
     this.perEndpoint = options.perEndpointConcurrency ?? PER_ENDPOINT_CONCURRENCY_DEFAULT;
+    this.dataKeys = 'dataKeys' in options ? options.dataKeys : processDataKeys();
   }
 
   /** Stops claiming, aborts the requests in flight (they are recorded as failed attempts and retried later) and waits for them. */
@@ -100,6 +107,16 @@ export class WebhookSender extends BackgroundLoop {
   }
 
   protected async run(): Promise<void> {
+    const keys = this.dataKeys;
+    if (keys !== undefined) {
+      // Secrets stored in the clear (before sealing began) or under an older key are sealed anew.
+      await sealStoredWebhookSecrets(this.options.pool, keys).then(
+        (count) => {
+          if (count > 0) this.options.logger.info({ count, keyId: keys.currentKeyId }, 'webhook secrets sealed with the current data key');
+        },
+        (error: unknown) => this.options.logger.warn({ err: { message: (error as Error).message } }, 'sealing stored webhook secrets failed; they are tried again at the next start'),
+      );
+    }
     const pollMs = this.options.pollIntervalMs ?? POLL_INTERVAL_MS;
     let waitMs = pollMs;
     while (this.running) {
@@ -146,7 +163,11 @@ export class WebhookSender extends BackgroundLoop {
     const startedAt = this.options.now();
     const timestampSec = Math.floor(startedAt.getTime() / 1000);
     const body = JSON.stringify(toCloudEvent(event));
-    const secrets = row.previous_secret !== null && row.previous_secret_expires_at !== null && row.previous_secret_expires_at > startedAt ? [row.secret, row.previous_secret] : [row.secret];
+    const current = openWebhookSecret(this.dataKeys, { value: row.secret, keyId: row.secret_key_id }, row.endpoint_id);
+    const secrets =
+      row.previous_secret !== null && row.previous_secret_expires_at !== null && row.previous_secret_expires_at > startedAt
+        ? [current, openWebhookSecret(this.dataKeys, { value: row.previous_secret, keyId: row.previous_secret_key_id }, row.endpoint_id)]
+        : [current];
     const started = performance.now();
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     let result: AttemptResult;
@@ -244,7 +265,7 @@ WITH busy AS (
 UPDATE webhook_deliveries d SET attempts = d.attempts + 1, lease_expires_at = $4, last_attempt_at = $1
 FROM chosen, webhook_endpoints e
 WHERE d.delivery_id = chosen.delivery_id AND e.endpoint_id = d.endpoint_id
-RETURNING d.delivery_id, d.endpoint_id, d.event_id, d.attempts, e.url, e.secret, e.previous_secret, e.previous_secret_expires_at`;
+RETURNING d.delivery_id, d.endpoint_id, d.event_id, d.attempts, e.url, e.secret, e.secret_key_id, e.previous_secret, e.previous_secret_key_id, e.previous_secret_expires_at`;
 
 // The attempt's outcome and its history row, only while the claim made at this attempt
 // count is still the delivery's (a manual retry or a newer claim moved it on otherwise).

@@ -1,3 +1,4 @@
+import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
 import { freshDatabase, readWholeLog, type TestDatabase } from '../support/database.js';
@@ -11,13 +12,23 @@ const REQUESTS = 2_400;
 // Each payment is $0.01. The session allows 900 of them, the agent 1,000 and the org 1,100:
 // the session is the binding limit, and the other levels are close enough to matter.
 const PRICE_ATOMIC = '10000';
+// Sockets per governor at most: the requests queue in the client rather than open 1,200
+// connections to each process at once, which on a CPU shared with other work ended in
+// connection resets (ECONNRESET, "other side closed") in every run, before and after the
+// governor was reshaped. A hundred in flight per process still races every decision
+// against the other process.
+const CONNECTIONS_PER_GOVERNOR_MAX = 100;
 
 
 describe('concurrent reservations from two governor processes on one database', () => {
   let db: TestDatabase;
   const governors: GovernorProcess[] = [];
 
+  let previousDispatcher: Dispatcher;
+
   beforeAll(async () => {
+    previousDispatcher = getGlobalDispatcher();
+    setGlobalDispatcher(new Agent({ connections: CONNECTIONS_PER_GOVERNOR_MAX }));
     db = await freshDatabase('concurrency');
     const env = {
       DATABASE_URL: db.url,
@@ -31,6 +42,9 @@ describe('concurrent reservations from two governor processes on one database', 
   afterAll(async () => {
     await Promise.all(governors.map((g) => g.stop()));
     await db.drop();
+    const limited = getGlobalDispatcher();
+    setGlobalDispatcher(previousDispatcher);
+    await limited.close();
   });
 
   it('never lets any level exceed its limit, and accounts for every accepted reservation', async () => {

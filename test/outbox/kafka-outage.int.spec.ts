@@ -1,4 +1,6 @@
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENTS_TOPIC_PARTITIONS } from '../../libs/outbox/kafka-topic.js';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
 import { freshDatabase, readWholeLog, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
@@ -107,6 +109,16 @@ describe('outbox relay to Kafka through a broker outage', () => {
     expect(reserved?.value).toMatchObject({ specversion: '1.0', source: 'urn:paybound:governor', orgid: 'org-k', datacontenttype: 'application/json' });
     expect(reserved?.value.data).toMatchObject({ amountMicros: '10000', amountAtomic: '10000', sessionId: session.body.id });
     expect(reserved?.headers.ce_id).toBe(reserved?.value.id);
+    // The relay created the topic with the partitions the workers and FinOps count on.
+    const admin = new Kafka({ clientId: 'outage-test', brokers: broker.brokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: [TOPIC] });
+      expect(metadata.topics[0]?.partitions).toHaveLength(EVENTS_TOPIC_PARTITIONS);
+      expect(EVENTS_TOPIC_PARTITIONS).toBe(12);
+    } finally {
+      await admin.disconnect();
+    }
     await lagDrained();
   });
 });

@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../support/api-client.js';
-import { freePort } from '../../libs/platform/processes.js';
+import { freePort, isRunning, processStartTime } from '../../libs/platform/processes.js';
 
 // `npm start` as a newcomer runs it: in a clean copy of the repository, with nothing
 // configured. The copy holds the files a commit would hold (tracked, plus new files not
@@ -24,6 +24,8 @@ interface RunFile {
   pid: number;
   apiUrl: string;
   demoUrl: string;
+  chainRpcUrl: string;
+  workerMetricsUrl: string;
   children: { name: string; pid: number }[];
 }
 
@@ -34,6 +36,8 @@ let readyMs = 0;
 let run: RunFile;
 let agentKey = '';
 let exitCode: number | null | undefined;
+/** The environment of every start: this one's, without settings that would point Paybound elsewhere. */
+let baseEnv: Record<string, string> = {};
 
 
 /** Every live descendant of `rootPid`, from /proc: what Ctrl-C must leave none of. */
@@ -67,16 +71,6 @@ function descendants(rootPid: number): Map<number, string> {
   return found;
 }
 
-/** Alive and not a zombie: a zombie has exited and only waits for its parent to reap it. */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 function copyRepository(target: string): void {
   const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8' });
   if (listed.status !== 0) throw new Error(`git ls-files failed: ${listed.stderr}`);
@@ -98,6 +92,72 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
+
+function readRun(): RunFile {
+  return JSON.parse(readFileSync(join(workDir, '.paybound', 'run.json'), 'utf8')) as RunFile;
+}
+
+/**
+ * Pays the demo seller once through `apiUrl`, retrying for a while: after a restart the
+ * governor's pool reconnects on first use. Returns how many attempts failed first.
+ */
+async function payOnce(apiUrl: string, key: string, demoUrl: string): Promise<number> {
+  let failures = 0;
+  let last = '';
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const session = await call<{ id: string }>(apiUrl, 'POST', '/v1/sessions', { key, body: { limit: '0.05' } }).catch((error: unknown) => ({ status: 0, body: { id: '', error: String(error) } }));
+    if (session.status === 201) {
+      const paid = await call<Record<string, unknown>>(apiUrl, 'POST', `/v1/sessions/${session.body.id}/fetch`, { key, body: { url: demoUrl } });
+      if (paid.status === 200 && paid.headers.get('paybound-amount') === PRICE_USD) return failures;
+      last = `pay-and-fetch ${paid.status} ${JSON.stringify(paid.body).slice(0, 300)}`;
+    } else {
+      last = `open session ${session.status} ${JSON.stringify(session.body).slice(0, 300)}`;
+    }
+    failures += 1;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`no payment succeeded within 30 s (${failures} attempts); last: ${last}`);
+}
+
+interface Supervisor {
+  pid: number;
+  output: () => string;
+  exited: Promise<number | null>;
+  exitCode: () => number | null | undefined;
+}
+
+/** `node dist/apps/paybound/main.js` in the copy (built by the first start), in its own process group. */
+function spawnSupervisor(): Supervisor {
+  let text = '';
+  let code: number | null | undefined;
+  const child = spawn(process.execPath, [join(workDir, 'dist', 'apps', 'paybound', 'main.js')], {
+    cwd: workDir,
+    env: { ...baseEnv, PAYBOUND_DEMO: 'off', PORT: '0', PAYBOUND_PG_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  child.stdout.on('data', (chunk: Buffer) => (text = (text + chunk.toString()).slice(-20_000)));
+  child.stderr.on('data', (chunk: Buffer) => (text = (text + chunk.toString()).slice(-20_000)));
+  const exited = new Promise<number | null>((resolveExit) =>
+    child.once('exit', (exit) => {
+      code = exit;
+      resolveExit(exit);
+    }),
+  );
+  if (child.pid === undefined) throw new Error('spawn failed');
+  return { pid: child.pid, output: () => text, exited, exitCode: () => code };
+}
+
+async function startSupervisor(): Promise<Supervisor> {
+  const supervisor = spawnSupervisor();
+  await waitFor('a start to be ready', READY_TIMEOUT_MS, () => {
+    if (supervisor.exitCode() !== undefined) throw new Error(`the supervisor exited with ${supervisor.exitCode()}:\n${supervisor.output()}`);
+    return supervisor.output().includes('Paybound is running') ? true : undefined;
+  });
+  return supervisor;
+}
+
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'paybound-start-'));
   // Under root the embedded Postgres runs as the postgres user, who must reach its data dir.
@@ -108,6 +168,7 @@ beforeAll(async () => {
     if (value === undefined || name === 'DATABASE_URL' || name === 'KAFKA_BROKERS' || name.startsWith('RPC_URL_') || name.startsWith('PAYBOUND_') || name.startsWith('VITEST') || name === 'NODE_ENV') continue;
     env[name] = value;
   }
+  baseEnv = env;
   const started = Date.now();
   // Its own process group, so the test can send SIGINT to the group as a terminal's Ctrl-C does.
   npmStart = spawn('npm', ['start'], {
@@ -187,9 +248,47 @@ describe('npm start on a fresh copy with no settings', () => {
     expect(settled.payments).toBe(paid);
   });
 
+  it('reaches the demo seller and nothing else private: not the chain, the worker or itself', async () => {
+    const session = await call<{ id: string }>(run.apiUrl, 'POST', '/v1/sessions', { key: agentKey, body: { limit: SESSION_LIMIT_USD } });
+    expect(session.status).toBe(201);
+    const paid = await call<Record<string, unknown>>(run.apiUrl, 'POST', `/v1/sessions/${session.body.id}/fetch`, { key: agentKey, body: { url: run.demoUrl } });
+    expect(paid.status, JSON.stringify(paid.body)).toBe(200);
+    const sellerOrigin = new URL(run.demoUrl);
+    const otherPortOfTheSellerHost = `http://${sellerOrigin.hostname}:${Number(sellerOrigin.port) === 65_535 ? 65_534 : Number(sellerOrigin.port) + 1}/`;
+    const chainBody = { jsonrpc: '2.0', id: 1, method: 'eth_accounts', params: [] };
+    for (const target of [
+      { url: run.chainRpcUrl, method: 'POST', body: chainBody },
+      { url: run.workerMetricsUrl, method: 'GET' },
+      { url: `${run.apiUrl}/metrics`, method: 'GET' },
+      { url: otherPortOfTheSellerHost, method: 'GET' },
+    ]) {
+      const refused = await call<Record<string, unknown>>(run.apiUrl, 'POST', `/v1/sessions/${session.body.id}/fetch`, { key: agentKey, body: target });
+      expect({ url: target.url, status: refused.status, code: refused.body.code }).toEqual({ url: target.url, status: 403, code: 'destination_not_allowed' });
+    }
+  });
+
+  // The worker first, then the database under it: each is started again, and a payment goes through.
+  it.each([
+    { part: 'settlement worker', said: 'the settlement worker' },
+    { part: 'embedded PostgreSQL', said: 'the embedded database' },
+  ])('starts the $part again when it dies, says so, and payments go on', async ({ part, said }) => {
+    const before = readRun().children.find((child) => child.name === part);
+    if (before === undefined) throw new Error(`no ${part} in run.json: ${JSON.stringify(readRun())}`);
+    const killedAt = Date.now();
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor(`the ${part} to run again`, 60_000, () => (output.includes(`${said} is running again`) ? true : undefined));
+    const again = readRun().children.find((child) => child.name === part);
+    expect(output).toContain(`! ${said} exited (SIGKILL); starting it again in 1 s`);
+    expect(again?.pid).not.toBe(before.pid);
+    expect(isRunning(again?.pid ?? 0)).toBe(true);
+    const failedFirst = await payOnce(run.apiUrl, agentKey, run.demoUrl);
+    console.log(`${part} killed → running again and a payment settled ${Date.now() - killedAt} ms later (${failedFirst} attempts failed first)`);
+  });
+
   it('stops everything it started on one Ctrl-C and exits 0', async () => {
     const pid = npmStart?.pid;
     if (pid === undefined) throw new Error('npm start has no pid');
+    run = readRun();
     const tree = descendants(pid);
     // npm, the supervisor, Postgres and its workers, anvil, the governor and the worker.
     expect([...tree.values()].some((cmd) => cmd.includes('dist/apps/paybound/main.js'))).toBe(true);
@@ -209,5 +308,85 @@ describe('npm start on a fresh copy with no settings', () => {
       return running.length === 0 ? running : undefined;
     }).catch(() => [...tree.entries()].filter(([child]) => isRunning(child)));
     expect(left).toEqual([]);
+  });
+});
+
+describe('when the supervisor itself is killed', () => {
+  const logFile = (): string => join(workDir, '.paybound', 'logs', 'paybound.log');
+  const postmasterPid = (): string => join(workDir, '.paybound', 'pg', 'postmaster.pid');
+
+  it('takes every child with it on SIGKILL, and the next start recovers by itself', async () => {
+    const first = await startSupervisor();
+    const firstRun = readRun();
+    const tree = descendants(first.pid);
+    const commands = [...tree.values()];
+    for (const part of ['dist/apps/paybound/watchdog.js', 'dist/apps/governor/main.js', 'dist/apps/settlement-worker/main.js', 'postgres', 'anvil']) {
+      expect(commands.some((cmd) => cmd.includes(part)), `${part} runs under the supervisor`).toBe(true);
+    }
+
+    // A second start in the same folder meanwhile is refused, and leaves the first alone.
+    const second = spawnSupervisor();
+    expect(await second.exited).toBe(2);
+    expect(second.output()).toContain(`Paybound is already running from this folder (pid ${first.pid}, API at ${firstRun.apiUrl})`);
+    expect(readRun().pid).toBe(first.pid);
+
+    const killedAt = Date.now();
+    process.kill(first.pid, 'SIGKILL');
+    const left = await waitFor('every child to be gone', 30_000, () => {
+      const running = [...tree.entries()].filter(([child]) => isRunning(child));
+      return running.length === 0 ? running : undefined;
+    }).catch(() => [...tree.entries()].filter(([child]) => isRunning(child)));
+    expect(left).toEqual([]);
+    console.log(`supervisor killed with SIGKILL → all ${tree.size} descendants gone after ${Date.now() - killedAt} ms`);
+    const watchdogLines = readFileSync(logFile(), 'utf8').split('\n').filter((line) => line.includes('paybound-watchdog'));
+    for (const name of ['governor', 'settlement worker', 'embedded PostgreSQL', 'local chain (anvil)']) {
+      expect(watchdogLines.some((line) => line.includes(`the supervisor is gone; stopping ${name}`)), name).toBe(true);
+    }
+
+    // The killed run's run.json is still there; the next start finds nothing of it running.
+    expect(readRun().pid).toBe(first.pid);
+    const third = await startSupervisor();
+    expect(third.output()).toContain(`note: the last run (pid ${first.pid}) ended without cleaning up`);
+    const thirdRun = readRun();
+    await payOnce(thirdRun.apiUrl, agentKey, thirdRun.demoUrl);
+
+    // Killing the whole group leaves no one to clean up: a stale postmaster.pid and run.json.
+    process.kill(-third.pid, 'SIGKILL');
+    await third.exited;
+    const thirdTree = [...descendants(third.pid).keys()];
+    await waitFor('the killed group to be gone', 10_000, () => (thirdRun.children.every((child) => !isRunning(child.pid)) ? true : undefined));
+    expect(thirdTree.filter((pid) => isRunning(pid))).toEqual([]);
+    expect(existsSync(postmasterPid())).toBe(true);
+
+    const fourth = await startSupervisor();
+    expect(fourth.output()).toContain(`note: the last run (pid ${third.pid}) ended without cleaning up`);
+    expect(fourth.output()).toMatch(/note: removed a stale postmaster\.pid \(process \d+ is gone\)/);
+    const fourthRun = readRun();
+    await payOnce(fourthRun.apiUrl, agentKey, fourthRun.demoUrl);
+    process.kill(-fourth.pid, 'SIGINT');
+    expect(await fourth.exited).toBe(0);
+    expect(existsSync(join(workDir, '.paybound', 'run.json'))).toBe(false);
+  });
+
+  it('reports what a killed run left running, with the command that stops it, and starts nothing', async () => {
+    const leftover = spawn('sleep', ['120'], { stdio: 'ignore' });
+    const ended = spawn('true', { stdio: 'ignore' });
+    await new Promise((resolveExit) => ended.once('exit', resolveExit));
+    try {
+      const leftoverPid = leftover.pid ?? 0;
+      const runFile = join(workDir, '.paybound', 'run.json');
+      const stale = { pid: ended.pid, startedAt: new Date().toISOString(), children: [{ name: 'governor', pid: leftoverPid, startTime: processStartTime(leftoverPid) }] };
+      writeFileSync(runFile, JSON.stringify(stale));
+      const attempt = spawnSupervisor();
+      expect(await attempt.exited).toBe(2);
+      expect(attempt.output()).toContain(`an earlier npm start (pid ${ended.pid}) was killed and left these running: governor (pid ${leftoverPid})`);
+      expect(attempt.output()).toContain(`fix: stop them, then start again: kill ${leftoverPid}`);
+      // Reported, not touched: the process and the file are as they were.
+      expect(isRunning(leftoverPid)).toBe(true);
+      expect(JSON.parse(readFileSync(runFile, 'utf8'))).toEqual(stale);
+      expect(existsSync(postmasterPid())).toBe(false);
+    } finally {
+      leftover.kill('SIGKILL');
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startKafkaBroker } from './kafka-broker.js';
+import { ensureKafkaInstalled, startKafkaBroker } from './kafka-broker.js';
 import { ensurePostgres } from './postgres.js';
 
 declare module 'vitest' {
@@ -16,6 +16,8 @@ declare module 'vitest' {
  * broker with startKafkaBroker so they never pull the shared one out from under others.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // A fresh clone has no Kafka jars yet: they are installed here, once, through Maven.
+  ensureKafkaInstalled((line) => console.log(line));
   const [postgres, kafka] = await Promise.all([ensurePostgres(), startKafkaBroker()]);
   project.provide('pgAdminUrl', postgres.adminUrl);
   project.provide('kafkaBrokers', kafka.brokers);

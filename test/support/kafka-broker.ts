@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { freePort } from '../../libs/platform/processes.js';
@@ -23,8 +23,17 @@ export type KafkaBroker = {
   destroy(): Promise<void>;
 };
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root, whether this file runs from test/support (vitest) or dist/test/support (the bench). */
+const repoRoot = ((): string => {
+  const up = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  return up.endsWith(`${sep}dist`) ? dirname(up) : up;
+})();
 const kafkaHome = join(repoRoot, '.cache', 'kafka');
+const INSTALL_SCRIPT = join(repoRoot, 'scripts', 'install-kafka.sh');
+/** Kafka 4 brokers need Java 17. */
+export const JAVA_MAJOR_MIN = 17;
+/** Maven with a cold cache downloads about 60 MB; a warm one copies in seconds. */
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
 const classpath = join(kafkaHome, 'lib', '*');
 const log4jConfig = join(kafkaHome, 'log4j2.properties');
 
@@ -169,6 +178,41 @@ async function waitUntilReady(brokers: string, child: ChildProcess, logFile: str
   }
 }
 
+/** Why Java cannot run a Kafka broker here, with how to get it; undefined when it can. */
+export function javaProblem(): string | undefined {
+  const how = `install a Java ${JAVA_MAJOR_MIN}+ runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17) and put java on PATH`;
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8', timeout: 30_000 });
+  if (probe.error !== undefined || probe.status !== 0) return `Kafka needs Java, and \`java -version\` did not run (${probe.error?.message ?? `exit ${probe.status}`}): ${how}`;
+  // `version "17.0.15"`, or `version "1.8.0_402"` for Java 8.
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${probe.stderr}${probe.stdout}`);
+  const major = match === null ? undefined : Number(match[1]) === 1 ? Number(match[2]) : Number(match[1]);
+  if (major === undefined || major < JAVA_MAJOR_MIN) return `Kafka 4 needs Java ${JAVA_MAJOR_MIN} or newer, and java here is ${major ?? 'of an unknown version'}: ${how}`;
+  return undefined;
+}
+
+/**
+ * Makes sure the Kafka jars are in .cache/kafka, installing them through Maven the first
+ * time (scripts/install-kafka.sh; a stamp makes later runs cost milliseconds). Throws with
+ * what to do when Java or Maven cannot be had.
+ */
+export function ensureKafkaInstalled(log: (line: string) => void = console.log): void {
+  const java = javaProblem();
+  if (java !== undefined) throw new Error(java);
+  const started = Date.now();
+  if (!existsSync(join(kafkaHome, '.installed'))) log('[kafka] the Kafka jars are not installed yet: fetching them through Maven into .cache/kafka (once; under a minute with a cold Maven cache)…');
+  const result = spawnSync('bash', [INSTALL_SCRIPT], { cwd: repoRoot, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Maven writes colour resets even when told not to colour.
+  // eslint-disable-next-line no-control-regex
+  const output = `${result.stdout}${result.stderr}`.replace(/\x1b\[[0-9;]*m/g, '').trim();
+  if (result.status !== 0) {
+    throw new Error(`installing Kafka failed (bash scripts/install-kafka.sh, ${result.error?.message ?? `exit ${result.status}`}):\n${output.split('\n').slice(-15).join('\n')}`);
+  }
+  const elapsed = Date.now() - started;
+  // The script says "already in" when it had nothing to do; only an install is worth a line.
+  const said = output.split('\n').filter((line) => line.startsWith('install-kafka:')).at(-1) ?? 'install-kafka: done';
+  if (!said.includes('already in')) log(`[kafka] ${said} (${(elapsed / 1000).toFixed(1)} s)`);
+}
+
 /**
  * Starts a single-node KRaft broker (combined broker and controller) from the jars that
  * scripts/install-kafka.sh put into .cache/kafka/lib. Ports are picked at run time so
@@ -177,7 +221,7 @@ async function waitUntilReady(brokers: string, child: ChildProcess, logFile: str
  */
 export async function startKafkaBroker(opts: { dataDir?: string } = {}): Promise<KafkaBroker> {
   if (!existsSync(join(kafkaHome, 'lib'))) {
-    throw new Error(`Kafka is not installed in ${kafkaHome}; run: bash scripts/install-kafka.sh`);
+    throw new Error(`Kafka is not installed in ${kafkaHome}; run: bash scripts/install-kafka.sh (npm test does it by itself)`);
   }
   const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'paybound-kafka-'));
   if (opts.dataDir === undefined) ownedDirs.add(dir);

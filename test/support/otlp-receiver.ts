@@ -15,6 +15,12 @@ export interface ReceivedSpan {
   kind: number;
   attributes: Record<string, string | number | boolean>;
   statusCode: number;
+  /**
+   * Unix epoch in milliseconds, to the microsecond. The SDK takes a span's start from
+   * Date.now() (whole milliseconds) and adds a performance.now() duration for its end.
+   */
+  startMs: number;
+  endMs: number;
 }
 
 export interface OtlpReceiver {
@@ -34,10 +40,22 @@ interface OtlpAttribute {
   key: string;
   value: OtlpValue;
 }
-interface OtlpExport {
+export interface OtlpExport {
   resourceSpans?: {
     resource?: { attributes?: OtlpAttribute[] };
-    scopeSpans?: { spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: OtlpAttribute[]; status?: { code?: number } }[] }[];
+    scopeSpans?: {
+      spans?: {
+        traceId: string;
+        spanId: string;
+        parentSpanId?: string;
+        name: string;
+        kind: number;
+        startTimeUnixNano: string | number;
+        endTimeUnixNano: string | number;
+        attributes?: OtlpAttribute[];
+        status?: { code?: number };
+      }[];
+    }[];
   }[];
 }
 
@@ -54,6 +72,36 @@ function attributesOf(list: OtlpAttribute[] | undefined): Record<string, string 
   return out;
 }
 
+/** Nanoseconds since the epoch (a decimal string in OTLP/JSON) as milliseconds; 2^53 µs is beyond the year 2200. */
+function nanosToMs(nanos: string | number): number {
+  return Number(BigInt(nanos) / 1_000n) / 1_000;
+}
+
+/** The spans of one OTLP/HTTP JSON export (`POST /v1/traces`), each with its service's name. */
+export function decodeOtlpSpans(body: OtlpExport): ReceivedSpan[] {
+  const spans: ReceivedSpan[] = [];
+  for (const resourceSpans of body.resourceSpans ?? []) {
+    const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name'] ?? '');
+    for (const scope of resourceSpans.scopeSpans ?? []) {
+      for (const span of scope.spans ?? []) {
+        spans.push({
+          service,
+          traceId: span.traceId,
+          spanId: span.spanId,
+          parentSpanId: span.parentSpanId ?? '',
+          name: span.name,
+          kind: span.kind,
+          attributes: attributesOf(span.attributes),
+          statusCode: span.status?.code ?? 0,
+          startMs: nanosToMs(span.startTimeUnixNano),
+          endMs: nanosToMs(span.endTimeUnixNano),
+        });
+      }
+    }
+  }
+  return spans;
+}
+
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const received: ReceivedSpan[] = [];
   const server: Server = createServer((request, response) => {
@@ -68,24 +116,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         response.writeHead(404).end();
         return;
       }
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport;
-      for (const resourceSpans of body.resourceSpans ?? []) {
-        const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name'] ?? '');
-        for (const scope of resourceSpans.scopeSpans ?? []) {
-          for (const span of scope.spans ?? []) {
-            received.push({
-              service,
-              traceId: span.traceId,
-              spanId: span.spanId,
-              parentSpanId: span.parentSpanId ?? '',
-              name: span.name,
-              kind: span.kind,
-              attributes: attributesOf(span.attributes),
-              statusCode: span.status?.code ?? 0,
-            });
-          }
-        }
-      }
+      received.push(...decodeOtlpSpans(JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport));
       response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });

@@ -1,7 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhookSignature } from '../../libs/webhooks/signature.js';
 import { call, paymentRequiredHeader, seedAgent } from '../support/api-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
+import { DataKeys } from '../../libs/platform/data-keys.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { sampleValue, scrape } from '../support/prometheus.js';
 import { eventually, WebhookReceiver, type ReceivedRequest } from '../support/webhook-receiver.js';
@@ -44,9 +48,15 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
   let receiver: WebhookReceiver;
   let orgSeq = 0;
 
+  let keyDir: string;
+
   beforeAll(async () => {
     db = await freshDatabase('webhooks');
+    // Secrets are sealed at rest with this data key, as `npm start` does with its own.
+    keyDir = await mkdtemp(join(tmpdir(), 'paybound-data-key-'));
+    await writeFile(join(keyDir, 'data-key'), DataKeys.generate('test1'), { mode: 0o600 });
     const env = {
+      PAYBOUND_DATA_KEY_FILE: join(keyDir, 'data-key'),
       DATABASE_URL: db.url,
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_SIGN_WAIT_MS: '0',
@@ -65,6 +75,7 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
     await second?.stop();
     await governor?.stop();
     await db?.drop();
+    await rm(keyDir, { recursive: true, force: true });
   });
 
   const admin = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => call<T>(governor.url, method, path, { key: ADMIN, body });
@@ -181,6 +192,10 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
       expect(JSON.stringify(answer.body)).not.toContain('whsec_');
     }
     expect(governor.output() + second.output()).not.toContain('whsec_');
+    // Nor does the table: the secret is sealed, with its key's id beside it.
+    const stored = await db.pool.query<{ secret: string; secret_key_id: string | null }>('SELECT secret, secret_key_id FROM webhook_endpoints WHERE endpoint_id = ANY($1::text[])', [[scoped.id, unscoped.id]]);
+    expect(stored.rows.map((r) => r.secret_key_id)).toEqual(['test1', 'test1']);
+    for (const row of stored.rows) expect(row.secret).not.toContain('whsec_');
   });
 
   it('keeps trying an endpoint that is down, then refusing with 503, and delivers everything once it recovers', async () => {
@@ -328,6 +343,8 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
     // During the overlap both secrets verify: receivers switch without dropping anything.
     expect((overlapping!.headers['paybound-signature'] as string).match(/v1=/g)).toHaveLength(2);
     expect([verify(overlapping!, rotated.body.secret), verify(overlapping!, endpoint.secret)]).toEqual(['ok', 'ok']);
+    const sealed = await db.pool.query('SELECT secret_key_id, previous_secret_key_id, secret LIKE $2 OR previous_secret LIKE $2 AS clear FROM webhook_endpoints WHERE endpoint_id = $1', [endpoint.id, 'whsec_%']);
+    expect(sealed.rows).toEqual([{ secret_key_id: 'test1', previous_secret_key_id: 'test1', clear: false }]);
 
     // Disabled: the 80 % alert is not delivered.
     expect((await admin<Endpoint>('PATCH', `/admin/v1/webhooks/${endpoint.id}`, { enabled: false })).body.enabled).toBe(false);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { parseAbiItem, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../libs/eventstore/event-store.js';
+import { DataKeys } from '../../libs/platform/data-keys.js';
 import { orgStreamId } from '../../libs/ledger/org-command-processor.js';
 import { deriveNonce } from '../../libs/x402/eip3009.js';
 import { parsePaymentResponse } from '../../libs/x402/headers.js';
@@ -111,8 +112,12 @@ describe('x402 payments through Paybound against the official seller and facilit
     answers.push(created.stdout, created.stderr);
     expect(JSON.parse(created.stdout)).toMatchObject({ address: kit.payer.address });
 
+    // The production paths: the keystore's password and the data key in files of the owner's.
+    await writeFile(join(keystoreDir, 'password'), `${KEYSTORE_PASSWORD}\n`, { mode: 0o600 });
+    await writeFile(join(keystoreDir, 'data-key'), DataKeys.generate('x402'), { mode: 0o600 });
     governor = await spawnGovernor({
       DATABASE_URL: db.url,
+      PAYBOUND_DATA_KEY_FILE: join(keystoreDir, 'data-key'),
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_SIGN_WAIT_MS: '10000',
       PAYBOUND_FETCH_TIMEOUT_MS: '3000',
@@ -123,7 +128,8 @@ describe('x402 payments through Paybound against the official seller and facilit
       ...workerDecidesVia(governor),
       DATABASE_URL: db.url,
       PAYBOUND_KEYSTORE_FILE: keystoreFile,
-      PAYBOUND_KEYSTORE_PASSWORD: KEYSTORE_PASSWORD,
+      PAYBOUND_KEYSTORE_PASSWORD_FILE: join(keystoreDir, 'password'),
+      PAYBOUND_DATA_KEY_FILE: join(keystoreDir, 'data-key'),
       [rpcEnvName(kit.network)]: kit.rpcUrl,
     };
     worker = await spawnWorker(workerEnv);
@@ -368,6 +374,22 @@ describe('x402 payments through Paybound against the official seller and facilit
     // The governor process was started without any key variable, and its live environment shows none.
     const governorEnviron = await readFile(`/proc/${governor.pid}/environ`, 'utf8');
     for (const name of ['PAYBOUND_KEYSTORE_FILE', 'PAYBOUND_KEYSTORE_PASSWORD', 'PAYBOUND_DEV_PRIVATE_KEY', 'PRIVATE_KEY']) expect(governorEnviron).not.toContain(name);
+    // Nor does the worker's: its key and password came from files.
+    const workerEnviron = await readFile(`/proc/${worker.pid}/environ`, 'utf8');
+    expect(workerEnviron).toContain('PAYBOUND_KEYSTORE_PASSWORD_FILE=');
+    for (const secret of secrets) expect(workerEnviron.toLowerCase()).not.toContain(secret.toLowerCase());
+    // Every stored header is sealed with the data key: a bearer authorization is not left in the clear.
+    const headers = await db.pool.query<{ header_key_id: string | null; header_value: string }>('SELECT header_key_id, header_value FROM payment_signatures');
+    const readableAsJson = (value: string): boolean => {
+      try {
+        JSON.parse(Buffer.from(value, 'base64').toString('utf8'));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(headers.rows.length).toBeGreaterThan(3);
+    expect(headers.rows.map((row) => [row.header_key_id, readableAsJson(row.header_value)])).toEqual(headers.rows.map(() => ['x402', false]));
 
     const events = await readAllEvents();
     const eventText = JSON.stringify(events.map((e) => ({ data: e.data, metadata: e.metadata })), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));

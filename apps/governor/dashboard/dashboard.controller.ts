@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Controller, Get, Param, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { Audience } from '../auth.guard.js';
+import { Audience } from '../http/auth.guard.js';
 
 // The FinOps dashboard is three static files served as they are: no build step, no CDN.
 // The compiler does not copy them to dist/, so they are read from the source folder, which
@@ -29,7 +29,7 @@ function asset(name: string): Buffer {
       // Try the next folder.
     }
   }
-  throw new ApiProblem(500, 'dashboard_missing', `dashboard file ${name} is missing from apps/governor/dashboard; reinstall or rebuild Paybound`);
+  throw new ApiProblem('dashboard_missing', `dashboard file ${name} is missing from apps/governor/dashboard; reinstall or rebuild Paybound`);
 }
 
 @Controller('dashboard')
@@ -43,7 +43,7 @@ export class DashboardController {
 
   @Get(':file')
   file(@Param('file') file: string, @Res() response: Response): void {
-    if (!Object.hasOwn(ASSETS, file) || file === 'index.html') throw new ApiProblem(404, 'not_found', 'no such dashboard file');
+    if (!Object.hasOwn(ASSETS, file) || file === 'index.html') throw new ApiProblem('not_found', 'no such dashboard file');
     send(response, file);
   }
 }

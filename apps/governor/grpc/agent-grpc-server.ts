@@ -16,14 +16,14 @@ import { loadSync } from '@grpc/proto-loader';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Logger } from 'pino';
-import { ApiProblem } from '../../../libs/platform/problem.js';
+import { ApiProblem, problemBody } from '../../../libs/platform/problem.js';
 import { contextOf, inSpan, SpanKind } from '../../../libs/platform/tracing.js';
-import { AccessKeys, type AgentPrincipal } from '../access-keys.js';
-import type { AuthenticatedRequest } from '../auth.guard.js';
-import { PaymentsController } from '../payments.controller.js';
-import type { PaymentView, SessionView } from '../read-models.js';
-import { SessionsController } from '../sessions.controller.js';
-import { LOGGER } from '../tokens.js';
+import { AccessKeys, type AgentPrincipal } from '../http/access-keys.js';
+import type { AuthenticatedRequest } from '../http/auth.guard.js';
+import { PaymentsController } from '../payments/payments.controller.js';
+import type { PaymentView, SessionView } from '../agent/read-models.js';
+import { SessionsController } from '../agent/sessions.controller.js';
+import { LOGGER } from '../http/tokens.js';
 import { GrpcProblems, problemToServiceError } from './grpc-errors.js';
 
 // The agent API over gRPC (proto/paybound/v1/agent.proto). Every call goes through the
@@ -230,9 +230,9 @@ export class AgentGrpcServer implements OnModuleDestroy {
   private async authenticate(metadata: Metadata): Promise<AgentPrincipal> {
     const header = metadataString(metadata, 'authorization');
     const token = header === undefined ? undefined : /^Bearer ([\x21-\x7e]{1,256})$/.exec(header)?.[1];
-    if (token === undefined) throw new ApiProblem(401, 'unauthenticated', 'send metadata "authorization: Bearer <key>"');
+    if (token === undefined) throw new ApiProblem('unauthenticated', 'send metadata "authorization: Bearer <key>"');
     const agent = await this.keys.agentForKey(token);
-    if (agent === undefined) throw new ApiProblem(401, 'invalid_api_key', 'the API key is unknown or revoked');
+    if (agent === undefined) throw new ApiProblem('invalid_api_key', 'the API key is unknown or revoked');
     return agent;
   }
 
@@ -304,11 +304,11 @@ export class AgentGrpcServer implements OnModuleDestroy {
     };
     const requested = call.request.maxDurationSeconds;
     if (requested > WATCH_DURATION_MAX_S) {
-      fail(new ApiProblem(400, 'invalid_request', `max_duration_seconds: at most ${WATCH_DURATION_MAX_S}`, { field: 'max_duration_seconds' }));
+      fail(new ApiProblem('invalid_request', `max_duration_seconds: at most ${WATCH_DURATION_MAX_S}`, { field: 'max_duration_seconds' }));
       return;
     }
     if (this.watchers >= WATCHERS_MAX) {
-      call.emit('error', problemToServiceError({ type: 'https://paybound.dev/problems/rate_limited', title: 'rate limited', status: 429, code: 'too_many_watchers', detail: `at most ${WATCHERS_MAX} sessions are watched at once per governor; retry later` }));
+      call.emit('error', problemToServiceError(problemBody('too_many_watchers', `at most ${WATCHERS_MAX} sessions are watched at once per governor; retry later`)));
       return;
     }
     this.watchers += 1;

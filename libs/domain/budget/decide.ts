@@ -14,6 +14,7 @@ import type {
   Reserve,
   Settle,
 } from './commands.js';
+import { ATOMIC_AMOUNT_MAX, USD_MICROS_MAX } from '../money.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent, BudgetThresholdReached, LimitExceeded, RefusalCode, Reserved } from './events.js';
 import { hierarchyLevels, isOpen, loopKeyOf, type HierarchyLevel } from './evolve.js';
@@ -125,6 +126,8 @@ function changePolicy(command: ChangePolicy, state: OrgState): BudgetEvent[] {
   if (command.expectedVersion !== null && command.expectedVersion !== current.version) {
     throw new DomainError('policy_version_mismatch', `the policy is at version ${current.version}, not ${command.expectedVersion}`);
   }
+  if (command.policy.maxPerPaymentMicros !== null) assertUsdBound(command.policy.maxPerPaymentMicros, 'maxPerPayment');
+  if (command.policy.approvalAboveMicros !== null) assertUsdBound(command.policy.approvalAboveMicros, 'approvalAbove');
   return [
     {
       type: 'PolicyChanged',
@@ -146,6 +149,7 @@ function openSession(command: OpenSession, state: OrgState): BudgetEvent[] {
   }
   if (state.sessions.has(command.sessionId)) throw new DomainError('session_already_exists', `session ${command.sessionId} already exists`);
   if (command.limitMicros <= 0n) throw new DomainError('invalid_command', 'a session limit must be positive');
+  assertUsdBound(command.limitMicros, 'a session limit');
   if (command.maxPayments !== null && command.maxPayments < 1) throw new DomainError('invalid_command', 'maxPayments must be at least 1');
   return [
     {
@@ -183,6 +187,9 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     throw new DomainError('intent_conflict', `payment ${command.intentId} already exists`);
   }
   if (command.amountMicros <= 0n || command.amountAtomic <= 0n) throw new DomainError('invalid_command', 'a payment amount must be positive');
+  // Beyond these no store can hold the amount, and a refusal records it too.
+  assertUsdBound(command.amountMicros, 'a payment amount');
+  if (command.amountAtomic > ATOMIC_AMOUNT_MAX) throw new DomainError('invalid_command', 'a payment amount in atomic units must fit in 256 bits');
 
   const refuse = (
     level: LimitExceeded['data']['level'],
@@ -413,7 +420,8 @@ function recordSignature(command: RecordSignature, state: OrgState): BudgetEvent
 function reportOutcome(command: ReportOutcome, state: OrgState): BudgetEvent[] {
   const intent = state.intents.get(command.intentId);
   if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
-  if (intent.status === 'reserved') throw new DomainError('payment_not_signed', `payment ${command.intentId} was not signed`);
+  // A payment waiting for approval is not signed either: nothing was sent to the seller.
+  if (intent.status === 'reserved' || intent.status === 'awaiting_approval') throw new DomainError('payment_not_signed', `payment ${command.intentId} was not signed`);
   if (!isOpen(intent.status)) return [];
   return [
     {
@@ -436,7 +444,9 @@ function settle(command: Settle, state: OrgState): BudgetEvent[] {
   if (intent === undefined) throw new DomainError('payment_not_found', `payment ${command.intentId} does not exist`);
   if (intent.status === 'settled') return [];
   if (intent.status === 'refunded') throw new DomainError('intent_already_refunded', `payment ${command.intentId} was already refunded`);
-  if (intent.status === 'reserved') throw new DomainError('payment_not_signed', `payment ${command.intentId} was never signed, so it cannot have been paid`);
+  if (intent.status === 'reserved' || intent.status === 'awaiting_approval') {
+    throw new DomainError('payment_not_signed', `payment ${command.intentId} was never signed, so it cannot have been paid`);
+  }
   if (command.amountAtomic <= 0n || command.amountAtomic > intent.amountAtomic) {
     throw new DomainError('settle_exceeds_reserved', `payment ${command.intentId} may settle 1..${intent.amountAtomic} atomic units`);
   }
@@ -499,6 +509,12 @@ function requireOrg(state: OrgState): void {
 
 function assertLimit(limitMicros: bigint | null): void {
   if (limitMicros !== null && limitMicros < 0n) throw new DomainError('invalid_command', 'a limit cannot be negative');
+  if (limitMicros !== null) assertUsdBound(limitMicros, 'a limit');
+}
+
+/** Every USD amount the domain records fits in every store (USD_MICROS_MAX). */
+function assertUsdBound(micros: bigint, what: string): void {
+  if (micros > USD_MICROS_MAX) throw new DomainError('invalid_command', `${what} may be at most ${USD_MICROS_MAX / 1_000_000n} USD`);
 }
 
 function assertSameRequest(storedHash: string, requestHash: string): void {
@@ -510,7 +526,10 @@ function assertSameRequest(storedHash: string, requestHash: string): void {
 /** The host a payment is for; an unparseable resource matches no allowed domain. */
 function hostOf(resource: string): string {
   try {
-    return new URL(resource).hostname;
+    // `evil.example.` is `evil.example` to DNS, but the URL parser keeps the root's dot: without
+    // it removed, a denied domain could be paid by spelling it that way.
+    const host = new URL(resource).hostname;
+    return host.endsWith('.') ? host.slice(0, -1) : host;
   } catch {
     return '';
   }
