@@ -1,6 +1,7 @@
 import type { KafkaCluster } from './kafka-cluster.js';
 import type { ChaosPostgres } from './postgres.js';
 import type { ManagedProcess } from './processes.js';
+import type { TcpProxy } from './proxy.js';
 import { Random } from './random.js';
 import type { SellerHandle, SellerKind } from './topology.js';
 
@@ -17,9 +18,10 @@ export type FaultKind =
   | 'freeze_postgres'
   | 'stop_kafka_broker'
   | 'kill_kafka_broker'
-  | 'kill_seller';
+  | 'kill_seller'
+  | 'partition_database';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['kill_governor', 'kill_worker', 'kill_relay_leader', 'freeze_postgres', 'stop_kafka_broker', 'kill_kafka_broker', 'kill_seller'];
+export const FAULT_KINDS: readonly FaultKind[] = ['kill_governor', 'kill_worker', 'kill_relay_leader', 'freeze_postgres', 'stop_kafka_broker', 'kill_kafka_broker', 'kill_seller', 'partition_database'];
 
 export interface FaultCounts {
   /** SIGKILLs of governors, workers and the relay's leader together. */
@@ -28,6 +30,8 @@ export interface FaultCounts {
   kafkaStops: number;
   kafkaKills: number;
   sellerKills: number;
+  /** Network partitions between one governor or worker and PostgreSQL. */
+  partitions: number;
 }
 
 export interface FaultTimings {
@@ -35,6 +39,8 @@ export interface FaultTimings {
   freezeMaxMs: number;
   kafkaStopMs: number;
   kafkaKillDownMs: number;
+  partitionMinMs: number;
+  partitionMaxMs: number;
   /** How long a killed governor, worker or seller stays down before its restart. */
   restartDelayMaxMs: number;
 }
@@ -43,7 +49,10 @@ export interface PlannedFault {
   kind: FaultKind;
   /** Fires once the workload has issued this many payment requests. */
   atIssued: number;
-  /** Which process of its kind (governor, worker or Kafka node index), when the kind has several. */
+  /**
+   * Which process of its kind (governor, worker or Kafka node index), when the kind has several;
+   * for a partition, governors first, then workers.
+   */
   target: number;
   durationMs: number;
   seller?: SellerKind;
@@ -58,10 +67,18 @@ export interface FiredFault extends PlannedFault {
   detail: string;
 }
 
-type Lane = 'kill' | 'postgres' | 'kafka' | 'seller';
+type Lane = 'kill' | 'postgres' | 'kafka' | 'seller' | 'partition';
 
 const laneOf = (kind: FaultKind): Lane =>
-  kind === 'freeze_postgres' ? 'postgres' : kind === 'stop_kafka_broker' || kind === 'kill_kafka_broker' ? 'kafka' : kind === 'kill_seller' ? 'seller' : 'kill';
+  kind === 'freeze_postgres'
+    ? 'postgres'
+    : kind === 'stop_kafka_broker' || kind === 'kill_kafka_broker'
+      ? 'kafka'
+      : kind === 'kill_seller'
+        ? 'seller'
+        : kind === 'partition_database'
+          ? 'partition'
+          : 'kill';
 
 /** The schedule drawn from the seed: spread over 5 %..90 % of the workload. */
 export function planFaults(seed: number, intents: number, counts: FaultCounts, timings: FaultTimings, shape: { governors: number; workers: number; kafkaNodes: number }): PlannedFault[] {
@@ -83,6 +100,10 @@ export function planFaults(seed: number, intents: number, counts: FaultCounts, t
   for (let i = 0; i < counts.sellerKills; i++) {
     faults.push({ kind: 'kill_seller', atIssued: at(), target: 0, durationMs: random.int(300, timings.restartDelayMaxMs), seller: random.pick(sellerTargets) });
   }
+  // Drawn last, so that adding partitions leaves the rest of a seed's schedule as it was.
+  for (let i = 0; i < counts.partitions; i++) {
+    faults.push({ kind: 'partition_database', atIssued: at(), target: random.int(0, shape.governors + shape.workers - 1), durationMs: random.int(timings.partitionMinMs, timings.partitionMaxMs) });
+  }
   return faults.sort((a, b) => a.atIssued - b.atIssued);
 }
 
@@ -92,6 +113,7 @@ export interface FaultTargets {
   kafka: KafkaCluster;
   postgres: ChaosPostgres;
   sellers: ReadonlyMap<SellerKind, SellerHandle>;
+  databaseLinks: { readonly governors: readonly TcpProxy[]; readonly workers: readonly TcpProxy[] };
   relayLeader(): Promise<number | undefined>;
 }
 
@@ -212,6 +234,18 @@ export class FaultInjector {
           }
         }
         record(pid === undefined ? [] : [pid], `seller ${seller.kind} SIGKILL with ${open} connections open, restarted after ${fault.durationMs} ms`);
+        return;
+      }
+      case 'partition_database': {
+        const { governors, workers } = this.targets.databaseLinks;
+        const isGovernor = fault.target < governors.length;
+        const link = isGovernor ? governors[fault.target]! : workers[fault.target - governors.length]!;
+        const name = isGovernor ? `governor-${fault.target + 1}` : `worker-${fault.target - governors.length + 1}`;
+        const open = link.activeConnections();
+        link.partition();
+        await sleep(fault.durationMs);
+        link.heal();
+        record([], `${name} cut off PostgreSQL for ${fault.durationMs} ms with ${open} connections open, which were then reset`);
         return;
       }
       default: {

@@ -53,7 +53,7 @@ const SETTLE_STALL_MS = 5 * 60_000;
 const TOPIC_CATCH_UP_TIMEOUT_MS = 5 * 60_000;
 
 export function defaultTimings(): FaultTimings {
-  return { freezeMinMs: 5_000, freezeMaxMs: 20_000, kafkaStopMs: 60_000, kafkaKillDownMs: 30_000, restartDelayMaxMs: 4_000 };
+  return { freezeMinMs: 5_000, freezeMaxMs: 20_000, kafkaStopMs: 60_000, kafkaKillDownMs: 30_000, restartDelayMaxMs: 4_000, partitionMinMs: 3_000, partitionMaxMs: 15_000 };
 }
 
 /** `wrapUp` aborted: the workload stops issuing requests, and the run settles, checks and reports what it did. */

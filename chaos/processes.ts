@@ -167,9 +167,9 @@ export function childPids(pid: number): number[] {
 }
 
 /** GET `url` and whether it answered 2xx within a second. */
-export async function answers(url: string): Promise<boolean> {
+export async function answers(url: string, bearerToken?: string): Promise<boolean> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(1_000), headers: bearerToken === undefined ? {} : { authorization: `Bearer ${bearerToken}` } });
     await response.arrayBuffer();
     return response.ok;
   } catch {

@@ -18,6 +18,16 @@ export interface TcpProxy {
   /** Client connections open now. */
   activeConnections(): number;
   setBackends(backends: readonly Backend[]): void;
+  /**
+   * Cuts the link as a network partition would: bytes in flight stop in both directions and
+   * new connections wait, with no error on either side.
+   */
+  partition(): void;
+  /**
+   * Ends the partition. The connections that lived through it are reset (as keepalives and
+   * retransmission timeouts end them after a long partition); new ones flow again.
+   */
+  heal(): void;
   close(): Promise<void>;
 }
 
@@ -29,6 +39,10 @@ export async function startTcpProxy(initial: readonly Backend[], port = 0): Prom
   const sockets = new Set<Socket>();
   const clients = new Set<Socket>();
   const connectionsByBackend = new Map<string, number>();
+  let partitioned = false;
+  /** Client connections that arrived during a partition, and links cut by it. */
+  const waiting = new Set<Socket>();
+  const cut = new Set<Socket>();
 
   const connectTo = (client: Socket, attemptsLeft: number): void => {
     if (backends.length === 0 || attemptsLeft === 0) {
@@ -75,7 +89,8 @@ export async function startTcpProxy(initial: readonly Backend[], port = 0): Prom
       clients.delete(client);
     });
     client.on('error', () => client.destroy());
-    connectTo(client, backends.length);
+    if (partitioned) waiting.add(client);
+    else connectTo(client, backends.length);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -90,6 +105,21 @@ export async function startTcpProxy(initial: readonly Backend[], port = 0): Prom
     activeConnections: () => clients.size,
     setBackends(list) {
       backends = [...list];
+    },
+    partition() {
+      partitioned = true;
+      for (const socket of sockets) {
+        socket.unpipe();
+        socket.pause();
+        cut.add(socket);
+      }
+    },
+    heal() {
+      partitioned = false;
+      for (const socket of cut) socket.destroy();
+      cut.clear();
+      for (const client of waiting) if (!client.destroyed) connectTo(client, backends.length);
+      waiting.clear();
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();

@@ -53,9 +53,11 @@ const timings = {
   kafkaStopMs: intFromEnv('CHAOS_KAFKA_STOP_S', defaults.kafkaStopMs / 1000, 1) * 1000,
   kafkaKillDownMs: intFromEnv('CHAOS_KAFKA_KILL_DOWN_S', defaults.kafkaKillDownMs / 1000, 1) * 1000,
   restartDelayMaxMs: intFromEnv('CHAOS_RESTART_DELAY_MAX_MS', defaults.restartDelayMaxMs, 300),
+  partitionMinMs: intFromEnv('CHAOS_PARTITION_MIN_MS', defaults.partitionMinMs, 100),
+  partitionMaxMs: intFromEnv('CHAOS_PARTITION_MAX_MS', defaults.partitionMaxMs, 100),
 };
-if (timings.freezeMaxMs < timings.freezeMinMs) {
-  console.error('CHAOS_FREEZE_MAX_MS must be at least CHAOS_FREEZE_MIN_MS');
+if (timings.freezeMaxMs < timings.freezeMinMs || timings.partitionMaxMs < timings.partitionMinMs) {
+  console.error('CHAOS_FREEZE_MAX_MS and CHAOS_PARTITION_MAX_MS must be at least their _MIN_MS');
   process.exit(2);
 }
 const options: ChaosOptions = {
@@ -70,6 +72,7 @@ const options: ChaosOptions = {
     kafkaStops: intFromEnv('CHAOS_KAFKA_STOPS', 1),
     kafkaKills: intFromEnv('CHAOS_KAFKA_KILLS', 1),
     sellerKills: intFromEnv('CHAOS_SELLER_KILLS', 3),
+    partitions: intFromEnv('CHAOS_PARTITIONS', 6),
   },
   timings,
   governors: intFromEnv('CHAOS_GOVERNORS', 2, 1),
@@ -81,7 +84,7 @@ const options: ChaosOptions = {
 const reportFile = process.env.CHAOS_REPORT ?? join(repoRoot, 'docs', 'reliability.md');
 const startedAt = Date.now();
 const log = (line: string): void => console.log(`[chaos ${((Date.now() - startedAt) / 1000).toFixed(0).padStart(5)} s] ${line}`);
-log(`seed ${seed}: ${options.intents} intents over ${options.orgs} orgs, ${options.faults.kills} kills, ${options.faults.postgresFreezes} database freezes, ${options.faults.kafkaStops} Kafka stops, ${options.faults.kafkaKills} Kafka kills, ${options.faults.sellerKills} seller kills; data in ${options.dataDir}`);
+log(`seed ${seed}: ${options.intents} intents over ${options.orgs} orgs, ${options.faults.kills} kills, ${options.faults.postgresFreezes} database freezes, ${options.faults.kafkaStops} Kafka stops, ${options.faults.kafkaKills} Kafka kills, ${options.faults.sellerKills} seller kills, ${options.faults.partitions} partitions; data in ${options.dataDir}`);
 
 // The first Ctrl-C (or SIGUSR2) wraps up: no new requests, then settle, check and report what
 // was done. A second Ctrl-C leaves at once; the run's processes are stopped by PID on exit.

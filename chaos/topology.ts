@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createPublicClient, http, type Address, type Hex, type PublicClient } from 'viem';
@@ -7,6 +7,7 @@ import { startAnvil, type AnvilHandle } from '../libs/devnet/anvil.js';
 import { compileKitContracts } from '../libs/devnet/compile.js';
 import { deployKit, kitChain } from '../libs/devnet/deploy.js';
 import type { SellerMode } from '../libs/devnet/seller.js';
+import { DataKeys, writePrivateFileOnce } from '../libs/platform/data-keys.js';
 import { DECISION_PATH_NODE_OPTIONS, freePort } from '../libs/platform/processes.js';
 import { startKafkaCluster, type KafkaCluster } from './kafka-cluster.js';
 import { startChaosPostgres, type ChaosPostgres } from './postgres.js';
@@ -25,6 +26,7 @@ export const TOPIC = 'paybound.events.v1';
 /** Test-only tokens of a private run; neither guards anything outside it. */
 const ADMIN_TOKEN = 'chaos-admin-token-not-a-secret';
 const WORKER_TOKEN = 'chaos-worker-token-not-a-secret';
+const METRICS_TOKEN = 'chaos-metrics-token-not-a-secret';
 const READY_TIMEOUT_MS = 90_000;
 /** The advisory lock key the outbox relay holds while it relays (libs/outbox/kafka-relay.ts): how the run finds the relay's leader. */
 const RELAY_LOCK_KEY = 0x6b61_666b;
@@ -73,6 +75,8 @@ export interface Topology {
   readonly workers: readonly ManagedProcess[];
   /** The agents' and workers' entry point: round-robin over the governors. */
   readonly proxy: TcpProxy;
+  /** Each governor's and each worker's own network link to PostgreSQL, which a partition cuts. */
+  readonly databaseLinks: { readonly governors: readonly TcpProxy[]; readonly workers: readonly TcpProxy[] };
   readonly adminToken: string;
   readonly logDir: string;
   /** Index of the governor that holds the outbox relay's lock now, if any. */
@@ -186,6 +190,34 @@ export async function startTopology(options: TopologyOptions, log: (line: string
       }),
     );
 
+    // Secrets at rest are sealed as a deployment would seal them: one data key file that
+    // the governors and workers share, and the worker's key read from a private file, never
+    // from the environment.
+    const dataKeyFile = join(options.dataDir, 'data-keys');
+    writePrivateFileOnce(dataKeyFile, DataKeys.generate());
+    const workerKeyFile = join(options.dataDir, 'worker-key');
+    // Anvil's public development key for the payer, derived at run time: never a real key.
+    rmSync(workerKeyFile, { force: true });
+    writePrivateFileOnce(workerKeyFile, `${deployment.payer.privateKey}\n`);
+
+    // Each governor and worker reaches PostgreSQL over a link of its own, so that a partition
+    // can cut one process off the database while the others carry on.
+    const databaseTarget = { host: '127.0.0.1', port: Number(new URL(postgres.url).port) };
+    const databaseLink = async (): Promise<TcpProxy> => {
+      const link = await startTcpProxy([databaseTarget]);
+      stops.push(() => link.close());
+      return link;
+    };
+    const viaLink = (link: TcpProxy): string => {
+      const url = new URL(postgres.url);
+      url.port = String(link.port);
+      return url.toString();
+    };
+    const governorLinks: TcpProxy[] = [];
+    for (let index = 0; index < options.governorCount; index++) governorLinks.push(await databaseLink());
+    const workerLinks: TcpProxy[] = [];
+    for (let index = 0; index < options.workerCount; index++) workerLinks.push(await databaseLink());
+
     const assets = JSON.stringify([{ network: NETWORK, address: deployment.token, decimals: 6, symbol: 'TUSD' }]);
     const governorPorts: number[] = [];
     while (governorPorts.length < options.governorCount) {
@@ -197,7 +229,7 @@ export async function startTopology(options: TopologyOptions, log: (line: string
         `governor-${index + 1}`,
         'apps/governor/main.js',
         {
-          DATABASE_URL: postgres.url,
+          DATABASE_URL: viaLink(governorLinks[index]!),
           PGAPPNAME: `chaos-governor-${index + 1}`,
           HOST: '127.0.0.1',
           PORT: String(port),
@@ -208,6 +240,7 @@ export async function startTopology(options: TopologyOptions, log: (line: string
           PAYBOUND_ASSETS: assets,
           PAYBOUND_FETCH_PRIVATE_ADDRESSES: 'allow',
           PAYBOUND_FETCH_TIMEOUT_MS: String(options.fetchTimeoutMs),
+          PAYBOUND_DATA_KEY_FILE: dataKeyFile,
           LOG_LEVEL: 'warn',
         },
         logDir,
@@ -231,20 +264,21 @@ export async function startTopology(options: TopologyOptions, log: (line: string
         `worker-${index + 1}`,
         'apps/settlement-worker/main.js',
         {
-          DATABASE_URL: postgres.url,
+          DATABASE_URL: viaLink(workerLinks[index]!),
           PGAPPNAME: `chaos-worker-${index + 1}`,
           KAFKA_BROKERS: kafka.brokers,
           KAFKA_TOPIC: TOPIC,
           PAYBOUND_GOVERNOR_URL: proxy.url,
           PAYBOUND_WORKER_TOKEN: WORKER_TOKEN,
           RPC_URL_EIP155_31337: anvil.rpcUrl,
-          // Anvil's public development key for the payer, derived at run time: never a real key.
-          PAYBOUND_DEV_PRIVATE_KEY: deployment.payer.privateKey,
+          PAYBOUND_DEV_PRIVATE_KEY_FILE: workerKeyFile,
+          PAYBOUND_DATA_KEY_FILE: dataKeyFile,
           PAYBOUND_METRICS_PORT: String(metricsPort),
+          PAYBOUND_METRICS_TOKEN: METRICS_TOKEN,
           LOG_LEVEL: 'warn',
         },
         logDir,
-        () => answers(`http://127.0.0.1:${metricsPort}/metrics`),
+        () => answers(`http://127.0.0.1:${metricsPort}/metrics`, METRICS_TOKEN),
         DECISION_PATH_NODE_OPTIONS,
       );
       await worker.start();
@@ -269,6 +303,7 @@ export async function startTopology(options: TopologyOptions, log: (line: string
       governors,
       workers,
       proxy,
+      databaseLinks: { governors: governorLinks, workers: workerLinks },
       adminToken: ADMIN_TOKEN,
       logDir,
       async relayLeader() {
