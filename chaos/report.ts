@@ -4,23 +4,31 @@ import type { Invariant } from './check/model.js';
 
 // The run's report: the figures a reader needs to judge it, and the command that replays it.
 
-const INVARIANTS: readonly { id: Invariant; claim: string }[] = [
-  { id: 'overspend', claim: 'no budget level (session, agent, team, org; per period) holds and spends more than its limit at any reservation in the log; no payment settles above what it held' },
-  { id: 'policy', claim: 'every reservation obeyed the policies in force (max per payment, loop guard, payments per minute)' },
-  { id: 'session_rules', claim: 'no reservation after its session expired or beyond its maxPayments' },
-  { id: 'intent_lifecycle', claim: 'each intent is reserved once, signed at most once, settled at most once, never refunded beyond what it held' },
-  { id: 'idempotency', claim: 'one Idempotency-Key makes one intent, and every answer to it names the same payment' },
-  { id: 'nonce_derivation', claim: "every authorization's nonce is keccak256(abi.encode(wallet, intentId))" },
-  { id: 'double_payment', claim: 'at most one on-chain payment per intent' },
-  { id: 'unattributed_payment', claim: 'every transfer out of the wallet is the authorization of a signed intent' },
-  { id: 'unresolved_reservation', claim: 'every reservation ends settled or refunded once the chain allows' },
-  { id: 'premature_release', claim: 'no payment that executed on chain was released' },
-  { id: 'spent_vs_chain', claim: 'spent equals what moved on chain, per intent, per session and per org' },
-  { id: 'topic_exactly_once', claim: 'the topic holds every event of the log exactly once' },
-  { id: 'topic_order', claim: "each stream's events are in stream order within one partition, keyed by org" },
-  { id: 'topic_envelope', claim: 'each message is the CloudEvents 1.0 JSON of its event' },
-  { id: 'projection', claim: 'a projection rebuilt from the log equals the live one, row for row' },
-  { id: 'api_contradiction', claim: 'no answer the agents got contradicts the log (paid but not settled, refused but reserved)' },
+const INVARIANTS: readonly { id: Invariant; claim: string; how: string }[] = [
+  {
+    id: 'overspend',
+    claim: 'no budget level (session, agent, team, org; per period) holds and spends more than its limit at any reservation in the log; no payment settles above what it held',
+    how: "the log folded in commit order with the checker's own arithmetic: at each Reserved, held + spent in the period at every level ≤ its limit; at each Settled, amount ≤ held; on chain, moved ≤ reserved",
+  },
+  { id: 'policy', claim: 'every reservation obeyed the policies in force (max per payment, loop guard, payments per minute)', how: 'PolicyChanged events folded; each Reserved held against the rules in force and the agent’s earlier reservations' },
+  { id: 'session_rules', claim: 'no reservation after its session expired or beyond its maxPayments', how: 'reservedAt against the session’s expiresAt, payments counted per session' },
+  { id: 'intent_lifecycle', claim: 'each intent is reserved once, signed at most once, settled at most once, never refunded beyond what it held', how: 'per intent: Reserved, PaymentSigned, Settled and Refunded counted and their amounts against what is held' },
+  { id: 'idempotency', claim: 'one Idempotency-Key makes one intent, and every answer to it names the same payment', how: 'intents per (agent, key) in the log; every HTTP answer the workload recorded for a key (sequential and concurrent repeats) compared' },
+  { id: 'nonce_derivation', claim: "every authorization's nonce is keccak256(abi.encode(wallet, intentId))", how: 'recomputed for every PaymentSigned' },
+  { id: 'double_payment', claim: 'at most one on-chain payment per intent', how: 'every AuthorizationUsed and Transfer from the wallet read from the chain, mapped to intents by nonce' },
+  { id: 'unattributed_payment', claim: 'every transfer out of the wallet is the authorization of a signed intent', how: 'each transaction’s Transfer paired with its AuthorizationUsed, whose nonce must belong to a signed intent' },
+  {
+    id: 'unresolved_reservation',
+    claim: 'every reservation ends settled or refunded once the chain allows',
+    how: 'after the workload, chain time moved past every validBefore and the workers given time to reconcile: no intent may still hold money',
+  },
+  { id: 'premature_release', claim: 'no payment that executed on chain was released', how: 'an intent paid on chain must not have been refunded without a settlement' },
+  { id: 'spent_vs_chain', claim: 'spent equals what moved on chain, per intent, per session and per org', how: 'Settled amounts and transactions against the chain’s transfers, summed per intent, session and org' },
+  { id: 'topic_exactly_once', claim: 'the topic holds every event of the log exactly once', how: 'the topic read from offset 0 of every partition: each event id of the log found once, no message for an event not in the log' },
+  { id: 'topic_order', claim: "each stream's events are in stream order within one partition, keyed by org", how: 'per stream, the versions on the topic must be 1, 2, 3, … in one partition' },
+  { id: 'topic_envelope', claim: 'each message is the CloudEvents 1.0 JSON of its event', how: 'key, type, stream id and version of each message against the log’s row' },
+  { id: 'projection', claim: 'a projection rebuilt from the log equals the live one, row for row', how: 'the log copied to a scratch database, the projections rebuilt there by `projections:rebuild`, every row of the four tables compared as canonical JSON' },
+  { id: 'api_contradiction', claim: 'no answer the agents got contradicts the log (paid but not settled, refused but reserved)', how: 'every answer the workload recorded held against the ledger’s verdict for its payment id' },
 ];
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
@@ -38,6 +46,9 @@ export function replayCommand(report: ChaosReport): string {
     `CHAOS_KAFKA_STOPS=${o.faults.kafkaStops}`,
     `CHAOS_KAFKA_KILLS=${o.faults.kafkaKills}`,
     `CHAOS_SELLER_KILLS=${o.faults.sellerKills}`,
+    `CHAOS_PARTITIONS=${o.faults.partitions}`,
+    `CHAOS_PARTITION_MIN_MS=${o.timings.partitionMinMs}`,
+    `CHAOS_PARTITION_MAX_MS=${o.timings.partitionMaxMs}`,
     `CHAOS_KAFKA_STOP_S=${o.timings.kafkaStopMs / 1000}`,
     `CHAOS_KAFKA_KILL_DOWN_S=${o.timings.kafkaKillDownMs / 1000}`,
     `CHAOS_FREEZE_MIN_MS=${o.timings.freezeMinMs}`,
@@ -135,6 +146,23 @@ decide/evolve or the projection code for what it judges (\`chaos/check/\`). A sh
 same harness, with every fault kind and the full checker, is part of \`npm test\`
 (\`test/chaos/chaos-short.int.spec.ts\`).
 
+## What is guaranteed
+
+Whatever crashes, stalls or is cut off, and in whatever order:
+
+1. **No overspend.** No budget level (session, agent, team, org, per period) ever holds and
+   spends more than its limit, and no payment moves more than it reserved.
+2. **No double payment.** At most one on-chain payment per intent, and no money leaves the
+   wallet except for an intent the ledger signed.
+3. **Every \`Reserved\` is resolved.** Each reservation ends settled (with what moved on chain)
+   or refunded (when nothing did) once the chain allows: when the authorization's
+   \`validBefore\` has passed. What the ledger calls spent is what moved on chain.
+4. **The topic is the log.** Every committed event is on the Kafka topic exactly once, in
+   stream order, in the partition of its org; a projection rebuilt from the log equals the
+   live one.
+
+The table under "What the checker proves" says how each is checked, from outside.
+
 ## What runs
 
 - Two governors (\`dist/apps/governor/main.js\`) behind a plain round-robin TCP proxy
@@ -169,8 +197,11 @@ Drawn from the seed before the run, each firing once the workload has issued a g
 its requests: SIGKILLs of governors, workers and the relay's leader (found through the
 advisory lock it holds), each restarted by PID after a short pause; SIGSTOP of PostgreSQL (the
 postmaster and every backend) for 5-20 s; one Kafka node stopped for 60 s and one killed; a
-seller killed while connections to it are open. Only processes the run started are signalled,
-always by PID.
+seller killed while connections to it are open; network partitions between one governor or
+one worker and PostgreSQL (each process reaches the database over a link of its own: during a
+partition its bytes stop in both directions without an error, new connections wait, and when
+it heals the connections that lived through it are reset). Only processes the run started are
+signalled, always by PID.
 
 ## What the checker proves
 
@@ -179,9 +210,9 @@ After the workload the run restarts anything still down, waits for the late sett
 anvil's time past every authorization's \`validBefore\` (\`evm_increaseTime\`) instead of
 sleeping, and waits until the workers have settled or released every reservation.
 
-| invariant | how |
-| --- | --- |
-${INVARIANTS.map(({ id, claim }) => `| ${claim} | \`${id}\` |`).join('\n')}
+| invariant | how it is checked | name |
+| --- | --- | --- |
+${INVARIANTS.map(({ id, claim, how }) => `| ${claim} | ${how} | \`${id}\` |`).join('\n')}
 
 A replay with the same seed and parameters runs the same workload plan and the same fault
 schedule; the interleaving of concurrent requests and processes is the machine's, so a

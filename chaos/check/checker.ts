@@ -174,7 +174,12 @@ async function checkProjection(pool: pg.Pool, inputs: CheckInputs, violations: V
     );
     if (Number(behind.rows[0]?.count ?? 0) === 0) break;
     if (Date.now() > deadline) {
-      violations.add({ invariant: 'projection', detail: `${behind.rows[0]?.count} org streams were still ahead of the live projection after ${PROJECTION_CATCH_UP_TIMEOUT_MS} ms` });
+      // A projection that cannot apply an event stops that org on record: name what stopped it.
+      const failures = await pool.query<{ stream_id: string; stream_version: string; event_type: string; error: string }>(
+        'SELECT stream_id, stream_version::text, event_type, error FROM projection_failures ORDER BY stream_id LIMIT 5',
+      );
+      const stopped = failures.rows.map((row) => `${row.stream_id} at v${row.stream_version} (${row.event_type}): ${row.error.slice(0, 200)}`).join('; ');
+      violations.add({ invariant: 'projection', detail: `${behind.rows[0]?.count} org streams were still ahead of the live projection after ${PROJECTION_CATCH_UP_TIMEOUT_MS} ms${stopped === '' ? '' : `; stopped by ${stopped}`}` });
       break;
     }
     await new Promise((r) => setTimeout(r, 500));
