@@ -37,23 +37,27 @@ export interface TopicMessage {
   value: string;
 }
 
-export type Invariant =
-  | 'overspend'
-  | 'policy'
-  | 'session_rules'
-  | 'intent_lifecycle'
-  | 'idempotency'
-  | 'nonce_derivation'
-  | 'double_payment'
-  | 'unattributed_payment'
-  | 'unresolved_reservation'
-  | 'premature_release'
-  | 'spent_vs_chain'
-  | 'topic_exactly_once'
-  | 'topic_order'
-  | 'topic_envelope'
-  | 'projection'
-  | 'api_contradiction';
+/** Every invariant the checker judges. */
+export const INVARIANTS = [
+  'overspend',
+  'policy',
+  'session_rules',
+  'intent_lifecycle',
+  'idempotency',
+  'nonce_derivation',
+  'double_payment',
+  'unattributed_payment',
+  'unresolved_reservation',
+  'premature_release',
+  'spent_vs_chain',
+  'topic_exactly_once',
+  'topic_order',
+  'topic_envelope',
+  'projection',
+  'api_contradiction',
+] as const;
+
+export type Invariant = (typeof INVARIANTS)[number];
 
 export interface Violation {
   invariant: Invariant;
