@@ -8,6 +8,7 @@ import express from 'express';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
+import { createDatabasePool } from '../../libs/platform/database-pool.js';
 import { createRegistry } from '../../libs/platform/metrics.js';
 import type { Clock } from './http/clock.js';
 import type { GovernorConfig } from './config.js';
@@ -36,8 +37,7 @@ function nestLogger(logger: Logger): LoggerService {
 
 /** Migrates the database, then starts the governor's HTTP API and background loops. */
 export async function createGovernor(config: GovernorConfig, logger: Logger, options: { clock?: Clock } = {}): Promise<RunningGovernor> {
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: config.dbPoolSize });
-  pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
+  const pool = createDatabasePool({ connectionString: config.databaseUrl, max: config.dbPoolSize }, logger);
   const applied = await migrate(pool, defaultMigrationsDirectory());
   if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
