@@ -5,7 +5,6 @@ import pg from 'pg';
 
 import { readChainLogs, runChecker, type CheckResult } from './check/checker.js';
 import { FaultInjector, planFaults, type FaultCounts, type FaultTimings, type FiredFault, type PlannedFault } from './faults.js';
-import { KAFKA_NODE_COUNT } from './kafka-cluster.js';
 import { repoRoot } from './repo.js';
 import { startTopology, TOPIC, type Topology } from './topology.js';
 import { Workload, type WorkloadFigures } from './workload.js';
@@ -25,6 +24,8 @@ export interface ChaosOptions {
   timings: FaultTimings;
   governors: number;
   workers: number;
+  /** 3 as deployed (replication factor 3, min.insync.replicas 2); 1 for the short run in `npm test`. */
+  kafkaNodes: number;
   fetchTimeoutMs: number;
   /** Where processes keep data and logs; removed after a run without violations unless `keepData`. */
   dataDir: string;
@@ -61,7 +62,7 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
   const startedAt = Date.now();
   const phase = (since: number): number => Date.now() - since;
   const topology = await startTopology(
-    { dataDir: options.dataDir, governorCount: options.governors, workerCount: options.workers, fetchTimeoutMs: options.fetchTimeoutMs, payerFundsAtomic: 10n ** 15n, keepData: options.keepData },
+    { dataDir: options.dataDir, governorCount: options.governors, workerCount: options.workers, kafkaNodes: options.kafkaNodes, fetchTimeoutMs: options.fetchTimeoutMs, payerFundsAtomic: 10n ** 15n, keepData: options.keepData },
     log,
   );
   const startupMs = phase(startedAt);
@@ -76,7 +77,7 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
     await workload.setUp();
     const setupMs = phase(setupAt);
 
-    const planned = planFaults(options.seed, options.intents, options.faults, options.timings, { governors: options.governors, workers: options.workers, kafkaNodes: KAFKA_NODE_COUNT });
+    const planned = planFaults(options.seed, options.intents, options.faults, options.timings, { governors: options.governors, workers: options.workers, kafkaNodes: options.kafkaNodes });
     const injector = new FaultInjector(planned, { ...topology, relayLeader: () => topology.relayLeader() }, () => workload.issued, log);
     const workloadAt = Date.now();
     wrapUp?.addEventListener('abort', () => {

@@ -14,6 +14,7 @@ import { repoRoot } from './repo.js';
 // at least two replicas (min.insync.replicas=2), so one node may be down without losing or
 // refusing anything. Modelled on test/support/kafka-broker.ts, which starts a single node.
 
+/** The deployment's cluster; the short run in `npm test` may start one node to save two JVMs. */
 export const KAFKA_NODE_COUNT = 3;
 const kafkaHome = join(repoRoot, '.cache', 'kafka');
 const READY_TIMEOUT_MS = 120_000;
@@ -38,7 +39,9 @@ export function kafkaInstalled(): boolean {
   return existsSync(join(kafkaHome, 'lib'));
 }
 
-function nodeProperties(dir: string, nodeId: number, port: number, controllerPort: number, voters: string): string {
+function nodeProperties(dir: string, nodeId: number, port: number, controllerPort: number, voters: string, nodeCount: number): string {
+  const replication = Math.min(3, nodeCount);
+  const minInSync = Math.min(2, nodeCount);
   return [
     'process.roles=broker,controller',
     `node.id=${nodeId}`,
@@ -50,18 +53,18 @@ function nodeProperties(dir: string, nodeId: number, port: number, controllerPor
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
     `log.dirs=${join(dir, 'logs')}`,
     'num.partitions=3',
-    'default.replication.factor=3',
-    'min.insync.replicas=2',
+    `default.replication.factor=${replication}`,
+    `min.insync.replicas=${minInSync}`,
     'unclean.leader.election.enable=false',
-    'offsets.topic.replication.factor=3',
+    `offsets.topic.replication.factor=${replication}`,
     // Fewer internal partitions make the first consumer group much faster to set up on a
     // two-core machine; a production cluster keeps the defaults.
     'offsets.topic.num.partitions=5',
-    'transaction.state.log.replication.factor=3',
-    'transaction.state.log.min.isr=2',
+    `transaction.state.log.replication.factor=${replication}`,
+    `transaction.state.log.min.isr=${minInSync}`,
     'transaction.state.log.num.partitions=5',
-    'share.coordinator.state.topic.replication.factor=3',
-    'share.coordinator.state.topic.min.isr=2',
+    `share.coordinator.state.topic.replication.factor=${replication}`,
+    `share.coordinator.state.topic.min.isr=${minInSync}`,
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=false',
     '',
@@ -129,24 +132,24 @@ async function registeredBrokerCount(brokers: string): Promise<number> {
   }
 }
 
-/** Formats and starts three nodes in `dataDir`, and waits until all three are brokers of one cluster. */
-export async function startKafkaCluster(dataDir: string): Promise<KafkaCluster> {
+/** Formats and starts the nodes in `dataDir`, and waits until all are brokers of one cluster. */
+export async function startKafkaCluster(dataDir: string, nodeCount = KAFKA_NODE_COUNT): Promise<KafkaCluster> {
   if (!kafkaInstalled()) throw new Error(`Kafka is not installed in ${kafkaHome}; run: bash scripts/install-kafka.sh`);
   const ports: number[] = [];
-  while (ports.length < KAFKA_NODE_COUNT * 2) {
+  while (ports.length < nodeCount * 2) {
     const port = await freePort();
     if (!ports.includes(port)) ports.push(port);
   }
-  const voters = Array.from({ length: KAFKA_NODE_COUNT }, (_, i) => `${i + 1}@127.0.0.1:${ports[KAFKA_NODE_COUNT + i]}`).join(',');
+  const voters = Array.from({ length: nodeCount }, (_, i) => `${i + 1}@127.0.0.1:${ports[nodeCount + i]}`).join(',');
   const clusterId = randomBytes(16).toString('base64url');
   const nodes: KafkaNode[] = [];
-  for (let i = 0; i < KAFKA_NODE_COUNT; i++) {
+  for (let i = 0; i < nodeCount; i++) {
     const nodeId = i + 1;
     const dir = join(dataDir, `node-${nodeId}`);
     mkdirSync(dir, { recursive: true });
     const port = ports[i]!;
     const propsFile = join(dir, 'server.properties');
-    writeFileSync(propsFile, nodeProperties(dir, nodeId, port, ports[KAFKA_NODE_COUNT + i]!, voters));
+    writeFileSync(propsFile, nodeProperties(dir, nodeId, port, ports[nodeCount + i]!, voters, nodeCount));
     nodes.push({
       nodeId,
       port,
@@ -172,8 +175,8 @@ export async function startKafkaCluster(dataDir: string): Promise<KafkaCluster> 
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const count = await registeredBrokerCount(brokers);
-        if (count === KAFKA_NODE_COUNT) return;
-        if (Date.now() > deadline) throw new Error(`only ${count} of ${KAFKA_NODE_COUNT} Kafka brokers registered after ${timeoutMs} ms`);
+        if (count === nodeCount) return;
+        if (Date.now() > deadline) throw new Error(`only ${count} of ${nodeCount} Kafka brokers registered after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 500));
       }
     },

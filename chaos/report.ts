@@ -47,6 +47,7 @@ export function replayCommand(report: ChaosReport): string {
     `CHAOS_KAFKA_KILLS=${o.faults.kafkaKills}`,
     `CHAOS_SELLER_KILLS=${o.faults.sellerKills}`,
     `CHAOS_PARTITIONS=${o.faults.partitions}`,
+    `CHAOS_KAFKA_NODES=${o.kafkaNodes}`,
     `CHAOS_PARTITION_MIN_MS=${o.timings.partitionMinMs}`,
     `CHAOS_PARTITION_MAX_MS=${o.timings.partitionMaxMs}`,
     `CHAOS_KAFKA_STOP_S=${o.timings.kafkaStopMs / 1000}`,
@@ -76,7 +77,7 @@ export function renderRun(report: ChaosReport): string {
   const kills = report.fired.filter((fault) => fault.kind.startsWith('kill_') && fault.kind !== 'kill_seller' && fault.kind !== 'kill_kafka_broker').length;
   lines.push(`- **Verdict: ${v.total === 0 ? 'no violation' : `${v.total} violations`}** (seed ${report.options.seed})`);
   lines.push(`- Started ${report.startedAt}; ${seconds(report.phasesMs.total)} in all: start-up ${seconds(report.phasesMs.startup)}, tenants ${seconds(report.phasesMs.setup)}, workload under faults ${seconds(report.phasesMs.workload)}, settling ${seconds(report.phasesMs.settle)}, checking ${seconds(report.phasesMs.check)}.`);
-  lines.push(`- Topology: ${report.options.governors} governors behind a round-robin TCP proxy (connections per governor: ${Object.values(report.proxyConnections).join(' / ')}), ${report.options.workers} settlement workers in one consumer group (Kafka source), a 3-node KRaft cluster (replication factor 3, min.insync.replicas 2), one PostgreSQL primary, anvil with the official x402 facilitator and 7 sellers (normal, premium, 502 before and after settling, hanging before and after settling, settling late).`);
+  lines.push(`- Topology: ${report.options.governors} governors behind a round-robin TCP proxy (connections per governor: ${Object.values(report.proxyConnections).join(' / ')}), ${report.options.workers} settlement workers in one consumer group (Kafka source), a ${report.options.kafkaNodes}-node KRaft cluster (replication factor ${Math.min(3, report.options.kafkaNodes)}, min.insync.replicas ${Math.min(2, report.options.kafkaNodes)}), one PostgreSQL primary, anvil with the official x402 facilitator and 7 sellers (normal, premium, 502 before and after settling, hanging before and after settling, settling late).`);
   lines.push(`- Workload: ${workload.orgs} orgs, ${workload.teams} teams, ${workload.agents} agents, ${workload.policies} policies, ${workload.sessionsOpened} sessions; ${workload.issued} payment requests with distinct Idempotency-Keys (target ${report.options.intents}), ${workload.requests} requests with repeats (${workload.repeats} sequential repeats, ${workload.concurrentDuplicates} concurrent duplicates, ${workload.bursts} bursts at one session), ${workload.attempts} HTTP attempts of which ${workload.retried} retries after ${workload.transportErrors} lost answers; ${workload.topUps} budget top-ups.`);
   lines.push(`- Kinds: ${Object.entries(workload.byKind).map(([k, n]) => `${k} ${n}`).join(', ')}. Answers: ${Object.entries(workload.byStatus).sort().map(([k, n]) => `${k}: ${n}`).join(', ')}.`);
   lines.push('');

@@ -77,6 +77,7 @@ const options: ChaosOptions = {
   timings,
   governors: intFromEnv('CHAOS_GOVERNORS', 2, 1),
   workers: intFromEnv('CHAOS_WORKERS', 2, 1),
+  kafkaNodes: intFromEnv('CHAOS_KAFKA_NODES', 3, 1),
   fetchTimeoutMs: intFromEnv('CHAOS_FETCH_TIMEOUT_MS', 5_000, 500),
   dataDir: defaultDataDir(seed),
   keepData: process.env.CHAOS_KEEP_DATA === '1',

@@ -43,6 +43,7 @@ export interface TopologyOptions {
   dataDir: string;
   governorCount: number;
   workerCount: number;
+  kafkaNodes: number;
   /** Bounds each call a governor makes to a seller; the hanging and late sellers outlast it. */
   fetchTimeoutMs: number;
   payerFundsAtomic: bigint;
@@ -137,7 +138,7 @@ export async function startTopology(options: TopologyOptions, log: (line: string
     const anvil = await startAnvil();
     stops.push(() => anvil.stop());
     const artifacts = await compileKitContracts();
-    const [postgresStart, kafkaStart] = await Promise.allSettled([startChaosPostgres(join(options.dataDir, 'pg'), options.keepData), startKafkaCluster(join(options.dataDir, 'kafka'))]);
+    const [postgresStart, kafkaStart] = await Promise.allSettled([startChaosPostgres(join(options.dataDir, 'pg'), options.keepData), startKafkaCluster(join(options.dataDir, 'kafka'), options.kafkaNodes)]);
     if (postgresStart.status === 'fulfilled') stops.push(() => postgresStart.value.stop());
     if (kafkaStart.status === 'fulfilled') stops.push(() => kafkaStart.value.stop());
     if (postgresStart.status === 'rejected') throw postgresStart.reason;
