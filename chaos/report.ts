@@ -162,7 +162,9 @@ Whatever crashes, stalls or is cut off, and in whatever order:
    stream order, in the partition of its org; a projection rebuilt from the log equals the
    live one.
 
-The table under "What the checker proves" says how each is checked, from outside.
+The table under "What the checker proves" says how each is checked, from outside; the
+findings say where a run found one broken, and whether it is fixed (today the fourth is not:
+the relay can lose or repeat an event on Kafka).
 
 ## What runs
 
