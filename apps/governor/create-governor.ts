@@ -7,6 +7,7 @@ import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
+import { createDatabasePool } from '../../libs/platform/database-pool.js';
 import { createRegistry } from '../../libs/platform/metrics.js';
 import type { Clock } from './http/clock.js';
 import type { GovernorConfig } from './config.js';
@@ -39,7 +40,7 @@ function nestLogger(logger: Logger): LoggerService {
 export async function createGovernor(config: GovernorConfig, logger: Logger, options: { clock?: Clock } = {}): Promise<RunningGovernor> {
   // Migrations may run long (an index on a big table): their own connection, without the
   // timeouts that keep requests fast.
-  const migrations = new pg.Pool({ connectionString: config.databaseUrl, max: 1, connectionTimeoutMillis: config.dbConnectTimeoutMs });
+  const migrations = createDatabasePool({ connectionString: config.databaseUrl, max: 1, connectionTimeoutMillis: config.dbConnectTimeoutMs }, logger);
   try {
     const applied = await migrate(migrations, defaultMigrationsDirectory());
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -48,20 +49,18 @@ export async function createGovernor(config: GovernorConfig, logger: Logger, opt
   }
   // Every wait on the database is bounded, so a stalled or unreachable database answers 503
   // within seconds (problem.filter.ts) instead of holding requests for as long as it stalls.
-  const pool = new pg.Pool({
-    connectionString: config.databaseUrl,
-    max: config.dbPoolSize,
-    connectionTimeoutMillis: config.dbConnectTimeoutMs,
-    statement_timeout: config.dbStatementTimeoutMs,
-    query_timeout: config.dbQueryTimeoutMs,
-    idle_in_transaction_session_timeout: config.dbIdleInTransactionTimeoutMs,
-    keepAlive: true,
-  });
-  pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
-  // The pool listens for a connection's errors only while it is idle. One lost while checked
-  // out (in a transaction, between two queries) emits 'error' with no listener: an uncaught
-  // exception that would end the governor. The query in flight fails by itself (503).
-  pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: { message: error.message } }, 'database connection lost while in use')));
+  const pool = createDatabasePool(
+    {
+      connectionString: config.databaseUrl,
+      max: config.dbPoolSize,
+      connectionTimeoutMillis: config.dbConnectTimeoutMs,
+      statement_timeout: config.dbStatementTimeoutMs,
+      query_timeout: config.dbQueryTimeoutMs,
+      idle_in_transaction_session_timeout: config.dbIdleInTransactionTimeoutMs,
+      keepAlive: true,
+    },
+    logger,
+  );
 
   // One registry per governor, so several in one process (tests) keep their own counts.
   const registry = createRegistry('governor');
