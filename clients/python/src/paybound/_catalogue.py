@@ -239,18 +239,22 @@ class WebhookDeliveryNotFound(NotFoundError):
 
 class BadPaymentOffer(UpstreamError):
     """
-    The seller's 402 is malformed, hostile or offers nothing Paybound can sign; nothing was
-    signed.
+    The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment can
+    pay (a scheme, network or asset it has no signer for, an expired or body-bound MPP
+    challenge, splits); nothing was reserved or signed. `reason` is the refusal of the option
+    that came closest to being paid; `options` lists every option with its reason.
     """
 
     CODE: ClassVar[str | None] = "bad_payment_offer"
     KIND: ClassVar[str | None] = "upstream"
     HTTP_STATUS: ClassVar[int | None] = 502
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
+    FIGURES: ClassVar[tuple[str, ...]] = ("reason", "options",)
     DESCRIPTION: ClassVar[str] = (
-        "The seller's 402 is malformed, hostile or offers nothing Paybound can sign; nothing was "
-        "signed."
+        "The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment "
+        "can pay (a scheme, network or asset it has no signer for, an expired or body-bound MPP "
+        "challenge, splits); nothing was reserved or signed. `reason` is the refusal of the "
+        "option that came closest to being paid; `options` lists every option with its reason."
     )
 
 
@@ -335,6 +339,23 @@ class SessionAlreadyExists(ConflictError):
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
     DESCRIPTION: ClassVar[str] = "A session with this id exists."
+
+
+class TooManyOpenSessions(ConflictError):
+    """
+    The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); close
+    one, or wait for one to expire.
+    """
+
+    CODE: ClassVar[str | None] = "too_many_open_sessions"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 429
+    GRPC_STATUS: ClassVar[str | None] = "RESOURCE_EXHAUSTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("limit", "open",)
+    DESCRIPTION: ClassVar[str] = (
+        "The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); "
+        "close one, or wait for one to expire."
+    )
 
 
 class PolicyVersionMismatch(ConflictError):
@@ -534,6 +555,23 @@ class WalletInsufficientFunds(RefusalError):
     DESCRIPTION: ClassVar[str] = "The paying wallet does not hold enough of the asset."
 
 
+class Permit2AllowanceMissing(RefusalError):
+    """
+    The paying wallet has not allowed Permit2 to move enough of this asset; an admin grants a
+    bounded allowance first.
+    """
+
+    CODE: ClassVar[str | None] = "permit2_allowance_missing"
+    KIND: ClassVar[str | None] = "refusal"
+    HTTP_STATUS: ClassVar[int | None] = 403
+    GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The paying wallet has not allowed Permit2 to move enough of this asset; an admin grants "
+        "a bounded allowance first."
+    )
+
+
 class ApprovalRequired(RefusalError):
     """The payment needed an admin's approval, which was denied or timed out."""
 
@@ -584,10 +622,28 @@ class PaymentNotSigned(UnavailableError):
     )
 
 
+class PaymentNotSent(UnavailableError):
+    """
+    The payment was signed too late to be sent: nothing went to the seller, and its hold is
+    released once the authorization expires unused at `validBefore`.
+    """
+
+    CODE: ClassVar[str | None] = "payment_not_sent"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 503
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "paymentStatus", "validBefore",)
+    DESCRIPTION: ClassVar[str] = (
+        "The payment was signed too late to be sent: nothing went to the seller, and its hold is "
+        "released once the authorization expires unused at `validBefore`."
+    )
+
+
 class PaymentAlreadyUsed(ConflictError):
     """
-    A pay-and-fetch retried with the same Idempotency-Key already went ahead; `paymentStatus`
-    says how.
+    A pay-and-fetch retried with the same Idempotency-Key went ahead before, and its first
+    answer was not kept (still under way, cut off, or larger than the 1 MiB kept);
+    `paymentStatus` says how the payment stands.
     """
 
     CODE: ClassVar[str | None] = "payment_already_used"
@@ -596,8 +652,9 @@ class PaymentAlreadyUsed(ConflictError):
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "paymentStatus",)
     DESCRIPTION: ClassVar[str] = (
-        "A pay-and-fetch retried with the same Idempotency-Key already went ahead; "
-        "`paymentStatus` says how."
+        "A pay-and-fetch retried with the same Idempotency-Key went ahead before, and its first "
+        "answer was not kept (still under way, cut off, or larger than the 1 MiB kept); "
+        "`paymentStatus` says how the payment stands."
     )
 
 
@@ -695,6 +752,23 @@ class UpstreamUnreachable(UpstreamError):
     )
 
 
+class UpstreamBadResponse(UpstreamError):
+    """
+    The seller's answer is not valid HTTP (a malformed status line, headers or framing); with
+    `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "upstream_bad_response"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The seller's answer is not valid HTTP (a malformed status line, headers or framing); "
+        "with `paymentId`, the payment was sent and is reconciled on chain."
+    )
+
+
 class UpstreamTimeout(UpstreamError):
     """
     The seller did not answer in time; with `paymentId`, the payment was sent and is reconciled
@@ -713,14 +787,16 @@ class UpstreamTimeout(UpstreamError):
 
 
 class UpstreamResponseTooLarge(UpstreamError):
-    """The seller's answer is larger than Paybound passes on (5 MiB)."""
+    """The seller's answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB)."""
 
     CODE: ClassVar[str | None] = "upstream_response_too_large"
     KIND: ClassVar[str | None] = "upstream"
     HTTP_STATUS: ClassVar[int | None] = 502
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
     FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
-    DESCRIPTION: ClassVar[str] = "The seller's answer is larger than Paybound passes on (5 MiB)."
+    DESCRIPTION: ClassVar[str] = (
+        "The seller's answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB)."
+    )
 
 
 class TooManyStreams(UnavailableError):
@@ -807,6 +883,7 @@ PRECEDENCE: tuple[str, ...] = (
     "team_already_exists",
     "agent_already_exists",
     "session_already_exists",
+    "too_many_open_sessions",
     "policy_version_mismatch",
     "intent_conflict",
     "invalid_command",
@@ -824,10 +901,12 @@ PRECEDENCE: tuple[str, ...] = (
     "team_limit_exceeded",
     "org_limit_exceeded",
     "wallet_insufficient_funds",
+    "permit2_allowance_missing",
     "approval_required",
     "approval_already_decided",
     "payment_already_signed",
     "payment_not_signed",
+    "payment_not_sent",
     "payment_already_used",
     "intent_already_settled",
     "intent_already_refunded",
@@ -837,6 +916,7 @@ PRECEDENCE: tuple[str, ...] = (
     "webhook_endpoint_disabled",
     "webhook_delivery_already_delivered",
     "upstream_unreachable",
+    "upstream_bad_response",
     "upstream_timeout",
     "upstream_response_too_large",
     "too_many_streams",
@@ -875,6 +955,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "team_already_exists": TeamAlreadyExists,
     "agent_already_exists": AgentAlreadyExists,
     "session_already_exists": SessionAlreadyExists,
+    "too_many_open_sessions": TooManyOpenSessions,
     "policy_version_mismatch": PolicyVersionMismatch,
     "intent_conflict": IntentConflict,
     "invalid_command": InvalidCommand,
@@ -892,10 +973,12 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "team_limit_exceeded": TeamLimitExceeded,
     "org_limit_exceeded": OrgLimitExceeded,
     "wallet_insufficient_funds": WalletInsufficientFunds,
+    "permit2_allowance_missing": Permit2AllowanceMissing,
     "approval_required": ApprovalRequired,
     "approval_already_decided": ApprovalAlreadyDecided,
     "payment_already_signed": PaymentAlreadySigned,
     "payment_not_signed": PaymentNotSigned,
+    "payment_not_sent": PaymentNotSent,
     "payment_already_used": PaymentAlreadyUsed,
     "intent_already_settled": IntentAlreadySettled,
     "intent_already_refunded": IntentAlreadyRefunded,
@@ -905,6 +988,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "webhook_endpoint_disabled": WebhookEndpointDisabled,
     "webhook_delivery_already_delivered": WebhookDeliveryAlreadyDelivered,
     "upstream_unreachable": UpstreamUnreachable,
+    "upstream_bad_response": UpstreamBadResponse,
     "upstream_timeout": UpstreamTimeout,
     "upstream_response_too_large": UpstreamResponseTooLarge,
     "too_many_streams": TooManyStreams,
@@ -954,7 +1038,9 @@ __all__ = [
     "PaymentAlreadySigned",
     "PaymentAlreadyUsed",
     "PaymentNotFound",
+    "PaymentNotSent",
     "PaymentNotSigned",
+    "Permit2AllowanceMissing",
     "PolicyVersionMismatch",
     "PriceAboveMax",
     "ProjectionStalled",
@@ -969,10 +1055,12 @@ __all__ = [
     "TeamAlreadyExists",
     "TeamLimitExceeded",
     "TeamNotFound",
+    "TooManyOpenSessions",
     "TooManyStreams",
     "TooManyWatchers",
     "Unauthenticated",
     "UnsupportedMediaType",
+    "UpstreamBadResponse",
     "UpstreamResponseTooLarge",
     "UpstreamTimeout",
     "UpstreamUnreachable",
