@@ -58,7 +58,7 @@ describe('every rail through Paybound, against the official peers on anvil', () 
     governor = await spawnGovernor({
       DATABASE_URL: db.url,
       PAYBOUND_ADMIN_TOKEN: ADMIN,
-      PAYBOUND_SIGN_WAIT_MS: '30000',
+      PAYBOUND_SIGN_WAIT_MS: '15000',
       // Both rails cost the same on the mppx route: the configured preference decides.
       PAYBOUND_RAIL_PREFERENCE: 'mpp/evm/charge,x402/exact/eip3009',
       PAYBOUND_ASSETS: JSON.stringify([
@@ -151,6 +151,7 @@ describe('every rail through Paybound, against the official peers on anvil', () 
     const started = performance.now();
     const answer = await fetchVia(sessionId, kit.uptoUrl);
     const viaPayboundMs = performance.now() - started;
+    if (answer.status !== 200) console.log(JSON.stringify(answer.body), worker.output().slice(-4000));
     expect(answer.status).toBe(200);
     expect(answer.body).toEqual({ data: 'metered content', usedAtomic: '30000' });
     const id = answer.headers.get('paybound-payment-id')!;
