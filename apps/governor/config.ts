@@ -16,6 +16,8 @@ const assetSchema = z.object({
   address: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
   decimals: z.number().int().min(0).max(36),
   symbol: z.string().min(1).max(16),
+  /** The token's own EIP-712 name and version: MPP `evm/charge` signs EIP-3009 with them, and its challenge does not name them. */
+  eip712: z.object({ name: z.string().min(1).max(64), version: z.string().min(1).max(16) }).strict().optional(),
 });
 export type KnownAsset = z.infer<typeof assetSchema>;
 
@@ -29,6 +31,11 @@ const governorSchema = z.object({
   /** The settlement worker's token: with it, the worker's budget commands are decided here (POST /internal/v1/worker-commands). */
   PAYBOUND_WORKER_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'PAYBOUND_WORKER_TOKEN must be at least 16 characters'),
   PAYBOUND_ASSETS: optionalString,
+  /** Among equally cheap options of one 402, the rails preferred, first first (e.g. `mpp/evm/charge,x402/exact/eip3009`). */
+  PAYBOUND_RAIL_PREFERENCE: optionalString.refine(
+    (v) => v === undefined || v.split(',').every((kind) => /^(x402\/(exact|upto)\/(eip3009|permit2)|mpp\/evm\/charge)$/.test(kind.trim())),
+    'PAYBOUND_RAIL_PREFERENCE must list option kinds such as mpp/evm/charge, x402/exact/eip3009, x402/exact/permit2, x402/upto/permit2',
+  ),
   PAYBOUND_SIGN_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   PAYBOUND_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
   PAYBOUND_BATCH_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
@@ -119,6 +126,10 @@ export interface GovernorConfig {
    * before anything is reserved, and the built-in assets are kept only on these networks.
    */
   payableNetworks: ReadonlySet<string>;
+  /** PAYBOUND_RAIL_PREFERENCE; undefined for the built-in order (libs/rails DEFAULT_RAIL_PREFERENCE). */
+  railPreference?: readonly string[];
+  /** RPC_URL_<NETWORK> of the payable networks, read-only: the wallet's Permit2 allowances are read from it. */
+  rpcUrls?: ReadonlyMap<string, string>;
 }
 
 export class ConfigError extends Error {}
@@ -177,6 +188,11 @@ export function loadGovernorConfig(env: NodeJS.ProcessEnv = process.env): Govern
     webhookMaxAttempts: c.PAYBOUND_WEBHOOK_MAX_ATTEMPTS,
     sessionsOpenMaxPerAgent: c.PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT === 0 ? null : c.PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT,
     payableNetworks,
+    ...(c.PAYBOUND_RAIL_PREFERENCE === undefined ? {} : { railPreference: c.PAYBOUND_RAIL_PREFERENCE.split(',').map((kind) => kind.trim()) }),
+    rpcUrls: new Map([...payableNetworks].flatMap((network) => {
+      const url = (env[rpcEnvName(network)] ?? '').trim();
+      return url === '' ? [] : [[network, url] as const];
+    })),
   };
 }
 

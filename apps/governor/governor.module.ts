@@ -23,6 +23,8 @@ import type { GovernorConfig } from './config.js';
 import { DecideBudgetHandler } from './decide-budget.handler.js';
 import { HealthController } from './http/health.controller.js';
 import { PaymentRequests } from './payments/payment-requests.js';
+import { PaymentRails } from './payments/payment-rails.js';
+import { RailChoices } from './payments/rail-choice.js';
 import { PaymentsController } from './payments/payments.controller.js';
 import { FetchController } from './payments/fetch.controller.js';
 import { PaymentOffers } from './payments/payment-offers.js';
@@ -76,6 +78,8 @@ export class GovernorModule {
         AccessKeys,
         ReadModels,
         PaymentRequests,
+        PaymentRails,
+        RailChoices,
         Sessions,
         SignOnly,
         PayAndFetch,

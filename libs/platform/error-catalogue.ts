@@ -103,8 +103,8 @@ export const ERROR_CATALOGUE = {
     httpStatus: 502,
     grpcStatus: 'UNAVAILABLE',
     kind: 'upstream',
-    figures: [],
-    description: 'The seller\'s 402 is malformed, hostile or oversized, or offers nothing this deployment can pay (a scheme, network or asset it has no signer for); nothing was reserved or signed.',
+    figures: ['reason', 'options'],
+    description: 'The seller\'s 402 is malformed, hostile or oversized, or offers nothing this deployment can pay (a scheme, network or asset it has no signer for, an expired or body-bound MPP challenge, splits); nothing was reserved or signed. `reason` is the refusal of the option that came closest to being paid; `options` lists every option with its reason.',
   },
 
   // Capacity: the command was not decided and is safe to retry.
@@ -147,6 +147,7 @@ export const ERROR_CATALOGUE = {
   team_limit_exceeded: refusal('The team\'s budget does not cover this payment.'),
   org_limit_exceeded: refusal('The org\'s budget does not cover this payment.'),
   wallet_insufficient_funds: refusal('The paying wallet does not hold enough of the asset.'),
+  permit2_allowance_missing: refusal('The paying wallet has not allowed Permit2 to move enough of this asset; an admin grants a bounded allowance first.'),
   approval_required: refusal('The payment needed an admin\'s approval, which was denied or timed out.'),
 
   // After the decision.

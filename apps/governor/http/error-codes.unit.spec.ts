@@ -62,6 +62,7 @@ const EXPECTED: readonly (readonly [ErrorCode, number, keyof typeof grpcStatus])
   ['team_limit_exceeded', 403, 'PERMISSION_DENIED'],
   ['org_limit_exceeded', 403, 'PERMISSION_DENIED'],
   ['wallet_insufficient_funds', 403, 'PERMISSION_DENIED'],
+  ['permit2_allowance_missing', 403, 'PERMISSION_DENIED'],
   ['approval_required', 403, 'PERMISSION_DENIED'],
   ['approval_already_decided', 409, 'ABORTED'],
   ['payment_already_signed', 409, 'ABORTED'],

@@ -124,12 +124,21 @@ export const openApiDocument = {
       },
       RequestPayment: {
         type: 'object',
-        required: ['paymentRequired', 'url'],
+        required: ['url'],
         additionalProperties: false,
+        description: 'Exactly one of `paymentRequired`, `challenges` or `response`. Every x402 requirement and MPP challenge they carry is an option; exactly one is chosen (cheapest in USD, then PAYBOUND_RAIL_PREFERENCE), and every other is recorded with its reason.',
         properties: {
           paymentRequired: {
             oneOf: [{ type: 'string', description: 'The raw PAYMENT-REQUIRED header value (v2).' }, { type: 'object', description: 'The v1 402 JSON body.' }],
           },
+          challenges: { type: 'array', items: { type: 'string' }, maxItems: 16, description: 'MPP: the seller\'s `WWW-Authenticate: Payment …` values as received.' },
+          response: {
+            type: 'object',
+            description: 'The seller\'s whole 402: status, headers (name → value or values) and, for an x402 v1 offer, its body.',
+            properties: { status: { const: 402 }, headers: { type: 'object' }, body: { oneOf: [{ type: 'string' }, { type: 'object' }] } },
+            required: ['status', 'headers'],
+          },
+          body: { type: 'string', description: 'The body the paid request will carry: an MPP challenge\'s `digest` must match it.' },
           url: { type: 'string', format: 'uri' },
           method: { type: 'string', default: 'GET' },
         },
@@ -150,6 +159,22 @@ export const openApiDocument = {
           transaction: { type: ['string', 'null'] },
           reason: { type: ['string', 'null'] },
           createdAt: { type: 'string', format: 'date-time' },
+          rail: { type: 'string', enum: ['x402', 'mpp'], description: 'Present for payments chosen among a 402\'s options.' },
+          scheme: { type: 'string', examples: ['exact', 'upto', 'charge'] },
+          transfer: { type: 'string', enum: ['eip3009', 'permit2'] },
+          maxAmount: { ...usd, description: 'What was reserved: the price, or for `upto` the signed maximum; `amount` is what settled.' },
+          maxAmountAtomic: { type: 'string' },
+          headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Every header to send with the paid request, once signed (MPP: `Authorization: Payment …`).' },
+          receipt: {
+            type: ['object', 'null'],
+            description: 'The seller\'s PAYMENT-RESPONSE or Payment-Receipt as received, and decoded.',
+            properties: { header: { type: 'string' }, value: { type: 'string' }, document: {} },
+          },
+          options: {
+            type: 'object',
+            description: 'What the 402 offered: the chosen option, and each other one with `stage` and `reason` (e.g. `rail_preference`, `more_expensive`, `mpp_challenge_expired`, `permit2_allowance_missing`).',
+            properties: { chosen: { type: 'object' }, rejected: { type: 'array', items: { type: 'object' } } },
+          },
         },
       },
       SignedPayment: {

@@ -9,7 +9,9 @@ import { paymentSpanAttributes } from '../../../libs/ledger/decision-telemetry.j
 import { isErrorCode, type ErrorCode } from '../../../libs/platform/error-catalogue.js';
 import { ApiProblem, problemBody } from '../../../libs/platform/problem.js';
 import { sellerOutcome } from '../../../libs/settlement/outcome.js';
-import { PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER, X_PAYMENT_RESPONSE_HEADER, type PaymentHeader } from '../../../libs/x402/headers.js';
+import { ACCEPT_PAYMENT_HEADER, acceptPaymentValue } from '../../../libs/mpp/accept-payment.js';
+import { railOutcome } from '../../../libs/settlement/rail-outcome.js';
+import { PAYMENT_REQUIRED_HEADER, type PaymentHeader } from '../../../libs/x402/headers.js';
 import type { AgentPrincipal } from '../http/access-keys.js';
 import { Clock } from '../http/clock.js';
 import { GOVERNOR_CONFIG, LOGGER } from '../http/tokens.js';
@@ -19,7 +21,9 @@ import { ReadModels, type PaymentView } from '../agent/read-models.js';
 import { FetchAnswers, KEPT_BODY_BYTES_MAX, type KeptAnswer } from './fetch-answers.js';
 import { idempotencyClaim } from './idempotency.js';
 import { httpMethod, paymentUrl, usdAmount } from './inputs.js';
-import { parseOffer, PaymentRequests } from './payment-requests.js';
+import { PaymentRequests } from './payment-requests.js';
+import { PaymentRails } from './payment-rails.js';
+import { collectRailOptions } from './rail-choice.js';
 import { PaymentSignatures } from './payment-signatures.js';
 import { passedHeaders, SellerCallError, SellerCalls, sellerProblem, type SellerHead, type SellerRequest } from './seller-calls.js';
 
@@ -134,6 +138,7 @@ export class PayAndFetch {
     @Inject(PaymentSignatures) private readonly signatures: PaymentSignatures,
     @Inject(SellerCalls) private readonly sellers: SellerCalls,
     @Inject(FetchAnswers) private readonly answers: FetchAnswers,
+    @Inject(PaymentRails) private readonly rails: PaymentRails,
     @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -160,11 +165,15 @@ export class PayAndFetch {
     const session = await this.reads.session(agent.orgId, agent.agentId, sessionId, this.clock.now());
     if (session === undefined) throw new ApiProblem('session_not_found', `session ${sessionId.slice(0, 80)} does not exist`);
 
-    const first = await this.unpaidCall(request);
+    // The first request tells an MPP seller what Paybound pays (unless the agent said it).
+    const first = await this.unpaidCall({ ...request, headers: { [ACCEPT_PAYMENT_HEADER.toLowerCase()]: acceptPaymentValue(), ...request.headers } });
     if (first.status !== 402) return { ...first, payment: null, replayed: false, problemCode: null };
 
-    const offer = parseOffer({ header: first.headers.find(([name]) => name.toLowerCase() === PAYMENT_REQUIRED_HEADER.toLowerCase())?.[1] ?? null, body: jsonOrUndefined(first.body) });
-    const reserved = await this.payments.reserve(agent, { sessionId, offer, url: request.url, method: request.method, idempotency: claim, maxPriceMicros, fetchedUrl: request.url });
+    const options = collectRailOptions({
+      x402: { header: first.headers.find(([name]) => name.toLowerCase() === PAYMENT_REQUIRED_HEADER.toLowerCase())?.[1] ?? null, body: jsonOrUndefined(first.body) },
+      wwwAuthenticate: first.headers.filter(([name]) => name.toLowerCase() === 'www-authenticate').map(([, value]) => value),
+    });
+    const reserved = await this.payments.reserve(agent, { sessionId, options, requestBody: request.body, url: request.url, method: request.method, idempotency: claim, maxPriceMicros, fetchedUrl: request.url });
     const { payment } = reserved;
     const figures: PaymentFigures = { id: payment.id, amount: payment.amount, remaining: null };
     if (payment.status === 'awaiting_approval') return awaitingApproval(payment);
@@ -220,8 +229,11 @@ export class PayAndFetch {
     }
     // The outcome is in the status and headers; it is recorded before the body is read, so a
     // body that stalls or is too large does not hide a payment the seller confirmed.
-    const paymentResponse = paid.headers.get(PAYMENT_RESPONSE_HEADER) ?? paid.headers.get(X_PAYMENT_RESPONSE_HEADER) ?? undefined;
-    const reported = this.report(agent, payment.id, sellerOutcome(paid.status, paymentResponse));
+    const answered = railOutcome(paid.status, paid.headers);
+    const reported = Promise.all([
+      this.report(agent, payment.id, answered.outcome),
+      answered.receipt === null ? undefined : this.rails.keepReceipt(payment.id, answered.receipt.header, answered.receipt.value).catch((error: unknown) => this.logger.warn({ intentId: payment.id, err: { message: (error as Error).message } }, 'could not keep the seller receipt')),
+    ]);
     let body: Buffer;
     try {
       body = await paid.readBody();

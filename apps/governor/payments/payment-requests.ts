@@ -4,11 +4,12 @@ import { CommandBus } from '@nestjs/cqrs';
 import type { IdempotencyClaim, Reserve } from '../../../libs/domain/budget/commands.js';
 import type { LimitExceeded, Reserved } from '../../../libs/domain/budget/events.js';
 import { idempotencyIndex } from '../../../libs/domain/budget/state.js';
-import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../../libs/domain/money.js';
+import { formatUsdMicros } from '../../../libs/domain/money.js';
 import type { RecordedEvent } from '../../../libs/eventstore/event-store.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { X402OfferError } from '../../../libs/x402/errors.js';
-import { parsePaymentRequired, type PaymentOffer, type PaymentRequiredInput, type PaymentRequirement } from '../../../libs/x402/offer.js';
+import type { PaymentOption } from '../../../libs/rails/options.js';
+import { parsePaymentRequired, type PaymentOffer, type PaymentRequiredInput } from '../../../libs/x402/offer.js';
 import type { AgentPrincipal } from '../http/access-keys.js';
 import { Clock } from '../http/clock.js';
 import type { GovernorConfig } from '../config.js';
@@ -16,12 +17,22 @@ import { DecideBudget } from '../decide-budget.handler.js';
 import { PaymentOffers } from './payment-offers.js';
 import { paymentFromReserved, ReadModels, type PaymentView } from '../agent/read-models.js';
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
-import { payableRequirement } from './payable-requirement.js';
+import { PaymentRails } from './payment-rails.js';
+import { collectRailOptions, RailChoices } from './rail-choice.js';
 import { WalletFunding } from './wallet-funding.js';
+
+/**
+ * How long an MPP `authorization` may stay executable when its challenge expires later (or
+ * never): the challenge names no timeout of its own, as an x402 requirement does.
+ */
+const MPP_AUTHORIZATION_WINDOW_SEC = 300;
 
 export interface ReserveInput {
   sessionId: string;
-  offer: PaymentOffer;
+  /** Every option of the seller's 402 (collectRailOptions): exactly one is chosen and reserved. */
+  options: ReturnType<typeof collectRailOptions>;
+  /** The body the paid request carries: an MPP challenge's `digest` must match it. */
+  requestBody?: string | undefined;
   url: string;
   method: string;
   idempotency: IdempotencyClaim | null;
@@ -33,8 +44,8 @@ export interface ReserveInput {
 
 export interface ReservedPayment {
   payment: PaymentView;
-  offer: PaymentOffer;
-  requirement: PaymentRequirement;
+  /** The option chosen among the 402's (for a retry, the one this call would have chosen). */
+  option: PaymentOption;
   /** False when the Idempotency-Key named a payment decided before: this call reserved nothing. */
   created: boolean;
 }
@@ -53,22 +64,24 @@ export class PaymentRequests {
     @Inject(Clock) private readonly clock: Clock,
     @Inject(PaymentOffers) private readonly offers: PaymentOffers,
     @Inject(WalletFunding) private readonly wallets: WalletFunding,
+    @Inject(RailChoices) private readonly rails: RailChoices,
+    @Inject(PaymentRails) private readonly railRows: PaymentRails,
   ) {}
 
   async reserve(agent: AgentPrincipal, input: ReserveInput): Promise<ReservedPayment> {
-    const { offer } = input;
-    // Nothing is reserved for an offer the worker could not sign: refused here, not released later.
-    const choice = payableRequirement(offer, this.config.assets, this.config.payableNetworks);
-    if (!choice.ok) throw new ApiProblem('bad_payment_offer', choice.detail);
-    const { requirement, asset } = choice.chosen;
+    // Nothing is reserved for an option the worker could not sign: refused here, not released later.
+    const chosen = await this.rails.choose(input.options, input.requestBody);
+    const { option, asset } = chosen;
     const now = this.clock.now();
     const intentId = `pay_${randomUUID()}`;
-    // Independent round trips, made at once. The worker signs from the offer's row, so it is
-    // committed before the reservation it belongs to is submitted.
+    // Independent round trips, made at once. The worker signs from the offer's rows, so they
+    // are committed before the reservation they belong to is submitted.
     const [walletAvailableAtomic] = await Promise.all([
-      this.wallets.availableAtomic(requirement.network, requirement.asset),
-      this.offers.rememberOffer(intentId, offer, requirement, input.fetchedUrl),
+      this.wallets.availableAtomic(option.network, option.asset),
+      option.source.kind === 'x402' ? this.offers.rememberOffer(intentId, option.source.offer, option.source.requirement, input.fetchedUrl) : Promise.resolve(),
+      this.railRows.remember(intentId, option, asset, chosen.rail),
     ]);
+    const timeoutSec = option.source.kind === 'x402' ? option.source.requirement.maxTimeoutSeconds : MPP_AUTHORIZATION_WINDOW_SEC;
     const command: Reserve = {
       type: 'Reserve',
       orgId: agent.orgId,
@@ -77,17 +90,19 @@ export class PaymentRequests {
       intentId,
       sessionId: input.sessionId,
       agentId: agent.agentId,
-      amountMicros: stablecoinAtomicToUsdMicros(requirement.amountAtomic, asset.decimals),
-      amountAtomic: requirement.amountAtomic,
-      asset: requirement.asset,
-      network: requirement.network,
-      payTo: requirement.payTo,
+      amountMicros: chosen.usdMicros,
+      amountAtomic: option.maxAmountAtomic,
+      asset: option.asset,
+      network: option.network,
+      payTo: option.payTo,
       resource: input.url,
-      validBefore: new Date(now.getTime() + requirement.maxTimeoutSeconds * 1000).toISOString(),
+      validBefore: new Date(Math.min(now.getTime() + timeoutSec * 1000, option.expiresAtMs ?? Number.POSITIVE_INFINITY)).toISOString(),
       method: input.method,
       idempotency: input.idempotency,
       walletAvailableAtomic,
       maxPriceMicros: input.maxPriceMicros,
+      rail: chosen.rail,
+      ...(chosen.rail.transfer === 'permit2' ? { permit2AllowanceAtomic: chosen.permit2AllowanceAtomic } : {}),
     };
     const { events, view: decidedIntentId } = await this.commands.execute(
       new DecideBudget(
@@ -108,7 +123,7 @@ export class PaymentRequests {
       const { code, level, ...figures } = payment.refusal;
       throw new ApiProblem(code, `payment refused at the ${level} level: ${code.replace(/_/g, ' ')}`, { level, ...figures, paymentId: decidedIntentId });
     }
-    return { payment, offer, requirement, created: reserved !== undefined };
+    return { payment, option, created: reserved !== undefined };
   }
 }
 

@@ -4,9 +4,12 @@ import { z } from 'zod';
 import type { Release, ReportOutcome } from '../../../libs/domain/budget/commands.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { signedValidBeforeSec } from '../../../libs/settlement/authorization.js';
-import { sellerOutcome } from '../../../libs/settlement/outcome.js';
+import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../../libs/domain/money.js';
+import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from '../../../libs/mpp/receipt.js';
+import { railOutcome } from '../../../libs/settlement/rail-outcome.js';
+import { PAYMENT_RESPONSE_HEADER, parsePaymentResponse } from '../../../libs/x402/headers.js';
+import { PaymentRails } from './payment-rails.js';
 import type { PaymentHeader } from '../../../libs/x402/headers.js';
-import type { PaymentOffer } from '../../../libs/x402/offer.js';
 import type { AgentPrincipal } from '../http/access-keys.js';
 import { Clock } from '../http/clock.js';
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
@@ -15,21 +18,44 @@ import { DecideBudget } from '../decide-budget.handler.js';
 import { ReadModels, type PaymentView } from '../agent/read-models.js';
 import { idempotencyClaim } from './idempotency.js';
 import { httpMethod, paymentUrl } from './inputs.js';
-import { parseOffer, PaymentRequests } from './payment-requests.js';
+import { PaymentRequests } from './payment-requests.js';
+import { collectRailOptions, type PaymentRequiredAnswer } from './rail-choice.js';
 import { PaymentSignatures } from './payment-signatures.js';
 
 // Sign-only: the runtime makes the HTTP call itself; Paybound decides, holds the money, and
 // hands back the payment header once the settlement worker has signed. Then the runtime
 // reports what the seller answered. Alike for REST, gRPC and MCP.
 
+const HEADER_VALUE_CHARS_MAX = 64 * 1024;
+const SELLER_HEADERS_MAX = 64;
+
 export const signOnlyInput = z
   .object({
     /** The raw PAYMENT-REQUIRED header value (v2), or the v1 402 body as JSON text or object. */
-    paymentRequired: z.union([z.string().min(1).max(64 * 1024), z.record(z.string(), z.unknown())]),
+    paymentRequired: z.union([z.string().min(1).max(HEADER_VALUE_CHARS_MAX), z.record(z.string(), z.unknown())]).optional(),
+    /** MPP: the seller's `WWW-Authenticate` values as received. */
+    challenges: z.array(z.string().min(1).max(HEADER_VALUE_CHARS_MAX)).min(1).max(16).optional(),
+    /** The seller's whole 402: its status and headers (name → value, or values). */
+    response: z
+      .object({
+        status: z.literal(402),
+        headers: z
+          .record(z.string().min(1).max(128), z.union([z.string().max(HEADER_VALUE_CHARS_MAX), z.array(z.string().max(HEADER_VALUE_CHARS_MAX)).max(16)]))
+          .refine((headers) => Object.keys(headers).length <= SELLER_HEADERS_MAX, `at most ${SELLER_HEADERS_MAX} headers`),
+        body: z.union([z.string().max(HEADER_VALUE_CHARS_MAX), z.record(z.string(), z.unknown())]).optional(),
+      })
+      .strict()
+      .optional(),
+    /** The body the runtime will send with the paid request: an MPP challenge's `digest` is checked against it. */
+    body: z.string().max(64 * 1024).optional(),
     url: paymentUrl,
     method: httpMethod.default('GET'),
   })
-  .strict();
+  .strict()
+  .refine((input) => [input.paymentRequired, input.challenges, input.response].filter((given) => given !== undefined).length === 1, {
+    message: 'give exactly one of paymentRequired, challenges or response',
+    path: ['paymentRequired'],
+  });
 
 export type SignOnlyInput = z.infer<typeof signOnlyInput>;
 
@@ -37,13 +63,31 @@ export const reportResultInput = z
   .object({
     status: z.number().int().min(100).max(599),
     paymentResponse: z.string().max(16 * 1024).optional(),
+    /** MPP: the seller's `Payment-Receipt` value. */
+    paymentReceipt: z.string().max(8 * 1024).optional(),
   })
   .strict();
 
 export type ReportResultInput = z.infer<typeof reportResultInput>;
 
 /** A payment as the agent sees it, with the header to send once it is signed. */
-export type PaymentWithHeader = PaymentView & { header: PaymentHeader | null };
+export type PaymentWithHeader = PaymentView & RailFields & { header: PaymentHeader | null };
+
+/** What API.md's rails row adds to a payment: how it is paid, and what the seller confirmed. */
+export interface RailFields {
+  rail?: 'x402' | 'mpp';
+  scheme?: string;
+  transfer?: 'eip3009' | 'permit2';
+  /** What was reserved, in USD: the price, or for `upto` the signed maximum. */
+  maxAmount?: string;
+  maxAmountAtomic?: string;
+  /** Every header to send with the paid request, name → value (once signed). */
+  headers?: Record<string, string>;
+  /** The seller's PAYMENT-RESPONSE or Payment-Receipt, decoded, once it answered. */
+  receipt?: { header: string; value: string; document: unknown } | null;
+  /** What the 402 offered and why each option other than the chosen one was not paid. */
+  options?: { chosen: Record<string, unknown>; rejected: Record<string, unknown>[] };
+}
 
 export interface SignOnlyAnswer {
   payment: PaymentWithHeader;
@@ -58,6 +102,7 @@ export class SignOnly {
     @Inject(ReadModels) private readonly reads: ReadModels,
     @Inject(PaymentRequests) private readonly payments: PaymentRequests,
     @Inject(PaymentSignatures) private readonly signatures: PaymentSignatures,
+    @Inject(PaymentRails) private readonly rails: PaymentRails,
     @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
     @Inject(Clock) private readonly clock: Clock,
   ) {}
@@ -67,13 +112,14 @@ export class SignOnly {
    * a key, a retry over any transport answers the same payment and never reserves twice.
    */
   async request(agent: AgentPrincipal, sessionId: string, input: SignOnlyInput, idempotencyKey: string | null): Promise<SignOnlyAnswer> {
-    const offer = parseOffer(typeof input.paymentRequired === 'string' ? input.paymentRequired : { body: input.paymentRequired });
+    const options = collectRailOptions(paymentRequiredOf(input));
     const { payment } = await this.payments.reserve(agent, {
       sessionId,
-      offer,
+      options,
+      requestBody: input.body,
       url: input.url,
       method: input.method,
-      idempotency: idempotencyClaim(idempotencyKey, 'sign_only', { sessionId, url: input.url, method: input.method, offer: offerIdentity(offer) }),
+      idempotency: idempotencyClaim(idempotencyKey, 'sign_only', { sessionId, url: input.url, method: input.method, offer: optionsIdentity(options), body: input.body ?? null }),
       maxPriceMicros: null,
       fetchedUrl: null,
     });
@@ -87,11 +133,12 @@ export class SignOnly {
     }
     if (header === undefined) {
       const current = payment.status === 'reserved' || payment.status === 'awaiting_approval' ? payment : ((await this.reads.payment(agent.orgId, agent.agentId, payment.id)) ?? payment);
-      return { payment: { ...current, header: null }, pending: current.status === 'reserved' || current.status === 'awaiting_approval' };
+      return { payment: { ...current, ...(await this.railFields(current, null)), header: null }, pending: current.status === 'reserved' || current.status === 'awaiting_approval' };
     }
     return {
       payment: {
         ...payment,
+        ...(await this.railFields(payment, header)),
         status: payment.status === 'reserved' ? 'signed' : payment.status,
         validBefore: payment.validBefore === null ? null : new Date(signedValidBeforeSec(payment.validBefore) * 1000).toISOString(),
         header,
@@ -103,8 +150,26 @@ export class SignOnly {
   /** The payment; while it is signed and unreported, with the header to send. */
   async payment(agent: AgentPrincipal, paymentId: string): Promise<PaymentView | PaymentWithHeader> {
     const payment = await this.existing(agent, paymentId);
-    if (payment.status !== 'signed') return payment;
-    return { ...payment, header: (await this.signatures.headerFor(payment.id)) ?? null };
+    if (payment.status !== 'signed') return { ...payment, ...(await this.railFields(payment, null)) };
+    const header = (await this.signatures.headerFor(payment.id)) ?? null;
+    return { ...payment, ...(await this.railFields(payment, header)), header };
+  }
+
+  /** The rail fields of a payment chosen among a 402's options; none for one decided before rails. */
+  private async railFields(payment: PaymentView, header: PaymentHeader | null): Promise<RailFields> {
+    const rail = await this.rails.find(payment.id);
+    if (rail === undefined) return header === null ? {} : { headers: { [header.name]: header.value } };
+    const decimals = this.config.assets.find((asset) => asset.network === payment.network && asset.address.toLowerCase() === payment.asset?.toLowerCase())?.decimals;
+    return {
+      rail: rail.rail,
+      scheme: rail.scheme,
+      transfer: rail.transfer,
+      maxAmount: decimals === undefined ? payment.amount : formatUsdMicros(stablecoinAtomicToUsdMicros(BigInt(rail.maxAmountAtomic), decimals)),
+      maxAmountAtomic: rail.maxAmountAtomic,
+      ...(header === null ? {} : { headers: { [header.name]: header.value } }),
+      receipt: rail.receipt === null ? null : { ...rail.receipt, document: receiptDocument(rail.receipt) },
+      options: rail.options,
+    };
   }
 
   /**
@@ -121,8 +186,13 @@ export class SignOnly {
       const command: Release = { type: 'Release', orgId: agent.orgId, actor, at, intentId: paymentId, reason: `seller_answered_${input.status}`, proof: { kind: 'never_signed' } };
       await this.commands.execute(new DecideBudget(command, () => undefined));
     } else if (payment.status === 'signed' || payment.status === 'unknown') {
-      const command: ReportOutcome = { type: 'ReportOutcome', orgId: agent.orgId, actor, at, intentId: paymentId, ...sellerOutcome(input.status, input.paymentResponse) };
+      const answered = railOutcome(input.status, new Headers({
+        ...(input.paymentResponse === undefined ? {} : { [PAYMENT_RESPONSE_HEADER]: input.paymentResponse }),
+        ...(input.paymentReceipt === undefined ? {} : { [PAYMENT_RECEIPT_HEADER]: input.paymentReceipt }),
+      }));
+      const command: ReportOutcome = { type: 'ReportOutcome', orgId: agent.orgId, actor, at, intentId: paymentId, ...answered.outcome };
       await this.commands.execute(new DecideBudget(command, () => undefined));
+      if (answered.receipt !== null) await this.rails.keepReceipt(paymentId, answered.receipt.header, answered.receipt.value);
     }
     return this.existing(agent, paymentId);
   }
@@ -136,8 +206,39 @@ export class SignOnly {
 
 /**
  * What makes two offers the same payment: the seller's objects as received, whatever
- * encoding carried them (a v2 header, a v1 body as text or as an object).
+ * encoding carried them (a v2 header, a v1 body as text or as an object, a whole 402).
  */
-function offerIdentity(offer: PaymentOffer): unknown {
-  return { x402Version: offer.x402Version, resource: offer.resourceRaw ?? offer.resource ?? null, accepts: offer.requirements.map((r) => r.raw), extensions: offer.extensions ?? null };
+function optionsIdentity(options: ReturnType<typeof collectRailOptions>): unknown {
+  const { offer } = options;
+  const x402 = offer === undefined ? null : { x402Version: offer.x402Version, resource: offer.resourceRaw ?? offer.resource ?? null, accepts: offer.requirements.map((r) => r.raw), extensions: offer.extensions ?? null };
+  const mpp = options.options.flatMap((option) => (option.source.kind === 'mpp' ? [option.source.challenge.params] : []));
+  // An x402-only offer keeps the identity it had before MPP was read, so keys stay valid.
+  return mpp.length === 0 && options.unreadable.length === 0 ? x402 : { x402, mpp, unreadable: options.unreadable.map((entry) => entry.id) };
+}
+
+/** The 402 in whichever of its three forms the runtime gave it. */
+function paymentRequiredOf(input: SignOnlyInput): PaymentRequiredAnswer {
+  if (input.paymentRequired !== undefined) return { x402: typeof input.paymentRequired === 'string' ? input.paymentRequired : { body: input.paymentRequired } };
+  if (input.challenges !== undefined) return { wwwAuthenticate: input.challenges };
+  const headers = Object.entries(input.response?.headers ?? {});
+  const valuesOf = (wanted: string): string[] => headers.filter(([name]) => name.toLowerCase() === wanted).flatMap(([, value]) => (typeof value === 'string' ? [value] : value));
+  const body = input.response?.body;
+  let bodyJson: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      bodyJson = JSON.parse(body) as unknown;
+    } catch {
+      bodyJson = undefined;
+    }
+  }
+  return { x402: { header: valuesOf('payment-required')[0] ?? null, body: bodyJson }, wwwAuthenticate: valuesOf('www-authenticate') };
+}
+
+/** A kept receipt decoded for the reader; null if it no longer reads (it was checked when kept). */
+function receiptDocument(receipt: { header: string; value: string }): unknown {
+  try {
+    return receipt.header === PAYMENT_RECEIPT_HEADER ? parsePaymentReceipt(receipt.value).raw : parsePaymentResponse(receipt.value);
+  } catch {
+    return null;
+  }
 }

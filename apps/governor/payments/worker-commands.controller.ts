@@ -16,7 +16,7 @@ const instant = z.string().datetime({ offset: true });
 const hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
 
 const workerCommandBody = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('RecordSignature'), orgId: id, at: instant, intentId: id, scheme: z.string().min(1).max(32), payer: address, nonce: hash32, validAfter: instant, validBefore: instant }).strict(),
+  z.object({ type: z.literal('RecordSignature'), orgId: id, at: instant, intentId: id, scheme: z.string().min(1).max(32), payer: address, nonce: hash32, validAfter: instant, validBefore: instant, transfer: z.enum(['eip3009', 'permit2']).optional() }).strict(),
   z
     .object({
       type: z.literal('Settle'),

@@ -296,6 +296,12 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   if (walletAvailable !== null && command.amountAtomic > walletAvailable) {
     return refuse('wallet', 'wallet_insufficient_funds', null, (walletAvailable * command.amountMicros) / command.amountAtomic);
   }
+  // A Permit2 payment moves only what the wallet let Permit2 move; granting more is an
+  // audited act of its own, never a side effect of paying, so too little is a refusal.
+  const permit2Allowance = command.permit2AllowanceAtomic ?? null;
+  if (command.rail?.transfer === 'permit2' && permit2Allowance !== null && command.amountAtomic > permit2Allowance) {
+    return refuse('wallet', 'permit2_allowance_missing', null, (permit2Allowance * command.amountMicros) / command.amountAtomic);
+  }
   const reservation: Reserved['data'] = {
     intentId: command.intentId,
     sessionId: command.sessionId,
@@ -315,6 +321,15 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     policyVersion,
     idempotencyKey: command.idempotency?.key ?? null,
     requestHash: command.idempotency?.requestHash ?? null,
+    ...(command.rail === undefined
+      ? {}
+      : {
+          rail: command.rail.rail,
+          scheme: command.rail.scheme,
+          transfer: command.rail.transfer,
+          metered: command.rail.metered,
+          options: { chosen: command.rail.chosen, rejected: command.rail.rejected },
+        }),
   };
   // Above an approval threshold the money is held now, so nothing else can take it while an
   // admin decides, but the payment is not reserved for signing until approved.
@@ -443,6 +458,7 @@ function recordSignature(command: RecordSignature, state: OrgState): BudgetEvent
         nonce: command.nonce,
         validAfter: command.validAfter,
         validBefore: command.validBefore,
+        ...(command.transfer === undefined ? {} : { transfer: command.transfer }),
       },
     },
   ];
@@ -495,6 +511,8 @@ function settle(command: Settle, state: OrgState): BudgetEvent[] {
         transaction: command.transaction,
         payer: command.payer,
         settledAt: command.at,
+        payTo: intent.payTo,
+        authorizedAtomic: intent.amountAtomic,
       },
     },
   ];

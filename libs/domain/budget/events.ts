@@ -1,4 +1,4 @@
-import type { BudgetLevel, BudgetPeriod } from './commands.js';
+import type { BudgetLevel, BudgetPeriod, RailOptionRecord } from './commands.js';
 import type { Policy, PolicyRefusalCode } from './policy.js';
 
 // Event names and fields are part of the public contract (ARCHITECTURE.md, API.md).
@@ -12,7 +12,8 @@ export type RefusalCode =
   | 'org_limit_exceeded'
   | 'session_expired'
   | 'session_closed'
-  | 'wallet_insufficient_funds';
+  | 'wallet_insufficient_funds'
+  | 'permit2_allowance_missing';
 
 export interface OrgCreated {
   type: 'OrgCreated';
@@ -106,6 +107,15 @@ export interface Reserved {
     policyVersion: number;
     idempotencyKey: string | null;
     requestHash: string | null;
+    /** Present when the payment was chosen among a 402's options (libs/rails): `x402` or `mpp`. */
+    rail?: 'x402' | 'mpp';
+    /** x402: `exact` or `upto`; MPP: the intent, `charge`. */
+    scheme?: string;
+    transfer?: 'eip3009' | 'permit2';
+    /** `upto`: amountAtomic is the signed maximum; the seller settles what it used, at most that. */
+    metered?: boolean;
+    /** The option chosen and every option not chosen, each with its stage and reason. */
+    options?: { chosen: RailOptionRecord; rejected: RailOptionRecord[] };
   };
 }
 
@@ -183,6 +193,8 @@ export interface PaymentSigned {
     nonce: string;
     validAfter: string;
     validBefore: string;
+    /** Present for Permit2 rails: the nonce is then a Permit2 nonce, not an EIP-3009 one. */
+    transfer?: 'eip3009' | 'permit2';
   };
 }
 
@@ -212,6 +224,9 @@ export interface Settled {
     transaction: string;
     payer: string;
     settledAt: string;
+    /** The payee charged, and what the payer had authorized (the reservation): per payee, charged against authorized. */
+    payTo?: string;
+    authorizedAtomic?: bigint;
   };
 }
 

@@ -278,18 +278,21 @@ class AdminKeyNotFound(NotFoundError):
 class BadPaymentOffer(UpstreamError):
     """
     The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment can
-    pay (a scheme, network or asset it has no signer for); nothing was reserved or signed.
+    pay (a scheme, network or asset it has no signer for, an expired or body-bound MPP
+    challenge, splits); nothing was reserved or signed. `reason` is the refusal of the option
+    that came closest to being paid; `options` lists every option with its reason.
     """
 
     CODE: ClassVar[str | None] = "bad_payment_offer"
     KIND: ClassVar[str | None] = "upstream"
     HTTP_STATUS: ClassVar[int | None] = 502
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
+    FIGURES: ClassVar[tuple[str, ...]] = ("reason", "options",)
     DESCRIPTION: ClassVar[str] = (
         "The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment "
-        "can pay (a scheme, network or asset it has no signer for); nothing was reserved or "
-        "signed."
+        "can pay (a scheme, network or asset it has no signer for, an expired or body-bound MPP "
+        "challenge, splits); nothing was reserved or signed. `reason` is the refusal of the "
+        "option that came closest to being paid; `options` lists every option with its reason."
     )
 
 
@@ -588,6 +591,23 @@ class WalletInsufficientFunds(RefusalError):
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
     DESCRIPTION: ClassVar[str] = "The paying wallet does not hold enough of the asset."
+
+
+class Permit2AllowanceMissing(RefusalError):
+    """
+    The paying wallet has not allowed Permit2 to move enough of this asset; an admin grants a
+    bounded allowance first.
+    """
+
+    CODE: ClassVar[str | None] = "permit2_allowance_missing"
+    KIND: ClassVar[str | None] = "refusal"
+    HTTP_STATUS: ClassVar[int | None] = 403
+    GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The paying wallet has not allowed Permit2 to move enough of this asset; an admin grants "
+        "a bounded allowance first."
+    )
 
 
 class ApprovalRequired(RefusalError):
@@ -955,6 +975,7 @@ PRECEDENCE: tuple[str, ...] = (
     "team_limit_exceeded",
     "org_limit_exceeded",
     "wallet_insufficient_funds",
+    "permit2_allowance_missing",
     "approval_required",
     "approval_already_decided",
     "payment_already_signed",
@@ -1030,6 +1051,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "team_limit_exceeded": TeamLimitExceeded,
     "org_limit_exceeded": OrgLimitExceeded,
     "wallet_insufficient_funds": WalletInsufficientFunds,
+    "permit2_allowance_missing": Permit2AllowanceMissing,
     "approval_required": ApprovalRequired,
     "approval_already_decided": ApprovalAlreadyDecided,
     "payment_already_signed": PaymentAlreadySigned,
@@ -1100,6 +1122,7 @@ __all__ = [
     "PaymentNotFound",
     "PaymentNotSent",
     "PaymentNotSigned",
+    "Permit2AllowanceMissing",
     "PolicyVersionMismatch",
     "PreconditionRequired",
     "PriceAboveMax",
