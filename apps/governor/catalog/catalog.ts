@@ -74,6 +74,13 @@ export interface CatalogItemView {
   lastUpdated: string;
 }
 
+export interface CatalogPrice {
+  /** USD decimal string, or null when the asset is not one Paybound can value. */
+  price: string | null;
+  priceAtomic: string;
+  network: string;
+}
+
 export interface CatalogQuery {
   q?: string;
   maxPriceUsdMicros?: bigint;
@@ -258,6 +265,20 @@ export class Catalog implements OnApplicationShutdown {
       [query.q ?? null, query.maxPriceUsdMicros?.toString() ?? null, query.network ?? null, limit + 1, query.offset],
     );
     return { items: rows.slice(0, limit).map(viewOf), hasMore: rows.length > limit };
+  }
+
+  /** The prices of these resources that the catalog knows (an MCP gateway's tools), by resource. */
+  async pricesOf(resources: readonly string[]): Promise<Map<string, CatalogPrice>> {
+    const prices = new Map<string, CatalogPrice>();
+    if (resources.length === 0) return prices;
+    const { rows } = await this.pool.query<{ resource: string; price_atomic: string; price_usd_micros: string | null; network: string }>(
+      'SELECT resource, price_atomic::text AS price_atomic, price_usd_micros::text AS price_usd_micros, network FROM catalog_resources WHERE resource = ANY($1::text[])',
+      [resources.slice(0, SEARCH_LIMIT_MAX * 10)],
+    );
+    for (const row of rows) {
+      prices.set(row.resource, { price: row.price_usd_micros === null ? null : formatUsdMicros(BigInt(row.price_usd_micros)), priceAtomic: row.price_atomic, network: row.network });
+    }
+    return prices;
   }
 
   /** Inserts or moves rows forward; answers how many rows were written. */

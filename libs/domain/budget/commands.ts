@@ -113,6 +113,12 @@ export interface Reserve extends CommandBase {
   walletAvailableAtomic?: bigint | null;
   /** The most the request itself agrees to pay (pay-and-fetch `maxPrice`); absent or null for none. */
   maxPriceMicros?: bigint | null;
+  /**
+   * What the loop guard counts as "the same request", when it is more than method and URL:
+   * an MCP tool call is the same when its tool and arguments are (libs/mcp-pay `mcpLoopKey`). Absent
+   * or null: method and URL without the fragment, as for HTTP.
+   */
+  loopKey?: string | null;
 }
 
 /** The settlement worker signed the payment's authorization; from now on it may execute. */

@@ -262,7 +262,7 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
           judged,
           {
             host: hostOf(command.resource),
-            loopKey: loopKeyOf(command.method, command.resource),
+            loopKey: command.loopKey ?? loopKeyOf(command.method, command.resource),
             payTo: command.payTo,
             asset: command.asset,
             network: command.network,
@@ -315,6 +315,7 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     policyVersion,
     idempotencyKey: command.idempotency?.key ?? null,
     requestHash: command.idempotency?.requestHash ?? null,
+    ...(command.loopKey === undefined || command.loopKey === null ? {} : { loopKey: command.loopKey }),
   };
   // Above an approval threshold the money is held now, so nothing else can take it while an
   // admin decides, but the payment is not reserved for signing until approved.

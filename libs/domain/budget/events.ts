@@ -106,6 +106,8 @@ export interface Reserved {
     policyVersion: number;
     idempotencyKey: string | null;
     requestHash: string | null;
+    /** The loop guard's key, only when the command gave one (an MCP tool call); else method and URL. */
+    loopKey?: string;
   };
 }
 
