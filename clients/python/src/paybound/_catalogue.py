@@ -237,10 +237,32 @@ class WebhookDeliveryNotFound(NotFoundError):
     DESCRIPTION: ClassVar[str] = "No such delivery of this webhook endpoint."
 
 
+class McpServerNotFound(NotFoundError):
+    """No such upstream MCP server, or not one this agent's org may use."""
+
+    CODE: ClassVar[str | None] = "mcp_server_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "No such upstream MCP server, or not one this agent's org may use."
+
+
+class McpToolNotFound(NotFoundError):
+    """The upstream MCP server lists no such tool, or its admin did not allow it."""
+
+    CODE: ClassVar[str | None] = "mcp_tool_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "The upstream MCP server lists no such tool, or its admin did not allow it."
+
+
 class BadPaymentOffer(UpstreamError):
     """
-    The seller's 402 is malformed, hostile or offers nothing Paybound can sign; nothing was
-    signed.
+    The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment can
+    pay (a scheme, network or asset it has no signer for); nothing was reserved or signed.
     """
 
     CODE: ClassVar[str | None] = "bad_payment_offer"
@@ -249,7 +271,8 @@ class BadPaymentOffer(UpstreamError):
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
     FIGURES: ClassVar[tuple[str, ...]] = ()
     DESCRIPTION: ClassVar[str] = (
-        "The seller's 402 is malformed, hostile or offers nothing Paybound can sign; nothing was "
+        "The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment "
+        "can pay (a scheme, network or asset it has no signer for); nothing was reserved or "
         "signed."
     )
 
@@ -335,6 +358,23 @@ class SessionAlreadyExists(ConflictError):
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
     DESCRIPTION: ClassVar[str] = "A session with this id exists."
+
+
+class TooManyOpenSessions(ConflictError):
+    """
+    The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); close
+    one, or wait for one to expire.
+    """
+
+    CODE: ClassVar[str | None] = "too_many_open_sessions"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 429
+    GRPC_STATUS: ClassVar[str | None] = "RESOURCE_EXHAUSTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("limit", "open",)
+    DESCRIPTION: ClassVar[str] = (
+        "The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); "
+        "close one, or wait for one to expire."
+    )
 
 
 class PolicyVersionMismatch(ConflictError):
@@ -584,10 +624,28 @@ class PaymentNotSigned(UnavailableError):
     )
 
 
+class PaymentNotSent(UnavailableError):
+    """
+    The payment was signed too late to be sent: nothing went to the seller, and its hold is
+    released once the authorization expires unused at `validBefore`.
+    """
+
+    CODE: ClassVar[str | None] = "payment_not_sent"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 503
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "paymentStatus", "validBefore",)
+    DESCRIPTION: ClassVar[str] = (
+        "The payment was signed too late to be sent: nothing went to the seller, and its hold is "
+        "released once the authorization expires unused at `validBefore`."
+    )
+
+
 class PaymentAlreadyUsed(ConflictError):
     """
-    A pay-and-fetch retried with the same Idempotency-Key already went ahead; `paymentStatus`
-    says how.
+    A pay-and-fetch retried with the same Idempotency-Key went ahead before, and its first
+    answer was not kept (still under way, cut off, or larger than the 1 MiB kept);
+    `paymentStatus` says how the payment stands.
     """
 
     CODE: ClassVar[str | None] = "payment_already_used"
@@ -596,8 +654,9 @@ class PaymentAlreadyUsed(ConflictError):
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "paymentStatus",)
     DESCRIPTION: ClassVar[str] = (
-        "A pay-and-fetch retried with the same Idempotency-Key already went ahead; "
-        "`paymentStatus` says how."
+        "A pay-and-fetch retried with the same Idempotency-Key went ahead before, and its first "
+        "answer was not kept (still under way, cut off, or larger than the 1 MiB kept); "
+        "`paymentStatus` says how the payment stands."
     )
 
 
@@ -678,6 +737,17 @@ class WebhookDeliveryAlreadyDelivered(ConflictError):
     DESCRIPTION: ClassVar[str] = "The delivery was delivered; it is not sent again."
 
 
+class McpServerAlreadyRegistered(ConflictError):
+    """An upstream MCP server with this name is registered."""
+
+    CODE: ClassVar[str | None] = "mcp_server_already_registered"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "An upstream MCP server with this name is registered."
+
+
 class UpstreamUnreachable(UpstreamError):
     """
     The connection to the seller failed; with `paymentId`, the payment was sent and is
@@ -692,6 +762,23 @@ class UpstreamUnreachable(UpstreamError):
     DESCRIPTION: ClassVar[str] = (
         "The connection to the seller failed; with `paymentId`, the payment was sent and is "
         "reconciled on chain."
+    )
+
+
+class UpstreamBadResponse(UpstreamError):
+    """
+    The seller's answer is not valid HTTP (a malformed status line, headers or framing); with
+    `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "upstream_bad_response"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The seller's answer is not valid HTTP (a malformed status line, headers or framing); "
+        "with `paymentId`, the payment was sent and is reconciled on chain."
     )
 
 
@@ -713,14 +800,67 @@ class UpstreamTimeout(UpstreamError):
 
 
 class UpstreamResponseTooLarge(UpstreamError):
-    """The seller's answer is larger than Paybound passes on (5 MiB)."""
+    """The seller's answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB)."""
 
     CODE: ClassVar[str | None] = "upstream_response_too_large"
     KIND: ClassVar[str | None] = "upstream"
     HTTP_STATUS: ClassVar[int | None] = 502
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
     FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
-    DESCRIPTION: ClassVar[str] = "The seller's answer is larger than Paybound passes on (5 MiB)."
+    DESCRIPTION: ClassVar[str] = (
+        "The seller's answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB)."
+    )
+
+
+class McpUpstreamProtocolError(UpstreamError):
+    """
+    The upstream MCP server did not answer as an MCP server should (handshake, framing,
+    listing); with `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "mcp_upstream_protocol_error"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream MCP server did not answer as an MCP server should (handshake, framing, "
+        "listing); with `paymentId`, the payment was sent and is reconciled on chain."
+    )
+
+
+class BadToolResult(UpstreamError):
+    """
+    The upstream MCP tool's result cannot be passed on (its shape, size or depth); with
+    `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "bad_tool_result"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream MCP tool's result cannot be passed on (its shape, size or depth); with "
+        "`paymentId`, the payment was sent and is reconciled on chain."
+    )
+
+
+class UpstreamPaymentRejected(UpstreamError):
+    """
+    The upstream asked for payment again after it was sent one (its verification or settlement
+    failed); the payment is never signed twice and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "upstream_payment_rejected"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "reason",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream asked for payment again after it was sent one (its verification or "
+        "settlement failed); the payment is never signed twice and is reconciled on chain."
+    )
 
 
 class TooManyStreams(UnavailableError):
@@ -799,6 +939,8 @@ PRECEDENCE: tuple[str, ...] = (
     "payment_not_found",
     "webhook_endpoint_not_found",
     "webhook_delivery_not_found",
+    "mcp_server_not_found",
+    "mcp_tool_not_found",
     "bad_payment_offer",
     "overloaded",
     "projection_stalled",
@@ -807,6 +949,7 @@ PRECEDENCE: tuple[str, ...] = (
     "team_already_exists",
     "agent_already_exists",
     "session_already_exists",
+    "too_many_open_sessions",
     "policy_version_mismatch",
     "intent_conflict",
     "invalid_command",
@@ -828,6 +971,7 @@ PRECEDENCE: tuple[str, ...] = (
     "approval_already_decided",
     "payment_already_signed",
     "payment_not_signed",
+    "payment_not_sent",
     "payment_already_used",
     "intent_already_settled",
     "intent_already_refunded",
@@ -836,9 +980,14 @@ PRECEDENCE: tuple[str, ...] = (
     "webhook_endpoints_limit_reached",
     "webhook_endpoint_disabled",
     "webhook_delivery_already_delivered",
+    "mcp_server_already_registered",
     "upstream_unreachable",
+    "upstream_bad_response",
     "upstream_timeout",
     "upstream_response_too_large",
+    "mcp_upstream_protocol_error",
+    "bad_tool_result",
+    "upstream_payment_rejected",
     "too_many_streams",
     "too_many_watchers",
     "not_ready",
@@ -867,6 +1016,8 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "payment_not_found": PaymentNotFound,
     "webhook_endpoint_not_found": WebhookEndpointNotFound,
     "webhook_delivery_not_found": WebhookDeliveryNotFound,
+    "mcp_server_not_found": McpServerNotFound,
+    "mcp_tool_not_found": McpToolNotFound,
     "bad_payment_offer": BadPaymentOffer,
     "overloaded": Overloaded,
     "projection_stalled": ProjectionStalled,
@@ -875,6 +1026,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "team_already_exists": TeamAlreadyExists,
     "agent_already_exists": AgentAlreadyExists,
     "session_already_exists": SessionAlreadyExists,
+    "too_many_open_sessions": TooManyOpenSessions,
     "policy_version_mismatch": PolicyVersionMismatch,
     "intent_conflict": IntentConflict,
     "invalid_command": InvalidCommand,
@@ -896,6 +1048,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "approval_already_decided": ApprovalAlreadyDecided,
     "payment_already_signed": PaymentAlreadySigned,
     "payment_not_signed": PaymentNotSigned,
+    "payment_not_sent": PaymentNotSent,
     "payment_already_used": PaymentAlreadyUsed,
     "intent_already_settled": IntentAlreadySettled,
     "intent_already_refunded": IntentAlreadyRefunded,
@@ -904,9 +1057,14 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "webhook_endpoints_limit_reached": WebhookEndpointsLimitReached,
     "webhook_endpoint_disabled": WebhookEndpointDisabled,
     "webhook_delivery_already_delivered": WebhookDeliveryAlreadyDelivered,
+    "mcp_server_already_registered": McpServerAlreadyRegistered,
     "upstream_unreachable": UpstreamUnreachable,
+    "upstream_bad_response": UpstreamBadResponse,
     "upstream_timeout": UpstreamTimeout,
     "upstream_response_too_large": UpstreamResponseTooLarge,
+    "mcp_upstream_protocol_error": McpUpstreamProtocolError,
+    "bad_tool_result": BadToolResult,
+    "upstream_payment_rejected": UpstreamPaymentRejected,
     "too_many_streams": TooManyStreams,
     "too_many_watchers": TooManyWatchers,
     "not_ready": NotReady,
@@ -925,6 +1083,7 @@ __all__ = [
     "ApprovalRequired",
     "AssetNotAllowed",
     "BadPaymentOffer",
+    "BadToolResult",
     "DashboardMissing",
     "DestinationNotAllowed",
     "DomainNotAllowed",
@@ -942,6 +1101,10 @@ __all__ = [
     "InvalidJson",
     "InvalidRequest",
     "LoopDetected",
+    "McpServerAlreadyRegistered",
+    "McpServerNotFound",
+    "McpToolNotFound",
+    "McpUpstreamProtocolError",
     "NetworkNotAllowed",
     "NotFound",
     "NotReady",
@@ -954,6 +1117,7 @@ __all__ = [
     "PaymentAlreadySigned",
     "PaymentAlreadyUsed",
     "PaymentNotFound",
+    "PaymentNotSent",
     "PaymentNotSigned",
     "PolicyVersionMismatch",
     "PriceAboveMax",
@@ -969,10 +1133,13 @@ __all__ = [
     "TeamAlreadyExists",
     "TeamLimitExceeded",
     "TeamNotFound",
+    "TooManyOpenSessions",
     "TooManyStreams",
     "TooManyWatchers",
     "Unauthenticated",
     "UnsupportedMediaType",
+    "UpstreamBadResponse",
+    "UpstreamPaymentRejected",
     "UpstreamResponseTooLarge",
     "UpstreamTimeout",
     "UpstreamUnreachable",
