@@ -56,7 +56,7 @@ export async function createGatewayMcpServer(deps: GatewayDeps): Promise<Server>
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const { name } = request.params;
     const upstream = splitNamespacedToolName(name);
-    if (upstream === undefined) return (await ownClient.callTool(request.params)) as CallToolResult;
+    if (upstream === undefined) return (await ownClient.callTool(request.params));
     let answer: McpCallResult;
     try {
       answer = await deps.gateway.callTool({ server: upstream.server, tool: upstream.tool, arguments: request.params.arguments ?? {} });

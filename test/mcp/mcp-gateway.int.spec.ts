@@ -19,6 +19,7 @@ import { startX402Kit, type X402Kit } from '../../libs/devnet/index.js';
 import { MCP_FAILING_TOOL, MCP_PAID_TOOL, startMcpSeller, type McpSellerHandle } from '../../libs/devnet/mcp-seller.js';
 import { deriveNonce } from '../../libs/x402/eip3009.js';
 import { call, seedAgent } from '../support/api-client.js';
+import { connectAgentClient, type GrpcAgentClient } from '../support/grpc-agent-client.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { until } from '../support/until.js';
@@ -37,6 +38,7 @@ const PRICE_ATOMIC = 20_000n;
 const DENIED_PAYEE = getAddress('0x000000000000000000000000000000000000dEaD');
 /** Alternating paid calls through the gateway and paid directly; 20 or more for a report. */
 const LATENCY_SAMPLES = Number(process.env.PAYBOUND_MCP_LATENCY_SAMPLES ?? '3');
+const GRPC_PORT = 41_000 + Math.floor(Math.random() * 4_000);
 
 type ToolAnswer = { isError?: boolean; structuredContent?: Record<string, unknown>; content?: Array<{ type: string; text?: string }>; _meta?: Record<string, unknown> };
 
@@ -58,7 +60,7 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
 
   const api = <T = Record<string, unknown>>(method: string, path: string, options: { key?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
     call<T>(governor.url, method, path, { key: agentKey, ...options });
-  const callTool = async (client: Client, name: string, args: Record<string, unknown> = {}): Promise<ToolAnswer> => (await client.callTool({ name, arguments: args }, undefined, { timeout: 60_000 })) as ToolAnswer;
+  const callTool = async (client: Client, name: string, args: Record<string, unknown> = {}): Promise<ToolAnswer> => (await client.callTool({ name, arguments: args }, undefined, { timeout: 60_000 }));
 
   /** The way an MCP host runs Paybound's server: the built server as a child process on stdio. */
   async function mcpAgent(key: string, sessionLimit: string): Promise<Client> {
@@ -108,6 +110,7 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
       DATABASE_URL: db.url,
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
+      GRPC_PORT: String(GRPC_PORT),
     });
     worker = await spawnWorker({
       ...workerDecidesVia(governor),
@@ -174,7 +177,8 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
       expect(changed.body).toMatchObject({ name: 'secret', description: 'for org-other only', version: 2 });
       await call(governor.url, 'PATCH', '/admin/v1/mcp-servers/secret', { key: adminKey, body: { description: 'for org-other only' } });
       const changes = await call<{ items: Array<{ data: Record<string, unknown>; actor: string }> }>(governor.url, 'GET', '/admin/v1/audit?type=McpServerChanged', { key: ADMIN });
-      expect(changes.body.items).toEqual([expect.objectContaining({ actor: 'admin:alice', data: expect.objectContaining({ before: expect.objectContaining({ description: null }), after: expect.objectContaining({ description: 'for org-other only' }) }) })]);
+      expect(changes.body.items).toHaveLength(1);
+      expect(changes.body.items[0]).toMatchObject({ actor: 'admin:alice', data: { before: { description: null }, after: { description: 'for org-other only' } } });
     });
   });
 
@@ -290,6 +294,37 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
       // The payee refusal is a decision, recorded; the unpayable offers never reach one.
       expect(await eventCount('LimitExceeded', 'resource', `${hostile.url}#offer_denied_payee`)).toBe(1);
       expect(await kit.balanceOf(kit.payer.address)).toBe(payerBefore);
+    });
+  });
+
+  describe('over gRPC, for runtimes without MCP', () => {
+    let grpc: GrpcAgentClient;
+    beforeAll(() => {
+      grpc = connectAgentClient(GRPC_PORT, () => agentKey);
+    });
+    afterAll(() => grpc?.close());
+
+    it('lists the tools and pays a tool call with CallMcpTool; a refusal is PERMISSION_DENIED with the code', async () => {
+      const listed = await grpc.unary<{ tools: Array<{ name: string; inputSchemaJson: string }> }>('listMcpTools', {});
+      expect(listed.tools.map((t) => t.name)).toContain('quotes__premium_quote');
+      expect(JSON.parse(listed.tools.find((t) => t.name === 'quotes__premium_quote')!.inputSchemaJson)).toMatchObject({ type: 'object' });
+      const sessionId = await sessionOf(agent);
+      const payerBefore = await kit.balanceOf(kit.payer.address);
+      const paid = await grpc.unary<{ resultJson: string; payment: { id: string; amount: string; status: string } }>('callMcpTool', {
+        sessionId,
+        server: 'quotes',
+        tool: MCP_PAID_TOOL,
+        argumentsJson: JSON.stringify({ ticker: 'GRPC' }),
+      });
+      expect(JSON.parse(paid.resultJson)).toMatchObject({ isError: false, structuredContent: { ticker: 'GRPC' } });
+      expect(paid.payment).toMatchObject({ amount: '0.02' });
+      expect(await kit.balanceOf(kit.payer.address)).toBe(payerBefore - PRICE_ATOMIC);
+      const refused = await grpc.unary('callMcpTool', { sessionId, server: 'quotes', tool: MCP_PAID_TOOL, argumentsJson: '{"ticker":"CHEAP"}', maxPrice: '0.001' }).then(
+        () => undefined,
+        (error: { code: number; metadata: { get: (key: string) => unknown[] } }) => error,
+      );
+      expect(refused?.code).toBe(7);
+      expect(refused?.metadata.get('paybound-code')).toEqual(['price_above_max']);
     });
   });
 

@@ -74,8 +74,7 @@ export class McpUpstreams implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    const names = [...this.connections.keys()];
-    const closing = names.map((name) => this.connections.get(name)?.value.then((connection) => connection.close(), () => undefined));
+    const closing = [...this.connections.values()].map((kept) => kept.value.then((connection) => connection.close(), () => undefined));
     this.connections.clear();
     this.listings.clear();
     await Promise.all(closing);
