@@ -50,6 +50,7 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
   let seller: McpSellerHandle;
   let legacySeller: McpSellerHandle;
   let hostile: { url: string; close: () => Promise<void> };
+  let discovery: { url: string; close: () => Promise<void> };
   let keystoreDir: string;
   let agentKey: string;
   let otherKey: string;
@@ -100,6 +101,7 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
     seller = await startMcpSeller({ facilitatorUrl: kit.facilitator.url, token: kit.token, payTo: kit.seller.payTo });
     legacySeller = await startMcpSeller({ facilitatorUrl: kit.facilitator.url, token: kit.token, payTo: kit.seller.payTo, signaling: 'jsonrpc_error', jsonResponse: true });
     hostile = await startHostileMcpServer(kit);
+    discovery = await startDiscoveryList(kit);
     db = await freshDatabase('mcp_gateway');
     keystoreDir = await mkdtemp(join(tmpdir(), 'paybound-keystore-'));
     const keystoreFile = join(keystoreDir, 'worker.json');
@@ -111,6 +113,8 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
       GRPC_PORT: String(GRPC_PORT),
+      PAYBOUND_DISCOVERY_URLS: discovery.url,
+      PAYBOUND_DISCOVERY_INTERVAL_MS: '1000',
     });
     worker = await spawnWorker({
       ...workerDecidesVia(governor),
@@ -144,6 +148,7 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
     await governor?.stop();
     await db?.drop();
     await hostile?.close();
+    await discovery?.close();
     await legacySeller?.close();
     await seller?.close();
     await kit?.stop();
@@ -297,6 +302,27 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
     });
   });
 
+  it('finds paid MCP tools in the catalog by price: from a facilitator\'s discovery list, and the registered upstream\'s tool once paid', async () => {
+    type Item = { resource: string; price: string; priceAtomic: string; tags: string[] };
+    const search = async (query: string) => (await api<{ items: Item[] }>('GET', `/v1/catalog?${query}`)).body.items;
+    const found = await until('the MCP discovery sync', async () => {
+      const items = await search('q=mcp&maxPrice=0.05');
+      return items.length >= 2 ? items : undefined;
+    });
+    expect(found.map((i) => [i.resource, i.price])).toEqual(
+      expect.arrayContaining([
+        ['https://tools.example/mcp#weather_forecast', '0.03'],
+        [`${seller.url}#premium_quote`, '0.02'],
+      ]),
+    );
+    expect(found.find((i) => i.resource === 'https://tools.example/mcp#weather_forecast')?.tags).toEqual(['mcp', 'weather_forecast']);
+    expect((await search('q=mcp&maxPrice=0.025')).map((i) => i.resource)).not.toContain('https://tools.example/mcp#weather_forecast');
+    // The gateway's listing carries the price the catalog knows.
+    const listed = await call<{ tools: Array<{ name: string; price: string | null }> }>(governor.url, 'GET', '/v1/mcp/tools', { key: agentKey });
+    expect(listed.body.tools.find((t) => t.name === 'quotes__premium_quote')?.price).toBe('0.02');
+    expect(listed.body.tools.find((t) => t.name === 'quotes__echo')?.price).toBeNull();
+  });
+
   describe('over gRPC, for runtimes without MCP', () => {
     let grpc: GrpcAgentClient;
     beforeAll(() => {
@@ -362,7 +388,11 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
   // Last: it moves the chain's clock ahead of the wall clock.
   it('a tool that fails after payment: nothing spent once the chain shows the authorization unused after validBefore, and never a second authorization', async () => {
     const sessionId = await sessionOf(agent);
-    const spentBefore = (await api<{ spent: string }>('GET', `/v1/sessions/${sessionId}`)).body.spent;
+    // The earlier calls' settlements are recorded first, so that only this payment moves the figures.
+    const spentBefore = await until('earlier payments settled', async () => {
+      const session = await api<{ spent: string; reserved: string }>('GET', `/v1/sessions/${sessionId}`);
+      return session.body.reserved === '0.00' ? session.body.spent : undefined;
+    });
     const payerBefore = await kit.balanceOf(kit.payer.address);
     const stats = seller.stats();
     const failed = await callTool(agent, `quotes__${MCP_FAILING_TOOL}`, { ticker: 'ACME' });
@@ -427,6 +457,32 @@ async function startHostileMcpServer(kit: X402Kit): Promise<{ url: string; close
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}/mcp`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
+}
+
+/** A facilitator's discovery list with one paid MCP tool (bazaar MCP declaration) and no HTTP endpoints. */
+async function startDiscoveryList(kit: X402Kit): Promise<{ url: string; close: () => Promise<void> }> {
+  const item = {
+    resource: 'https://tools.example/mcp',
+    type: 'mcp',
+    x402Version: 2,
+    accepts: [{ scheme: 'exact', network: kit.network, amount: '30000', asset: getAddress(kit.token), payTo: getAddress(kit.seller.payTo), maxTimeoutSeconds: 60, extra: { name: 'Test USD', version: '1' } }],
+    lastUpdated: '2026-01-01T00:00:00.000Z',
+    discoveryInfo: { input: { type: 'mcp', toolName: 'weather_forecast', description: 'A paid weather forecast for a city', inputSchema: { type: 'object', properties: { city: { type: 'string' } } } } },
+  };
+  const server: HttpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const items = url.pathname === '/discovery/resources' && url.searchParams.get('type') === 'mcp' && url.searchParams.get('offset') === '0' ? [item] : [];
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ x402Version: 2, items, pagination: { limit: 100, offset: 0, total: items.length } }));
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
