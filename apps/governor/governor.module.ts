@@ -48,6 +48,11 @@ import { CATALOG_CONFIG, CatalogSync, loadCatalogConfig } from './catalog/catalo
 import { WalletFunding, WalletsController } from './payments/wallet-funding.js';
 import { WebhooksController } from './webhooks/webhooks.controller.js';
 import { WorkerCommandsController } from './payments/worker-commands.controller.js';
+import { McpGateway } from './mcp/mcp-gateway.js';
+import { McpGatewayController } from './mcp/mcp-gateway.controller.js';
+import { McpServers } from './mcp/mcp-servers.js';
+import { McpServersController } from './mcp/mcp-servers.controller.js';
+import { McpUpstreams } from './mcp/mcp-upstreams.js';
 
 @Module({})
 export class GovernorModule {
@@ -55,7 +60,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController, McpServersController, McpGatewayController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -99,6 +104,9 @@ export class GovernorModule {
         { provide: CATALOG_CONFIG, useFactory: () => loadCatalogConfig() },
         CatalogSync,
         WalletFunding,
+        McpServers,
+        McpUpstreams,
+        McpGateway,
       ],
     };
   }

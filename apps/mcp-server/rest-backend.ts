@@ -1,4 +1,5 @@
 import type { Paybound } from '../../libs/client/paybound.js';
+import type { GatewayBackend } from './gateway.js';
 import type { PayboundToolBackend } from './tools.js';
 
 /** The tools' backend over Paybound's REST API, through the TypeScript client: one session. */
@@ -24,5 +25,13 @@ export function restToolBackend(paybound: Paybound, sessionId: string): Paybound
     session: () => paybound.getSession(sessionId),
     closeSession: () => paybound.closeSession(sessionId),
     searchCatalog: (query) => paybound.searchCatalog(query),
+  };
+}
+
+/** The gateway over Paybound's REST API: upstream tools listed for the agent's org, called under the session. */
+export function restGatewayBackend(paybound: Paybound, sessionId: string): GatewayBackend {
+  return {
+    listTools: () => paybound.listMcpTools(),
+    callTool: (input) => paybound.callMcpTool(sessionId, input),
   };
 }

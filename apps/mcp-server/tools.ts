@@ -178,7 +178,7 @@ function isCodedError(error: unknown): error is CodedError {
 }
 
 /** A tool error the model can act on: Paybound's stable code, its detail and figures. */
-function failure(error: unknown): CallToolResult {
+export function failure(error: unknown): CallToolResult {
   const result = isCodedError(error)
     ? { code: error.code, detail: error.detail, ...(error.status === undefined ? {} : { status: error.status }), ...pickFigures(error.figures ?? {}) }
     : { code: 'tool_failed', detail: (error as Error).message };
@@ -187,7 +187,7 @@ function failure(error: unknown): CallToolResult {
 
 function pickFigures(figures: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const kept: Record<string, unknown> = {};
-  for (const name of ['limit', 'requested', 'remaining', 'level', 'field', 'paymentId', 'paymentStatus']) {
+  for (const name of ['limit', 'requested', 'remaining', 'level', 'field', 'paymentId', 'paymentStatus', 'reason']) {
     if (figures[name] !== undefined) kept[name] = figures[name];
   }
   return kept;

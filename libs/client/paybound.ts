@@ -95,6 +95,42 @@ export interface ReportResultInput {
   paymentResponse?: string;
 }
 
+/** A tool of an upstream MCP server, as Paybound's MCP gateway offers it to the agent's org. */
+export interface McpGatewayTool {
+  /** `<server>__<tool>`. */
+  name: string;
+  server: string;
+  tool: string;
+  title?: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+  /** What one call costs when known (USD), with the atomic amount and network. */
+  price: Usd | null;
+  priceAtomic: string | null;
+  network: string | null;
+}
+
+export interface McpCallInput {
+  server: string;
+  tool: string;
+  arguments?: Record<string, unknown>;
+  /** The most Paybound may pay for this call, in USD. */
+  maxPrice?: Usd;
+  meta?: Record<string, unknown>;
+}
+
+/** An upstream tool's answer through the gateway, with what it cost. */
+export interface McpCallResult {
+  server: string;
+  tool: string;
+  /** The MCP tool result (`content`, `isError`, `structuredContent`, `meta`); null for a JSON-RPC error or a payment awaiting approval. */
+  result: { content: Record<string, unknown>[]; isError: boolean; structuredContent?: Record<string, unknown>; meta?: Record<string, unknown> } | null;
+  error: { code: number; message: string } | null;
+  payment: { id: string; status: PaymentStatus; amount: Usd; remaining: Usd | null; transaction: string | null } | null;
+}
+
 export interface CallOptions {
   /** Makes a spending call safe to retry: a repeat answers the first result. */
   idempotencyKey?: string;
@@ -157,12 +193,21 @@ export interface Paybound {
    * errors, problem+json included, are answers.
    */
   fetch(sessionId: string, url: string | URL, init?: PaidFetchInit): Promise<Response>;
+  /** The tools of the upstream MCP servers the agent's org may use, with their prices when known. */
+  listMcpTools(options?: CallOptions): Promise<{ tools: McpGatewayTool[]; unavailable: { server: string; code: string }[] }>;
+  /**
+   * Calls an upstream MCP tool through Paybound: a payment it asks for is decided under the
+   * session and paid by Paybound. A refusal throws a PayboundError with the code and figures.
+   */
+  callMcpTool(sessionId: string, input: McpCallInput, options?: CallOptions): Promise<McpCallResult>;
 }
 
 const TIMEOUT_MS_DEFAULT = 30_000;
 const FETCH_TIMEOUT_MS_DEFAULT = 120_000;
 /** Paybound's JSON answers are small; a larger one is a fault, not something to buffer. */
 const JSON_ANSWER_BYTES_MAX = 1024 * 1024;
+/** An MCP tool's answer: the upstream's result (up to 4 MiB on the wire) with Paybound's figures. */
+const MCP_ANSWER_BYTES_MAX = 6 * 1024 * 1024;
 /** The governor bounds request bodies at 128 KiB; fail early and clearly instead. */
 const FETCH_BODY_CHARS_MAX = 96 * 1024;
 const FETCH_HEADERS_MAX = 50;
@@ -191,9 +236,9 @@ export function createPaybound(options: PayboundOptions): Paybound {
     }
   }
 
-  async function json<T>(method: string, path: string, body?: unknown, call?: CallOptions): Promise<T> {
-    const response = await send(method, path, body, call, timeoutMs);
-    const text = await boundedText(response, JSON_ANSWER_BYTES_MAX);
+  async function json<T>(method: string, path: string, body?: unknown, call?: CallOptions, limits = { timeoutMs, bytesMax: JSON_ANSWER_BYTES_MAX }): Promise<T> {
+    const response = await send(method, path, body, call, limits.timeoutMs);
+    const text = await boundedText(response, limits.bytesMax);
     if (!response.ok) throw problemError(response.status, text);
     return JSON.parse(text) as T;
   }
@@ -217,6 +262,9 @@ export function createPaybound(options: PayboundOptions): Paybound {
     requestPayment: (sessionId, input, call) => json<PaymentRequest>('POST', `/v1/sessions/${id(sessionId)}/payments`, input, call),
     reportResult: (paymentId, input, call) => json<Payment>('POST', `/v1/payments/${id(paymentId)}/result`, input, call),
     getPayment: (paymentId, call) => json<Payment>('GET', `/v1/payments/${id(paymentId)}`, undefined, call),
+    listMcpTools: (call) => json('GET', '/v1/mcp/tools', undefined, call),
+    // A tool call includes the upstream's work and the settlement, and its result may be large.
+    callMcpTool: (sessionId, input, call) => json<McpCallResult>('POST', `/v1/sessions/${id(sessionId)}/mcp/call`, input, call, { timeoutMs: fetchTimeoutMs, bytesMax: MCP_ANSWER_BYTES_MAX }),
 
     async fetch(sessionId, url, init = {}) {
       const headers: Record<string, string> = {};

@@ -97,6 +97,8 @@ export const ERROR_CATALOGUE = {
   webhook_endpoint_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such webhook endpoint.' },
   webhook_delivery_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such delivery of this webhook endpoint.' },
   admin_key_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No admin key of this name, or it is already revoked.' },
+  mcp_server_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: ['field'], description: 'No such upstream MCP server, or not one this agent\'s org may use.' },
+  mcp_tool_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: ['field'], description: 'The upstream MCP server lists no such tool, or its admin did not allow it.' },
 
   // The seller's offer (sign-only reads it before the session is looked up).
   bad_payment_offer: {
@@ -182,6 +184,7 @@ export const ERROR_CATALOGUE = {
   webhook_endpoint_disabled: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The webhook endpoint is disabled; enable it first.' },
   webhook_delivery_already_delivered: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The delivery was delivered; it is not sent again.' },
   admin_key_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: ['field'], description: 'An admin key of this name exists or existed; names are never reused, so the audit trail stays unambiguous.' },
+  mcp_server_already_registered: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: ['field'], description: 'An upstream MCP server with this name is registered.' },
 
   // The seller, called for the agent.
   upstream_unreachable: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The connection to the seller failed; with `paymentId`, the payment was sent and is reconciled on chain.' },
@@ -194,6 +197,27 @@ export const ERROR_CATALOGUE = {
   },
   upstream_timeout: { httpStatus: 504, grpcStatus: 'DEADLINE_EXCEEDED', kind: 'upstream', figures: ['paymentId'], description: 'The seller did not answer in time; with `paymentId`, the payment was sent and is reconciled on chain.' },
   upstream_response_too_large: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The seller\'s answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB).' },
+  mcp_upstream_protocol_error: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId'],
+    description: 'The upstream MCP server did not answer as an MCP server should (handshake, framing, listing); with `paymentId`, the payment was sent and is reconciled on chain.',
+  },
+  bad_tool_result: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId'],
+    description: 'The upstream MCP tool\'s result cannot be passed on (its shape, size or depth); with `paymentId`, the payment was sent and is reconciled on chain.',
+  },
+  upstream_payment_rejected: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId', 'reason'],
+    description: 'The upstream asked for payment again after it was sent one (its verification or settlement failed); the payment is never signed twice and is reconciled on chain.',
+  },
 
   // Per-process capacity and readiness.
   too_many_streams: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: [], description: 'Too many event streams are open on this governor; close one or retry later.' },

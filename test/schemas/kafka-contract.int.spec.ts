@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BudgetEvent, BudgetEventType } from '../../libs/domain/budget/events.js';
 import { EMPTY_POLICY } from '../../libs/domain/budget/policy.js';
 import type { AdminKeyChanged } from '../../libs/domain/admin/admin-keys.js';
+import type { McpServerEvent } from '../../libs/domain/mcp-servers/mcp-servers.js';
 import type { WalletEvent } from '../../libs/domain/wallet/wallet.js';
 import type { RecordedEvent } from '../../libs/eventstore/event-store.js';
 import { cloudEventType, toCloudEvent } from '../../libs/outbox/cloud-event.js';
@@ -37,7 +38,7 @@ function loadSchemas(): { ajv: Ajv2020; files: string[] } {
 
 /** The event names declared in the domain's source, so that a new event cannot ship without a schema. */
 function declaredEventTypes(): string[] {
-  return ['libs/domain/budget/events.ts', 'libs/domain/wallet/wallet.ts', 'libs/domain/admin/admin-keys.ts'].flatMap((file) => {
+  return ['libs/domain/budget/events.ts', 'libs/domain/wallet/wallet.ts', 'libs/domain/admin/admin-keys.ts', 'libs/domain/mcp-servers/mcp-servers.ts'].flatMap((file) => {
     const source = readFileSync(resolve(repoRoot, file), 'utf8');
     return [...source.matchAll(/^\s+type: '([A-Z][A-Za-z]+)';$/gm)].map((m) => m[1]!);
   });
@@ -76,8 +77,14 @@ const WALLET_ALERT = {
   blockNumber: 12n,
   observedAt: '2026-01-01T00:00:06.000Z',
 };
-const SAMPLES: { [K in BudgetEventType | WalletEvent['type'] | AdminKeyChanged['type']]: Extract<BudgetEvent | WalletEvent | AdminKeyChanged, { type: K }>['data'] } = {
+const MCP_SERVER = { url: 'https://tools.example/mcp', orgIds: ['org-1'], tools: null, description: null, enabled: true };
+const SAMPLES: {
+  [K in BudgetEventType | WalletEvent['type'] | AdminKeyChanged['type'] | McpServerEvent['type']]: Extract<BudgetEvent | WalletEvent | AdminKeyChanged | McpServerEvent, { type: K }>['data'];
+} = {
   AdminKeyChanged: { name: 'finance-bot', scope: 'finance', orgId: 'org-1', change: 'issued' },
+  McpServerRegistered: { name: 'quotes', ...MCP_SERVER },
+  McpServerChanged: { name: 'quotes', before: MCP_SERVER, after: { ...MCP_SERVER, orgIds: ['org-1', 'org-2'], tools: ['premium_quote'] } },
+  McpServerRemoved: { name: 'quotes', before: MCP_SERVER },
   WalletLowBalance: WALLET_ALERT,
   WalletBalanceRestored: { ...WALLET_ALERT, kind: 'native', balanceAtomic: 10n ** 18n, floorAtomic: 10n ** 15n },
   OrgCreated: { orgId: 'org-1', name: 'Org', limitMicros: null },
@@ -88,7 +95,7 @@ const SAMPLES: { [K in BudgetEventType | WalletEvent['type'] | AdminKeyChanged['
   AgentKeyChanged: { orgId: 'org-1', agentId: 'agent-1', change: 'rotated' },
   SessionOpened: { sessionId: 'ses_1', agentId: 'agent-1', teamId: null, orgId: 'org-1', limitMicros: 2_000_000n, expiresAt: '2026-01-01T01:00:00.000Z', maxPayments: null, metadata: { run: '1' }, idempotencyKey: 'k', requestHash: 'a'.repeat(64) },
   SessionClosed: { sessionId: 'ses_1', agentId: 'agent-1', orgId: 'org-1', closedAt: '2026-01-01T00:30:00.000Z' },
-  Reserved: RESERVED_DATA,
+  Reserved: { ...RESERVED_DATA, loopKey: `MCP https://tools.example/mcp#premium_quote ${'ab'.repeat(32)}` },
   ApprovalRequested: { ...RESERVED_DATA, approvalExpiresAt: '2026-01-01T00:10:00.000Z', policySource: 'org', thresholdMicros: 5_000n },
   ApprovalGranted: INTENT,
   ApprovalDenied: { ...INTENT, code: 'approval_required', reason: 'timeout' },

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../../libs/domain/money.js';
+import { parseMcpDiscoveryItem } from '../../../libs/mcp-pay/discovery.js';
 import { parsePaymentRequired, type PaymentOffer, type PaymentRequirement } from '../../../libs/x402/offer.js';
 import { DEFAULT_ASSETS, type GovernorConfig, type KnownAsset } from '../config.js';
 import { GOVERNOR_CONFIG, LOGGER } from '../http/tokens.js';
@@ -72,6 +73,13 @@ export interface CatalogItemView {
   x402Version: number;
   source: string;
   lastUpdated: string;
+}
+
+export interface CatalogPrice {
+  /** USD decimal string, or null when the asset is not one Paybound can value. */
+  price: string | null;
+  priceAtomic: string;
+  network: string;
 }
 
 export interface CatalogQuery {
@@ -242,6 +250,35 @@ export class Catalog implements OnApplicationShutdown {
     return report;
   }
 
+  /**
+   * Reads a facilitator's list of paid MCP tools (`type=mcp`, the bazaar's MCP declaration)
+   * into rows keyed by `<server url>#<tool>`, tagged `mcp`, searchable and priced like
+   * endpoints. Items that are not MCP tools, or that cannot be vouched for, are skipped.
+   */
+  async syncMcpTools(baseUrl: string, now: Date = new Date()): Promise<SyncReport> {
+    const source = baseUrl.replace(/\/+$/, '');
+    const report: SyncReport = { source, pages: 0, items: 0, changed: 0, skipped: 0 };
+    let offset = 0;
+    while (report.pages < DISCOVERY_PAGES_MAX) {
+      const page = await fetchDiscoveryPage(source, offset, DISCOVERY_PAGE_SIZE, 'mcp');
+      report.pages += 1;
+      if (page.items.length === 0) break;
+      report.items += page.items.length;
+      const entries: CatalogEntry[] = [];
+      for (const raw of page.items) {
+        const reading = parseMcpDiscoveryItem(raw);
+        const lastUpdated = reading.ok ? lastUpdatedOf(reading.entry.lastUpdated ?? now.toISOString(), now) : undefined;
+        const entry = reading.ok && lastUpdated !== undefined ? this.entryFrom(reading.entry.offer, { resource: reading.entry.resource, description: reading.entry.description, source, lastUpdated }) : undefined;
+        if (!reading.ok || entry === undefined) report.skipped += 1;
+        else entries.push({ ...entry, tags: ['mcp', reading.entry.toolName.slice(0, TAG_CHARS_MAX)], serviceName: `MCP tool ${reading.entry.toolName}`.slice(0, SERVICE_NAME_CHARS_MAX) });
+      }
+      report.changed += await this.upsert(entries);
+      offset += page.items.length;
+      if (page.total !== undefined && offset >= page.total) break;
+    }
+    return report;
+  }
+
   async search(query: CatalogQuery): Promise<{ items: CatalogItemView[]; hasMore: boolean }> {
     const limit = Math.min(Math.max(query.limit, 1), SEARCH_LIMIT_MAX);
     const { rows } = await this.pool.query<CatalogRow>(
@@ -258,6 +295,20 @@ export class Catalog implements OnApplicationShutdown {
       [query.q ?? null, query.maxPriceUsdMicros?.toString() ?? null, query.network ?? null, limit + 1, query.offset],
     );
     return { items: rows.slice(0, limit).map(viewOf), hasMore: rows.length > limit };
+  }
+
+  /** The prices of these resources that the catalog knows (an MCP gateway's tools), by resource. */
+  async pricesOf(resources: readonly string[]): Promise<Map<string, CatalogPrice>> {
+    const prices = new Map<string, CatalogPrice>();
+    if (resources.length === 0) return prices;
+    const { rows } = await this.pool.query<{ resource: string; price_atomic: string; price_usd_micros: string | null; network: string }>(
+      'SELECT resource, price_atomic::text AS price_atomic, price_usd_micros::text AS price_usd_micros, network FROM catalog_resources WHERE resource = ANY($1::text[])',
+      [resources.slice(0, SEARCH_LIMIT_MAX * 10)],
+    );
+    for (const row of rows) {
+      prices.set(row.resource, { price: row.price_usd_micros === null ? null : formatUsdMicros(BigInt(row.price_usd_micros)), priceAtomic: row.price_atomic, network: row.network });
+    }
+    return prices;
   }
 
   /** Inserts or moves rows forward; answers how many rows were written. */
@@ -450,8 +501,8 @@ function urlWords(resource: string): string {
     .join(' ');
 }
 
-async function fetchDiscoveryPage(source: string, offset: number, limit: number): Promise<{ items: unknown[]; total: number | undefined }> {
-  const url = `${source}/discovery/resources?type=http&limit=${limit}&offset=${offset}`;
+async function fetchDiscoveryPage(source: string, offset: number, limit: number, type: 'http' | 'mcp' = 'http'): Promise<{ items: unknown[]; total: number | undefined }> {
+  const url = `${source}/discovery/resources?type=${type}&limit=${limit}&offset=${offset}`;
   const response = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(DISCOVERY_PAGE_TIMEOUT_MS), redirect: 'error' });
   if (!response.ok) {
     await response.body?.cancel();

@@ -25,6 +25,7 @@ import { PayAndFetch, payAndFetchInput, ReplayedProblem } from '../payments/pay-
 import { openSessionInput, Sessions } from '../payments/sessions.js';
 import { reportResultInput, SignOnly, signOnlyInput } from '../payments/sign-only.js';
 import { LOGGER } from '../http/tokens.js';
+import { mcpCallInput, McpGateway } from '../mcp/mcp-gateway.js';
 import { GrpcProblems, problemToServiceError } from './grpc-errors.js';
 
 // The agent API over gRPC (proto/paybound/v1/agent.proto). Each call authenticates the key
@@ -127,6 +128,15 @@ function toGrpcSession(view: SessionView): GrpcSession {
   };
 }
 
+/** A JSON text field of a request, as REST would have parsed it: malformed is 400 with the field. */
+function jsonField(text: string, field: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ApiProblem('invalid_request', `${field}: must be JSON text`, { field });
+  }
+}
+
 function toGrpcPayment(view: PaymentView): Record<string, unknown> {
   return {
     id: view.id,
@@ -167,6 +177,7 @@ export class AgentGrpcServer implements OnModuleDestroy {
     @Inject(PayAndFetch) private readonly payAndFetch: PayAndFetch,
     @Inject(AccessKeys) private readonly keys: AccessKeys,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(McpGateway) private readonly mcpGateway: McpGateway,
   ) {
     this.problems = new GrpcProblems(logger);
   }
@@ -303,6 +314,47 @@ export class AgentGrpcServer implements OnModuleDestroy {
           };
         },
       ),
+      listMcpTools: this.unary(async (_r: Record<string, never>, metadata) => {
+        const { tools, unavailable } = await this.mcpGateway.tools(await this.authenticate(metadata));
+        return {
+          tools: tools.map((t) => ({
+            name: t.name,
+            server: t.server,
+            tool: t.tool,
+            description: t.description ?? '',
+            inputSchemaJson: JSON.stringify(t.inputSchema),
+            ...(t.price === null ? {} : { price: t.price }),
+            ...(t.priceAtomic === null ? {} : { priceAtomic: t.priceAtomic }),
+            ...(t.network === null ? {} : { network: t.network }),
+          })),
+          unavailable,
+        };
+      }),
+      callMcpTool: this.unary(async (r: { sessionId: string; server: string; tool: string; argumentsJson: string; maxPrice: string; idempotencyKey: string }, metadata) => {
+        const agent = await this.authenticate(metadata);
+        const input = parseBody(mcpCallInput, {
+          server: r.server,
+          tool: r.tool,
+          ...(r.argumentsJson === '' ? {} : { arguments: jsonField(r.argumentsJson, 'arguments') }),
+          ...(r.maxPrice === '' ? {} : { maxPrice: r.maxPrice }),
+        });
+        const answer = await this.mcpGateway.call(agent, r.sessionId, input, idempotencyKeyField(r.idempotencyKey));
+        return {
+          ...(answer.result === null ? {} : { resultJson: JSON.stringify(answer.result) }),
+          ...(answer.error === null ? {} : { error: answer.error }),
+          ...(answer.payment === null
+            ? {}
+            : {
+                payment: {
+                  id: answer.payment.id,
+                  status: PAYMENT_STATUS[answer.payment.status],
+                  amount: answer.payment.amount,
+                  ...(answer.payment.remaining === null ? {} : { remaining: answer.payment.remaining }),
+                  ...(answer.payment.transaction === null ? {} : { transaction: answer.payment.transaction }),
+                },
+              }),
+        };
+      }),
       watchSession: (call: ServerWritableStream<{ sessionId: string; maxDurationSeconds: number }, { session: GrpcSession }>) => {
         void this.watch(call);
       },

@@ -2,6 +2,7 @@
 // promises; served at /docs (Swagger UI) and /docs/openapi.json.
 
 import { HISTORY_PER_AGENT_MAX } from '../../../libs/domain/budget/policy.js';
+import { mcpGatewayPaths } from '../mcp/mcp-openapi.js';
 import { DEFAULT_WEBHOOK_EVENT_TYPES, WEBHOOK_ENDPOINTS_MAX, WEBHOOK_EVENT_TYPES } from '../../../libs/domain/webhooks/webhooks.js';
 import { ERROR_CODES } from '../../../libs/platform/error-catalogue.js';
 
@@ -291,6 +292,7 @@ export const openApiDocument = {
     },
   },
   paths: {
+    ...mcpGatewayPaths,
     '/v1/sessions': {
       post: {
         summary: 'Open an execution session with a hard limit',

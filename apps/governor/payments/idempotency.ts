@@ -11,7 +11,7 @@ import { canonicalJson } from '../http/input.js';
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The use cases whose inputs a key may be claimed for; each hashes under its own name. */
-export type IdempotentUseCase = 'open_session' | 'sign_only' | 'pay_and_fetch';
+export type IdempotentUseCase = 'open_session' | 'sign_only' | 'pay_and_fetch' | 'mcp_call';
 
 /** The key with the hash of the use case's input; null without a key. */
 export function idempotencyClaim(key: string | null, useCase: IdempotentUseCase, input: unknown): IdempotencyClaim | null {

@@ -249,11 +249,12 @@ export class PayAndFetch {
   }
 
   /**
+   * (Also the MCP gateway's wait: one rule for every use case that sends a payment itself.)
    * Waits for the worker's header; a payment not signed in time is released, unless the
    * worker won the race. Then the header is waited for a little longer, and if it still has
    * not come, the answer says what is true: the payment is signed, nothing was sent.
    */
-  private async signedHeader(agent: AgentPrincipal, payment: PaymentView): Promise<PaymentHeader> {
+  async signedHeader(agent: AgentPrincipal, payment: PaymentView): Promise<PaymentHeader> {
     const waited = await this.signatures.waitFor(payment.id, this.config.signWaitMs);
     if (waited.kind === 'signed') return waited.header;
     if (waited.kind === 'not_signed') {
@@ -280,7 +281,7 @@ export class PayAndFetch {
     });
   }
 
-  private async report(agent: AgentPrincipal, intentId: string, outcome: ReturnType<typeof sellerOutcome>): Promise<void> {
+  async report(agent: AgentPrincipal, intentId: string, outcome: ReturnType<typeof sellerOutcome>): Promise<void> {
     const command: ReportOutcome = { type: 'ReportOutcome', orgId: agent.orgId, actor: `agent:${agent.agentId}`, at: this.clock.now().toISOString(), intentId, ...outcome };
     try {
       await this.commands.execute(new DecideBudget(command, () => undefined));

@@ -40,6 +40,8 @@ export interface ReserveInput {
   maxPriceMicros: bigint | null;
   /** Pay-and-fetch: the URL Paybound fetched the offer from, which may describe it in the catalog once paid. */
   fetchedUrl: string | null;
+  /** What the loop guard counts as the same request, when more than method and URL (an MCP tool call: tool and arguments). */
+  loopKey?: string;
 }
 
 export interface ReservedPayment {
@@ -103,6 +105,7 @@ export class PaymentRequests {
       maxPriceMicros: input.maxPriceMicros,
       rail: chosen.rail,
       ...(chosen.rail.transfer === 'permit2' ? { permit2AllowanceAtomic: chosen.permit2AllowanceAtomic } : {}),
+      ...(input.loopKey === undefined ? {} : { loopKey: input.loopKey }),
     };
     const { events, view: decidedIntentId } = await this.commands.execute(
       new DecideBudget(

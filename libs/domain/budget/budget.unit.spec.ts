@@ -373,6 +373,36 @@ describe('policies and periods in decisions', () => {
     expect(decide(reserve('i-5', 1n, { at: '2026-11-25T10:01:01.000Z' }), state)[0]?.type).toBe('Reserved');
   });
 
+  it('keys the loop guard on the command\'s loop key when it gives one: the same tool with other arguments is another request', () => {
+    const state = run([changePolicy('agent', 'a-1', { loopGuard: { maxPayments: 2, windowSeconds: 60 } })], world()).state;
+    const tool = { resource: 'http://127.0.0.1/mcp#premium_quote', method: 'MCP' };
+    const { events } = run(
+      [
+        reserve('i-1', 1n, { ...tool, loopKey: 'MCP tool args-A' }),
+        reserve('i-2', 1n, { ...tool, loopKey: 'MCP tool args-B' }),
+        reserve('i-3', 1n, { ...tool, loopKey: 'MCP tool args-A' }),
+        reserve('i-4', 1n, { ...tool, loopKey: 'MCP tool args-A' }),
+        // Without a loop key the same resource counts by method and URL, fragment dropped:
+        // the two keyed payments above do not count toward it.
+        reserve('i-5', 1n, tool),
+      ],
+      state,
+    );
+    expect(events.map((e) => (e.type === 'LimitExceeded' ? e.data.code : e.type))).toEqual(['Reserved', 'Reserved', 'Reserved', 'loop_detected', 'Reserved']);
+    expect(events[0]).toMatchObject({ type: 'Reserved', data: { loopKey: 'MCP tool args-A' } });
+    expect(events[4]?.data).not.toHaveProperty('loopKey');
+  });
+
+  it('rebuilds the loop guard from the loop key recorded on Reserved, so a replayed log refuses alike', () => {
+    const policy = changePolicy('agent', 'a-1', { loopGuard: { maxPayments: 1, windowSeconds: 60 } });
+    const decided = run([policy, reserve('i-1', 1n, { loopKey: 'MCP k' })], world()).events;
+    // A fresh state folded from the same events, as a restarted governor has it.
+    const replayed = world();
+    for (const event of decided) evolve(replayed, event);
+    expect(decide(reserve('i-2', 1n, { loopKey: 'MCP k' }), replayed)[0]).toMatchObject({ type: 'LimitExceeded', data: { code: 'loop_detected' } });
+    expect(decide(reserve('i-3', 1n, { loopKey: 'MCP other' }), replayed)[0]?.type).toBe('Reserved');
+  });
+
   it('keeps an agent history bounded and the rate guard exact past the history cap', () => {
     const limit = 3_000;
     const state = run(

@@ -123,6 +123,12 @@ export interface Reserve extends CommandBase {
    * the caller read it; absent or null when unknown (then the chain refuses, not the ledger).
    */
   permit2AllowanceAtomic?: bigint | null;
+  /**
+   * What the loop guard counts as "the same request", when it is more than method and URL:
+   * an MCP tool call is the same when its tool and arguments are (libs/mcp-pay `mcpLoopKey`). Absent
+   * or null: method and URL without the fragment, as for HTTP.
+   */
+  loopKey?: string | null;
 }
 
 /** One option of a 402 as the audit keeps it: what was offered, and why it was not paid. */

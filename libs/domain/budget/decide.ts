@@ -262,7 +262,7 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
           judged,
           {
             host: hostOf(command.resource),
-            loopKey: loopKeyOf(command.method, command.resource),
+            loopKey: command.loopKey ?? loopKeyOf(command.method, command.resource),
             payTo: command.payTo,
             asset: command.asset,
             network: command.network,
@@ -330,6 +330,7 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
           metered: command.rail.metered,
           options: { chosen: command.rail.chosen, rejected: command.rail.rejected },
         }),
+    ...(command.loopKey === undefined || command.loopKey === null ? {} : { loopKey: command.loopKey }),
   };
   // Above an approval threshold the money is held now, so nothing else can take it while an
   // admin decides, but the payment is not reserved for signing until approved.

@@ -116,6 +116,8 @@ export interface Reserved {
     metered?: boolean;
     /** The option chosen and every option not chosen, each with its stage and reason. */
     options?: { chosen: RailOptionRecord; rejected: RailOptionRecord[] };
+    /** The loop guard's key, only when the command gave one (an MCP tool call); else method and URL. */
+    loopKey?: string;
   };
 }
 

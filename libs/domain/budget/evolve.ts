@@ -105,7 +105,7 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       const reservedAtMs = Date.parse(data.reservedAt);
       advanceClock(state, reservedAtMs);
       forgetClosed(state);
-      rememberRecentPayment(state, data.agentId, { atMs: reservedAtMs, sessionId: data.sessionId, loopKey: loopKeyOf(data.method, data.resource) });
+      rememberRecentPayment(state, data.agentId, { atMs: reservedAtMs, sessionId: data.sessionId, loopKey: data.loopKey ?? loopKeyOf(data.method, data.resource) });
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
       return state;
     }

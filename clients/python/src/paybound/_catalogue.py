@@ -275,6 +275,28 @@ class AdminKeyNotFound(NotFoundError):
     DESCRIPTION: ClassVar[str] = "No admin key of this name, or it is already revoked."
 
 
+class McpServerNotFound(NotFoundError):
+    """No such upstream MCP server, or not one this agent's org may use."""
+
+    CODE: ClassVar[str | None] = "mcp_server_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "No such upstream MCP server, or not one this agent's org may use."
+
+
+class McpToolNotFound(NotFoundError):
+    """The upstream MCP server lists no such tool, or its admin did not allow it."""
+
+    CODE: ClassVar[str | None] = "mcp_tool_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "The upstream MCP server lists no such tool, or its admin did not allow it."
+
+
 class BadPaymentOffer(UpstreamError):
     """
     The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment can
@@ -790,6 +812,17 @@ class AdminKeyAlreadyExists(ConflictError):
     )
 
 
+class McpServerAlreadyRegistered(ConflictError):
+    """An upstream MCP server with this name is registered."""
+
+    CODE: ClassVar[str | None] = "mcp_server_already_registered"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "An upstream MCP server with this name is registered."
+
+
 class UpstreamUnreachable(UpstreamError):
     """
     The connection to the seller failed; with `paymentId`, the payment was sent and is
@@ -851,6 +884,57 @@ class UpstreamResponseTooLarge(UpstreamError):
     FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
     DESCRIPTION: ClassVar[str] = (
         "The seller's answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB)."
+    )
+
+
+class McpUpstreamProtocolError(UpstreamError):
+    """
+    The upstream MCP server did not answer as an MCP server should (handshake, framing,
+    listing); with `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "mcp_upstream_protocol_error"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream MCP server did not answer as an MCP server should (handshake, framing, "
+        "listing); with `paymentId`, the payment was sent and is reconciled on chain."
+    )
+
+
+class BadToolResult(UpstreamError):
+    """
+    The upstream MCP tool's result cannot be passed on (its shape, size or depth); with
+    `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "bad_tool_result"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream MCP tool's result cannot be passed on (its shape, size or depth); with "
+        "`paymentId`, the payment was sent and is reconciled on chain."
+    )
+
+
+class UpstreamPaymentRejected(UpstreamError):
+    """
+    The upstream asked for payment again after it was sent one (its verification or settlement
+    failed); the payment is never signed twice and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "upstream_payment_rejected"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "reason",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream asked for payment again after it was sent one (its verification or "
+        "settlement failed); the payment is never signed twice and is reconciled on chain."
     )
 
 
@@ -949,6 +1033,8 @@ PRECEDENCE: tuple[str, ...] = (
     "webhook_endpoint_not_found",
     "webhook_delivery_not_found",
     "admin_key_not_found",
+    "mcp_server_not_found",
+    "mcp_tool_not_found",
     "bad_payment_offer",
     "overloaded",
     "projection_stalled",
@@ -990,10 +1076,14 @@ PRECEDENCE: tuple[str, ...] = (
     "webhook_endpoint_disabled",
     "webhook_delivery_already_delivered",
     "admin_key_already_exists",
+    "mcp_server_already_registered",
     "upstream_unreachable",
     "upstream_bad_response",
     "upstream_timeout",
     "upstream_response_too_large",
+    "mcp_upstream_protocol_error",
+    "bad_tool_result",
+    "upstream_payment_rejected",
     "too_many_streams",
     "too_many_watchers",
     "not_ready",
@@ -1025,6 +1115,8 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "webhook_endpoint_not_found": WebhookEndpointNotFound,
     "webhook_delivery_not_found": WebhookDeliveryNotFound,
     "admin_key_not_found": AdminKeyNotFound,
+    "mcp_server_not_found": McpServerNotFound,
+    "mcp_tool_not_found": McpToolNotFound,
     "bad_payment_offer": BadPaymentOffer,
     "overloaded": Overloaded,
     "projection_stalled": ProjectionStalled,
@@ -1066,10 +1158,14 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "webhook_endpoint_disabled": WebhookEndpointDisabled,
     "webhook_delivery_already_delivered": WebhookDeliveryAlreadyDelivered,
     "admin_key_already_exists": AdminKeyAlreadyExists,
+    "mcp_server_already_registered": McpServerAlreadyRegistered,
     "upstream_unreachable": UpstreamUnreachable,
     "upstream_bad_response": UpstreamBadResponse,
     "upstream_timeout": UpstreamTimeout,
     "upstream_response_too_large": UpstreamResponseTooLarge,
+    "mcp_upstream_protocol_error": McpUpstreamProtocolError,
+    "bad_tool_result": BadToolResult,
+    "upstream_payment_rejected": UpstreamPaymentRejected,
     "too_many_streams": TooManyStreams,
     "too_many_watchers": TooManyWatchers,
     "not_ready": NotReady,
@@ -1091,6 +1187,7 @@ __all__ = [
     "ApprovalRequired",
     "AssetNotAllowed",
     "BadPaymentOffer",
+    "BadToolResult",
     "DashboardMissing",
     "DestinationNotAllowed",
     "DomainNotAllowed",
@@ -1108,6 +1205,10 @@ __all__ = [
     "InvalidJson",
     "InvalidRequest",
     "LoopDetected",
+    "McpServerAlreadyRegistered",
+    "McpServerNotFound",
+    "McpToolNotFound",
+    "McpUpstreamProtocolError",
     "NetworkNotAllowed",
     "NotFound",
     "NotReady",
@@ -1145,6 +1246,7 @@ __all__ = [
     "Unavailable",
     "UnsupportedMediaType",
     "UpstreamBadResponse",
+    "UpstreamPaymentRejected",
     "UpstreamResponseTooLarge",
     "UpstreamTimeout",
     "UpstreamUnreachable",
