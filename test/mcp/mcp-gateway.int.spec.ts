@@ -125,9 +125,9 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
     });
     agentKey = await seedAgent(governor.url, ADMIN, { orgId: 'org-mcp', agentId: 'agent-mcp' }, { org: '100.00' });
     otherKey = await seedAgent(governor.url, ADMIN, { orgId: 'org-other', agentId: 'agent-other' }, { org: '100.00' });
-    adminKey = (await call<{ apiKey: string }>(governor.url, 'POST', '/admin/v1/admin-keys', { key: ADMIN, body: { name: 'alice' } })).body.apiKey;
+    adminKey = (await call<{ apiKey: string }>(governor.url, 'POST', '/admin/v1/admin-keys', { key: ADMIN, body: { name: 'alice', scope: 'root' } })).body.apiKey;
     // A payee no one in org-mcp may pay: the hostile server names it.
-    const policy = await call(governor.url, 'PUT', '/admin/v1/orgs/org-mcp/policy', { key: ADMIN, body: { deniedPayees: [DENIED_PAYEE] } });
+    const policy = await call(governor.url, 'PUT', '/admin/v1/orgs/org-mcp/policy', { key: ADMIN, body: { deniedPayees: [DENIED_PAYEE] }, headers: { 'If-Match': '*' } });
     expect(policy.status, JSON.stringify(policy.body)).toBe(200);
 
     for (const [name, url, orgIds] of [
@@ -271,7 +271,7 @@ describe('the MCP gateway: paid third-party MCP tools under a Paybound session',
     it('stops a loop of the same tool with the same arguments at the loop guard\'s N, and lets other arguments through', async () => {
       const loopKey = await seedAgent(governor.url, ADMIN, { orgId: 'org-loop', agentId: 'agent-loop' }, { org: '10.00' });
       expect((await register({ name: 'loopquotes', url: seller.url, orgIds: ['org-loop'] })).status).toBe(201);
-      const policy = await call(governor.url, 'PUT', '/admin/v1/orgs/org-loop/agents/agent-loop/policy', { key: ADMIN, body: { loopGuard: { maxPayments: 2, windowSeconds: 600 } } });
+      const policy = await call(governor.url, 'PUT', '/admin/v1/orgs/org-loop/agents/agent-loop/policy', { key: ADMIN, body: { loopGuard: { maxPayments: 2, windowSeconds: 600 } }, headers: { 'If-Match': '*' } });
       expect(policy.status).toBe(200);
       const session = await call<{ id: string }>(governor.url, 'POST', '/v1/sessions', { key: loopKey, body: { limit: '1.00' } });
       const viaRest = (args: Record<string, unknown>) =>
