@@ -433,6 +433,8 @@ export class Workload {
             authorization: `Bearer ${token}`,
             ...(body === undefined ? {} : { 'content-type': 'application/json' }),
             ...(idempotencyKey === undefined ? {} : { 'idempotency-key': idempotencyKey }),
+            // A policy is set once per level at setup, replacing whatever is there.
+            ...(method === 'PUT' && path.endsWith('/policy') ? { 'if-match': '*' } : {}),
           },
           body: body === undefined ? undefined : JSON.stringify(body),
           dispatcher: this.client,

@@ -111,6 +111,8 @@ export interface OrgFixture {
   /** Bound to this org. */
   orgAdminKey: string;
   orgAdminName: string;
+  /** An upstream MCP server only this org may use (the registry itself is root's). */
+  mcpServerName: string;
   financeKey: string;
   financeName: string;
 }
@@ -171,6 +173,8 @@ export async function seedOrgFixture(baseUrl: string, rootToken: string, orgId: 
   const financeName = `${orgId}-books`;
   const orgAdmin = await ok('org admin key', call<{ apiKey: string }>(baseUrl, 'POST', '/admin/v1/admin-keys', { ...root, body: { name: orgAdminName, scope: 'org_admin', orgId } }), 201);
   const finance = await ok('finance key', call<{ apiKey: string }>(baseUrl, 'POST', '/admin/v1/admin-keys', { ...root, body: { name: financeName, scope: 'finance', orgId } }), 201);
+  const mcpServerName = `mcp-${orgId}`.toLowerCase();
+  await ok('mcp server', call(baseUrl, 'POST', '/admin/v1/mcp-servers', { ...root, body: { name: mcpServerName, url: `${WEBHOOK_BASE}/mcp`, orgIds: [orgId] } }), 201);
   return {
     orgId,
     teamId: 'team',
@@ -183,6 +187,7 @@ export async function seedOrgFixture(baseUrl: string, rootToken: string, orgId: 
     deliveryId: String(delivery.rows[0]!.delivery_id),
     orgAdminKey: orgAdmin.apiKey,
     orgAdminName,
+    mcpServerName,
     financeKey: finance.apiKey,
     financeName,
   };
@@ -198,7 +203,7 @@ export function pathValue(route: ApiRoute, param: string, fixture: OrgFixture): 
     case 'agentId':
       return route.template.endsWith('/keys') ? 'spare' : fixture.agentId;
     case 'name':
-      return fixture.orgAdminName;
+      return route.template.startsWith('/admin/v1/mcp-servers/') ? fixture.mcpServerName : fixture.orgAdminName;
     case 'deliveryId':
       return fixture.deliveryId;
     case 'file':
