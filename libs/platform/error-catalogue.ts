@@ -88,6 +88,7 @@ export const ERROR_CATALOGUE = {
   session_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such session, or not this agent\'s.' },
   payment_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such payment, or not this agent\'s.' },
   webhook_endpoint_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such webhook endpoint.' },
+  shadow_policy_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'The level has no shadow policy to promote.' },
   webhook_delivery_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such delivery of this webhook endpoint.' },
 
   // The seller's offer (sign-only reads it before the session is looked up).
@@ -109,9 +110,16 @@ export const ERROR_CATALOGUE = {
   team_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'A team with this id exists in this org.' },
   agent_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'An agent with this id exists in this org.' },
   session_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'A session with this id exists.' },
-  policy_version_mismatch: { httpStatus: 412, grpcStatus: 'FAILED_PRECONDITION', kind: 'conflict', figures: [], description: 'The policy changed since the If-Match version; read it again.' },
+  policy_version_mismatch: {
+    httpStatus: 412,
+    grpcStatus: 'FAILED_PRECONDITION',
+    kind: 'conflict',
+    figures: ['current', 'etag', 'changedBy', 'changedAt'],
+    description: 'The policy changed since the If-Match version; `current` is the policy now, `etag` its ETag, and `changedBy`/`changedAt` who changed it last and when.',
+  },
   intent_conflict: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'A payment with this id exists.' },
   invalid_command: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: [], description: 'The command cannot apply as given (a limit or amount out of range, a payment in the wrong state).' },
+  agent_frozen: refusal('An admin froze the agent, its team or its org: no new payments or sessions until unfrozen (payments in flight finish); `level` names the frozen level.'),
   session_closed: refusal('The session is closed to new payments.'),
   session_expired: refusal('The session has expired.'),
   session_limit_exceeded: refusal('The session\'s limit (amount or number of payments) does not cover this payment.'),
@@ -203,6 +211,8 @@ const DOMAIN_ERROR_CODES: Record<DomainErrorCode, true> = {
   release_not_proven: true,
   policy_version_mismatch: true,
   approval_already_decided: true,
+  agent_frozen: true,
+  shadow_policy_not_found: true,
   invalid_command: true,
 };
 

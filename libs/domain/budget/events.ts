@@ -12,7 +12,8 @@ export type RefusalCode =
   | 'org_limit_exceeded'
   | 'session_expired'
   | 'session_closed'
-  | 'wallet_insufficient_funds';
+  | 'wallet_insufficient_funds'
+  | 'agent_frozen';
 
 export interface OrgCreated {
   type: 'OrgCreated';
@@ -46,10 +47,47 @@ export interface PolicyChanged {
     orgId: string;
     level: Exclude<BudgetLevel, 'session'>;
     levelId: string;
-    /** The policy's own version, its ETag. */
+    /** The policy's own version, its ETag (a shadow policy counts its own versions). */
     version: number;
     before: Policy;
     after: Policy;
+    /** Present for a shadow policy's edits; absent for the policy in force. */
+    mode?: 'shadow';
+    /** The shadow version that became this enforced policy, when it was promoted. */
+    promotedFromShadowVersion?: number;
+  };
+}
+
+/** An admin froze a level: every new payment and session under it is refused `agent_frozen`. */
+export interface Frozen {
+  type: 'Frozen';
+  data: { orgId: string; level: Exclude<BudgetLevel, 'session'>; levelId: string; reason: string };
+}
+
+export interface Unfrozen {
+  type: 'Unfrozen';
+  data: { orgId: string; level: Exclude<BudgetLevel, 'session'>; levelId: string; reason: string };
+}
+
+/**
+ * A shadow policy would have refused this payment; it decided nothing. Recorded in the same
+ * decision as the payment, so finance can count what enforcing it would have refused.
+ */
+export interface ShadowRefusal {
+  type: 'ShadowRefusal';
+  data: {
+    intentId: string;
+    orgId: string;
+    agentId: string;
+    sessionId: string;
+    level: Exclude<BudgetLevel, 'session'>;
+    levelId: string;
+    code: PolicyRefusalCode;
+    /** The shadow policy's version. */
+    policyVersion: number;
+    limitMicros: bigint | null;
+    requestedMicros: bigint;
+    resource: string;
   };
 }
 
@@ -233,6 +271,9 @@ export type BudgetEvent =
   | PaymentSigned
   | SettlementReported
   | Settled
-  | Refunded;
+  | Refunded
+  | Frozen
+  | Unfrozen
+  | ShadowRefusal;
 
 export type BudgetEventType = BudgetEvent['type'];
