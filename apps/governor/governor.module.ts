@@ -13,6 +13,9 @@ import { AdminController, AdminKeysController } from './admin/admin.controller.j
 import { AdminPoliciesController } from './admin/admin-policies.controller.js';
 import { ApprovalsController, ApprovalTimeouts } from './admin/approvals.js';
 import { AuditController } from './admin/audit.controller.js';
+import { AdminPaymentsController } from './admin/admin-payments.controller.js';
+import { KillSwitchController } from './admin/kill-switch.controller.js';
+import { SpendController } from './admin/spend.controller.js';
 import { Clock, SystemClock } from './http/clock.js';
 import { AuthGuard } from './http/auth.guard.js';
 import { Background } from './background.js';
@@ -45,7 +48,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, KillSwitchController, SpendController, AdminPaymentsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },

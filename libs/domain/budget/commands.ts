@@ -160,6 +160,8 @@ export interface DecideApproval extends CommandBase {
   intentId: string;
   approve: boolean;
   reason: 'approved' | 'denied' | 'timeout';
+  /** The admin's own words, recorded with the decision. */
+  note?: string;
 }
 
 export interface Settle extends CommandBase {

@@ -162,3 +162,15 @@ describe('shadow policies', () => {
     expect(decide({ ...base, type: 'ChangePolicy', level: 'agent', levelId: 'a-1', policy: strict, expectedVersion: 1, mode: 'shadow' }, state)[0]).toMatchObject({ data: { version: 2, mode: 'shadow' } });
   });
 });
+
+describe('approvals with a reason', () => {
+  it("records the admin's note with the grant or the denial", () => {
+    const state = world();
+    run([{ ...base, type: 'ChangePolicy', level: 'org', levelId: 'org-1', policy: { ...EMPTY_POLICY, approvalAboveMicros: 1_000n }, expectedVersion: null }], state);
+    expect(run([reserve('p-1'), reserve('p-2')], state).events.map((e) => e.type)).toEqual(['ApprovalRequested', 'ApprovalRequested']);
+    const granted = run([{ ...base, type: 'DecideApproval', intentId: 'p-1', approve: true, reason: 'approved', note: 'known vendor' }], state).events;
+    expect(granted[0]).toEqual({ type: 'ApprovalGranted', data: { intentId: 'p-1', sessionId: 's-1', agentId: 'a-1', orgId: 'org-1', note: 'known vendor' } });
+    const denied = run([{ ...base, type: 'DecideApproval', intentId: 'p-2', approve: false, reason: 'denied', note: 'too dear' }], state).events;
+    expect(denied[0]).toMatchObject({ type: 'ApprovalDenied', data: { reason: 'denied', note: 'too dear' } });
+  });
+});

@@ -498,16 +498,17 @@ function decideApproval(command: DecideApproval, state: OrgState): BudgetEvent[]
     throw new DomainError('approval_already_decided', `payment ${command.intentId} is not waiting for approval`);
   }
   const ids = { intentId: command.intentId, sessionId: intent.sessionId, agentId: intent.agentId, orgId: command.orgId };
+  const note = command.note === undefined ? {} : { note: command.note };
   // An approval that arrives after the timeout is too late: the payment was refused.
   const late = Date.parse(command.at) >= Date.parse(pending.expiresAt);
   if (command.approve && !late) {
     return [
-      { type: 'ApprovalGranted', data: ids },
+      { type: 'ApprovalGranted', data: { ...ids, ...note } },
       { type: 'Reserved', data: pending.reservation },
     ];
   }
   return [
-    { type: 'ApprovalDenied', data: { ...ids, code: 'approval_required', reason: command.approve || command.reason === 'timeout' ? 'timeout' : 'denied' } },
+    { type: 'ApprovalDenied', data: { ...ids, code: 'approval_required', reason: command.approve || command.reason === 'timeout' ? 'timeout' : 'denied', ...note } },
     {
       type: 'Refunded',
       data: { ...ids, amountMicros: intent.amountMicros, amountAtomic: intent.amountAtomic, reason: command.approve || command.reason === 'timeout' ? 'approval_timeout' : 'approval_denied' },

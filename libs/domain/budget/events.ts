@@ -144,13 +144,13 @@ export interface ApprovalRequested {
 
 export interface ApprovalGranted {
   type: 'ApprovalGranted';
-  data: { intentId: string; sessionId: string; agentId: string; orgId: string };
+  data: { intentId: string; sessionId: string; agentId: string; orgId: string; note?: string };
 }
 
 /** The admin said no, or nobody answered in time: the payment is refused and the hold released. */
 export interface ApprovalDenied {
   type: 'ApprovalDenied';
-  data: { intentId: string; sessionId: string; agentId: string; orgId: string; code: 'approval_required'; reason: 'denied' | 'timeout' };
+  data: { intentId: string; sessionId: string; agentId: string; orgId: string; code: 'approval_required'; reason: 'denied' | 'timeout'; note?: string };
 }
 
 export interface LimitExceeded {
