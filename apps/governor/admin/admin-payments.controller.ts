@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import pg from 'pg';
@@ -93,6 +92,19 @@ function exportRecord(row: PaymentRow): Record<(typeof CSV_COLUMNS)[number], str
   };
 }
 
+/** Waits until the socket takes more, or the client went away; leaves no listener behind. */
+function drainedOrClosed(response: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
+
 @Controller('admin/v1')
 @Audience('admin')
 export class AdminPaymentsController {
@@ -157,7 +169,7 @@ export class AdminPaymentsController {
           return q.format === 'csv' ? `${CSV_COLUMNS.map((column) => csvField(record[column])).join(',')}\r\n` : `${JSON.stringify(record)}\n`;
         })
         .join('');
-      if (chunk.length > 0 && !response.write(chunk)) await Promise.race([once(response, 'drain'), once(response, 'close')]);
+      if (chunk.length > 0 && !response.write(chunk)) await drainedOrClosed(response);
       const last = page.rows.at(-1);
       if (page.rows.length < EXPORT_PAGE_ROWS || last === undefined) break;
       after = { createdAt: last.created_at_exact, intentId: last.intent_id };
