@@ -10,6 +10,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY apps ./apps
 COPY libs ./libs
 COPY bench ./bench
+COPY chaos ./chaos
 COPY test/support ./test/support
 COPY migrations ./migrations
 RUN npm run build && npm prune --omit=dev

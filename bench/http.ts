@@ -91,6 +91,8 @@ async function runMode(config: HttpBenchConfig, kit: X402Kit, mode: HttpMode, fa
       PAYBOUND_ADMIN_TOKEN: ADMIN_TOKEN,
       PAYBOUND_WORKER_TOKEN: WORKER_TOKEN,
       PAYBOUND_SIGN_WAIT_MS: mode === 'sign-only' ? '10000' : '0',
+      // The run reads the commit counters from /metrics.
+      PAYBOUND_METRICS_OPEN: 'true',
       PAYBOUND_ASSETS: JSON.stringify([{ network: kit.network, address: kit.token, decimals: 6, symbol: 'TUSD' }]),
       LOG_LEVEL: 'warn',
     });

@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type EachMessagePayload } from 'kafkajs';
 import pg from 'pg';
 import { z } from 'zod';
+import { createDatabasePool } from '../../libs/platform/database-pool.js';
 import { createLogger, redactUrl } from '../../libs/platform/logger.js';
 import { changeOf, parseMessage, type FinopsChange } from './fold.js';
 
@@ -129,8 +130,7 @@ async function apply(pool: pg.Pool, schema: string, change: Extract<FinopsChange
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger('finops-consumer');
-  const pool = new pg.Pool({ connectionString: config.FINOPS_DATABASE_URL, max: config.FINOPS_DB_POOL_SIZE });
-  pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+  const pool = createDatabasePool({ connectionString: config.FINOPS_DATABASE_URL, max: config.FINOPS_DB_POOL_SIZE }, logger);
   await ensureTables(pool, config.FINOPS_SCHEMA);
 
   const brokers = config.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter((b) => b !== '');

@@ -9,7 +9,9 @@ import { BalanceProjection } from '../../libs/ledger/balance-projection.js';
 import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
 import { AccessKeys } from './http/access-keys.js';
-import { AdminController, AdminKeysController } from './admin/admin.controller.js';
+import { AdminController } from './admin/admin.controller.js';
+import { AdminKeysController } from './admin/admin-keys.js';
+import { KeyRevocations } from './http/key-revocations.js';
 import { AdminPoliciesController } from './admin/admin-policies.controller.js';
 import { ApprovalsController, ApprovalTimeouts } from './admin/approvals.js';
 import { AuditController } from './admin/audit.controller.js';
@@ -18,15 +20,23 @@ import { KillSwitchController } from './admin/kill-switch.controller.js';
 import { SpendController } from './admin/spend.controller.js';
 import { Clock, SystemClock } from './http/clock.js';
 import { AuthGuard } from './http/auth.guard.js';
+import { InputGuard } from './http/input-guard.js';
 import { Background } from './background.js';
 import type { GovernorConfig } from './config.js';
 import { DecideBudgetHandler } from './decide-budget.handler.js';
 import { HealthController } from './http/health.controller.js';
 import { PaymentRequests } from './payments/payment-requests.js';
+import { PaymentRails } from './payments/payment-rails.js';
+import { RailChoices } from './payments/rail-choice.js';
 import { PaymentsController } from './payments/payments.controller.js';
 import { FetchController } from './payments/fetch.controller.js';
 import { PaymentOffers } from './payments/payment-offers.js';
 import { PaymentSignatures } from './payments/payment-signatures.js';
+import { FetchAnswers } from './payments/fetch-answers.js';
+import { PayAndFetch } from './payments/pay-and-fetch.js';
+import { SellerCalls } from './payments/seller-calls.js';
+import { Sessions } from './payments/sessions.js';
+import { SignOnly } from './payments/sign-only.js';
 import { ProblemFilter } from './http/problem.filter.js';
 import { ReadModels } from './agent/read-models.js';
 import { SessionsController } from './agent/sessions.controller.js';
@@ -41,6 +51,11 @@ import { CATALOG_CONFIG, CatalogSync, loadCatalogConfig } from './catalog/catalo
 import { WalletFunding, WalletsController } from './payments/wallet-funding.js';
 import { WebhooksController } from './webhooks/webhooks.controller.js';
 import { WorkerCommandsController } from './payments/worker-commands.controller.js';
+import { McpGateway } from './mcp/mcp-gateway.js';
+import { McpGatewayController } from './mcp/mcp-gateway.controller.js';
+import { McpServers } from './mcp/mcp-servers.js';
+import { McpServersController } from './mcp/mcp-servers.controller.js';
+import { McpUpstreams } from './mcp/mcp-upstreams.js';
 
 @Module({})
 export class GovernorModule {
@@ -48,7 +63,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, KillSwitchController, SpendController, AdminPaymentsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, KillSwitchController, SpendController, AdminPaymentsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController, McpServersController, McpGatewayController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -67,13 +82,23 @@ export class GovernorModule {
           inject: [OrgCommandProcessor],
         },
         { provide: BalanceProjection, useFactory: (store: EventStore) => new BalanceProjection(store, { logger, registry }), inject: [EventStore] },
+        KeyRevocations,
         AccessKeys,
         ReadModels,
         PaymentRequests,
+        PaymentRails,
+        RailChoices,
+        Sessions,
+        SignOnly,
+        PayAndFetch,
+        SellerCalls,
+        FetchAnswers,
         DecideBudgetHandler,
         Background,
         ApprovalTimeouts,
+        // In this order: who is calling, then what they sent in the path and query.
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: InputGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },
         AgentGrpcServer,
         PaymentOffers,
@@ -82,6 +107,9 @@ export class GovernorModule {
         { provide: CATALOG_CONFIG, useFactory: () => loadCatalogConfig() },
         CatalogSync,
         WalletFunding,
+        McpServers,
+        McpUpstreams,
+        McpGateway,
       ],
     };
   }

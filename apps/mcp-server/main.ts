@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { createPaybound, type Paybound } from '../../libs/client/paybound.js';
 import { REDACTED_PATHS } from '../../libs/platform/logger.js';
 import { loadMcpConfig, McpConfigError, type McpConfig } from './config.js';
-import { createPayboundMcpServer, type ToolDeps } from './tools.js';
+import { restGatewayBackend, restToolBackend } from './rest-backend.js';
+import { createGatewayMcpServer, type GatewayDeps } from './gateway.js';
 
 // Logs go to stderr: on the stdio transport, stdout carries the MCP messages.
 const logger = pino({ name: 'mcp-server', level: process.env.LOG_LEVEL ?? 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, pino.destination(2));
@@ -22,8 +23,8 @@ async function sessionFor(config: McpConfig, paybound: Paybound): Promise<string
   return session.id;
 }
 
-async function serveStdio(deps: ToolDeps): Promise<void> {
-  const server = createPayboundMcpServer(deps);
+async function serveStdio(deps: GatewayDeps): Promise<void> {
+  const server = await createGatewayMcpServer(deps);
   const transport = new StdioServerTransport();
   transport.onclose = () => process.exit(0);
   await server.connect(transport);
@@ -34,7 +35,7 @@ async function serveStdio(deps: ToolDeps): Promise<void> {
  * Streamable HTTP in stateless mode: each POST gets a fresh server and transport, so no
  * MCP session state lives here; all of them spend from the same Paybound session.
  */
-async function serveHttp(deps: ToolDeps, config: McpConfig): Promise<Server> {
+async function serveHttp(deps: GatewayDeps, config: McpConfig): Promise<Server> {
   const http = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
       logger.warn({ err: { message: (error as Error).message } }, 'MCP request failed');
@@ -48,7 +49,7 @@ async function serveHttp(deps: ToolDeps, config: McpConfig): Promise<Server> {
     if (req.method !== 'POST') return jsonError(res, 405, -32000, 'method not allowed; this server is stateless, POST only');
     const body = await readJson(req);
     if (body === undefined) return jsonError(res, 400, -32700, 'parse error: the body must be JSON of at most 1 MiB');
-    const server = createPayboundMcpServer(deps);
+    const server = await createGatewayMcpServer(deps);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();
@@ -91,7 +92,7 @@ try {
   const config = loadMcpConfig(process.env, process.argv.slice(2));
   const paybound = createPaybound({ url: config.payboundUrl, apiKey: config.apiKey });
   const sessionId = await sessionFor(config, paybound);
-  const deps: ToolDeps = { paybound, sessionId, payboundUrl: config.payboundUrl, apiKey: config.apiKey };
+  const deps: GatewayDeps = { backend: restToolBackend(paybound, sessionId), sessionId, gateway: restGatewayBackend(paybound, sessionId), logger };
   if (config.transport === 'stdio') {
     await serveStdio(deps);
   } else {

@@ -1,21 +1,52 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { PayboundError, type Paybound } from '../../libs/client/paybound.js';
+import type { CatalogItem, CatalogQuery, Session } from '../../libs/client/paybound.js';
+
+// Paybound's own MCP tools. They call a backend, not a transport: this server's backend is
+// the REST API through the TypeScript client (rest-backend.ts); the governor's MCP gateway
+// (issue #20) can register the same tools over its use cases, in process.
 
 /** What a tool hands back to the model is bounded; a larger body is cut and says so. */
 export const BODY_CHARS_MAX = 64 * 1024;
-const CATALOG_TIMEOUT_MS = 15_000;
-const CATALOG_ANSWER_BYTES_MAX = 1024 * 1024;
 
 const usd = z.string().regex(/^(0|[1-9][0-9]{0,12})(\.[0-9]{1,6})?$/, 'a USD amount such as "0.01"');
 
+export interface PaidFetchRequest {
+  url: string;
+  method?: string;
+  maxPrice?: string;
+  body?: string;
+  contentType?: string;
+}
+
+/** The seller's answer and what it cost, as the model reads it. */
+export interface PaidFetchResult {
+  status: number;
+  contentType: string | null;
+  paymentId: string | null;
+  amount: string | null;
+  remaining: string | null;
+  /** The first answer to an Idempotency-Key, answered again: nothing was paid this time. */
+  replayed: boolean;
+  body: string;
+}
+
+/**
+ * Paybound as the tools use it, for one session. A refusal is thrown as an error carrying
+ * Paybound's stable `code`, its `detail` and its figures (the client's PayboundError, or the
+ * governor's ApiProblem): the tools turn it into a result the model can act on.
+ */
+export interface PayboundToolBackend {
+  paidFetch(request: PaidFetchRequest): Promise<PaidFetchResult>;
+  session(): Promise<Session>;
+  closeSession(): Promise<Session>;
+  searchCatalog(query: CatalogQuery): Promise<{ items: CatalogItem[]; hasMore: boolean }>;
+}
+
 export interface ToolDeps {
-  paybound: Paybound;
+  backend: PayboundToolBackend;
   sessionId: string;
-  /** For the catalog, which the client SDK does not cover. */
-  payboundUrl: string;
-  apiKey: string;
 }
 
 export const SERVER_INFO = { name: 'paybound', version: '0.1.0' } as const;
@@ -26,9 +57,15 @@ export const SERVER_INFO = { name: 'paybound', version: '0.1.0' } as const;
  */
 export function createPayboundMcpServer(deps: ToolDeps): McpServer {
   const server = new McpServer(SERVER_INFO, {
-    instructions: 'Paid HTTP within a hard budget: use search_catalog to find paid endpoints, paid_fetch to call one (x402 payments are made by Paybound within the session limit), session_balance to see what is left.',
+    instructions:
+      'Paid HTTP within a hard budget: use search_catalog to find paid endpoints, paid_fetch to call one (x402 payments are made by Paybound within the session limit), session_balance to see what is left, close_session when the task is done.',
   });
+  registerPayboundTools(server, deps);
+  return server;
+}
 
+/** Registers paid_fetch, session_balance, search_catalog and close_session on a server. */
+export function registerPayboundTools(server: McpServer, { backend, sessionId }: ToolDeps): void {
   server.registerTool(
     'paid_fetch',
     {
@@ -44,25 +81,11 @@ export function createPayboundMcpServer(deps: ToolDeps): McpServer {
       },
       annotations: { readOnlyHint: false, openWorldHint: true, idempotentHint: false },
     },
-    async ({ url, method, maxPrice, body, contentType }): Promise<CallToolResult> => {
+    async (request): Promise<CallToolResult> => {
       try {
-        const response = await deps.paybound.fetch(deps.sessionId, url, {
-          ...(method === undefined ? {} : { method }),
-          ...(maxPrice === undefined ? {} : { maxPrice }),
-          ...(body === undefined ? {} : { body }),
-          ...(contentType === undefined ? {} : { headers: { 'content-type': contentType } }),
-        });
-        const text = await response.text();
-        const result = {
-          status: response.status,
-          contentType: response.headers.get('content-type'),
-          paymentId: response.headers.get('paybound-payment-id'),
-          amount: response.headers.get('paybound-amount'),
-          remaining: response.headers.get('paybound-remaining'),
-          truncated: text.length > BODY_CHARS_MAX,
-          body: text.slice(0, BODY_CHARS_MAX),
-        };
-        return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result, isError: response.status >= 400 };
+        const answer = await backend.paidFetch(request);
+        const result = { ...answer, truncated: answer.body.length > BODY_CHARS_MAX, body: answer.body.slice(0, BODY_CHARS_MAX) };
+        return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result, isError: answer.status >= 400 };
       } catch (error) {
         return failure(error);
       }
@@ -79,17 +102,7 @@ export function createPayboundMcpServer(deps: ToolDeps): McpServer {
     },
     async (): Promise<CallToolResult> => {
       try {
-        const session = await deps.paybound.getSession(deps.sessionId);
-        const result = {
-          sessionId: session.id,
-          limit: session.limit,
-          reserved: session.reserved,
-          spent: session.spent,
-          remaining: session.remaining,
-          status: session.status,
-          expiresAt: session.expiresAt,
-          payments: session.payments,
-        };
+        const result = sessionResult(await backend.session());
         return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result };
       } catch (error) {
         return failure(error);
@@ -110,45 +123,71 @@ export function createPayboundMcpServer(deps: ToolDeps): McpServer {
       },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async ({ q, maxPrice, network, limit }): Promise<CallToolResult> => {
-      const params = new URLSearchParams();
-      if (q !== undefined && q.trim() !== '') params.set('q', q);
-      if (maxPrice !== undefined) params.set('maxPrice', maxPrice);
-      if (network !== undefined) params.set('network', network);
-      if (limit !== undefined) params.set('limit', String(limit));
+    async (query): Promise<CallToolResult> => {
       try {
-        const response = await fetch(`${deps.payboundUrl}/v1/catalog?${params.toString()}`, {
-          headers: { authorization: `Bearer ${deps.apiKey}`, accept: 'application/json' },
-          signal: AbortSignal.timeout(CATALOG_TIMEOUT_MS),
-        });
-        const buffer = await response.arrayBuffer();
-        if (buffer.byteLength > CATALOG_ANSWER_BYTES_MAX) throw new PayboundError(response.status, 'answer_too_large', `the catalog answered ${buffer.byteLength} bytes`);
-        const answer = JSON.parse(new TextDecoder().decode(buffer)) as Record<string, unknown>;
-        if (!response.ok) {
-          throw new PayboundError(response.status, typeof answer['code'] === 'string' ? answer['code'] : `http_${response.status}`, typeof answer['detail'] === 'string' ? answer['detail'] : `HTTP ${response.status}`);
-        }
-        return { content: [{ type: 'text', text: JSON.stringify(answer) }], structuredContent: answer };
+        const answer = await backend.searchCatalog(query);
+        return { content: [{ type: 'text', text: JSON.stringify(answer) }], structuredContent: { ...answer } };
       } catch (error) {
         return failure(error);
       }
     },
   );
 
-  return server;
+  server.registerTool(
+    'close_session',
+    {
+      title: 'Close the session',
+      description: `Closes the Paybound session this server spends from (${sessionId}): every later paid_fetch is refused with session_closed; payments under way finish. Use it when the task is done. Closing it again changes nothing.`,
+      inputSchema: {},
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async (): Promise<CallToolResult> => {
+      try {
+        const result = sessionResult(await backend.closeSession());
+        return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result };
+      } catch (error) {
+        return failure(error);
+      }
+    },
+  );
+}
+
+function sessionResult(session: Session) {
+  return {
+    sessionId: session.id,
+    limit: session.limit,
+    reserved: session.reserved,
+    spent: session.spent,
+    remaining: session.remaining,
+    status: session.status,
+    expiresAt: session.expiresAt,
+    payments: session.payments,
+  };
+}
+
+/** An error that carries Paybound's code: the client's PayboundError or the governor's ApiProblem. */
+interface CodedError {
+  code: string;
+  detail: string;
+  status?: number;
+  figures?: Readonly<Record<string, unknown>>;
+}
+
+function isCodedError(error: unknown): error is CodedError {
+  return error instanceof Error && typeof (error as Partial<CodedError>).code === 'string' && typeof (error as Partial<CodedError>).detail === 'string';
 }
 
 /** A tool error the model can act on: Paybound's stable code, its detail and figures. */
-function failure(error: unknown): CallToolResult {
-  const result =
-    error instanceof PayboundError
-      ? { code: error.code, detail: error.detail, status: error.status, ...pickFigures(error.figures) }
-      : { code: 'tool_failed', detail: (error as Error).message };
+export function failure(error: unknown): CallToolResult {
+  const result = isCodedError(error)
+    ? { code: error.code, detail: error.detail, ...(error.status === undefined ? {} : { status: error.status }), ...pickFigures(error.figures ?? {}) }
+    : { code: 'tool_failed', detail: (error as Error).message };
   return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result, isError: true };
 }
 
-function pickFigures(figures: Record<string, unknown>): Record<string, unknown> {
+function pickFigures(figures: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const kept: Record<string, unknown> = {};
-  for (const name of ['limit', 'requested', 'remaining', 'level', 'field', 'paymentId']) {
+  for (const name of ['limit', 'requested', 'remaining', 'level', 'field', 'paymentId', 'paymentStatus', 'reason']) {
     if (figures[name] !== undefined) kept[name] = figures[name];
   }
   return kept;

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
-import { ConfigError, loadGovernorConfig, type KnownAsset } from '../governor/config.js';
+import { ConfigError, DEFAULT_ASSETS, loadGovernorConfig, type KnownAsset } from '../governor/config.js';
 import { rpcEnvName } from '../settlement-worker/config.js';
 import { REDACTED_PATHS, redactUrl } from '../../libs/platform/logger.js';
 import { startChild, startWatchdog, type SupervisedChild, type Watchdog } from './children.js';
@@ -39,7 +39,7 @@ const DATABASE_CHECK_TIMEOUT_MS = 5_000;
 /** Migrations and module start-up; on this 2-core machine it takes about a second. */
 const GOVERNOR_READY_TIMEOUT_MS = 60_000;
 /** Governor settings passed through from the environment when they are set. */
-const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES', 'PAYBOUND_FETCH_ALLOW', 'PAYBOUND_METRICS_TOKEN'] as const;
+const GOVERNOR_SETTINGS = ['KAFKA_BROKERS', 'KAFKA_TOPIC', 'PAYBOUND_SIGN_WAIT_MS', 'PAYBOUND_DB_POOL_SIZE', 'PAYBOUND_BATCH_MAX', 'GRPC_PORT', 'PAYBOUND_FETCH_PRIVATE_ADDRESSES', 'PAYBOUND_FETCH_ALLOW', 'PAYBOUND_METRICS_TOKEN', 'PAYBOUND_PAYABLE_NETWORKS', 'PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT'] as const;
 
 /** The OpenTelemetry SDK's own variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, …), passed to both children. */
 function otelSettings(): Record<string, string> {
@@ -341,6 +341,10 @@ async function main(config: StartConfig): Promise<void> {
   }
   const assets = governorAssets(kit);
   if (assets !== undefined) governorEnv.PAYBOUND_ASSETS = assets;
+  // The governor refuses offers on networks the worker cannot pay on; the worker's RPC
+  // endpoints say which those are, without handing their URLs to the governor.
+  const rpcNetworks = DEFAULT_ASSETS.map((a) => a.network).filter((network) => config.rpcUrls[rpcEnvName(network)] !== undefined);
+  if (rpcNetworks.length > 0) governorEnv.PAYBOUND_PAYABLE_NETWORKS ??= [...new Set([...rpcNetworks, ...(JSON.parse(assets ?? '[]') as KnownAsset[]).map((a) => a.network)])].join(',');
   // The local demo seller listens on loopback, which pay-and-fetch refuses by default: its
   // host and port, and nothing else private (not the chain's RPC, not the worker's metrics),
   // are allowed.

@@ -1,8 +1,8 @@
-import pg from 'pg';
 import { EventStore } from '../../libs/eventstore/event-store.js';
 import { defaultMigrationsDirectory, migrate } from '../../libs/eventstore/migrate.js';
 import { DecisionMetrics, ObservedDecisions } from '../../libs/ledger/decision-telemetry.js';
 import { OrgCommandProcessor } from '../../libs/ledger/org-command-processor.js';
+import { createDatabasePool } from '../../libs/platform/database-pool.js';
 import { createLogger, redactUrl } from '../../libs/platform/logger.js';
 import { DataKeyError, processDataKeys } from '../../libs/platform/data-keys.js';
 import { createRegistry, serveMetrics, type MetricsServer } from '../../libs/platform/metrics.js';
@@ -52,17 +52,19 @@ try {
 
   // A stalled database fails the worker's work fast (nothing is signed without it), rather
   // than holding every handler: bounded connects, statements and open transactions.
-  const pool = new pg.Pool({
-    connectionString: config.databaseUrl,
-    max: config.dbPoolSize,
-    connectionTimeoutMillis: config.database.connectTimeoutMs,
-    statement_timeout: config.database.statementTimeoutMs,
-    // The client gives up a little after the server would, so that a connection lost without a word does not hang either.
-    query_timeout: config.database.statementTimeoutMs + 1_000,
-    idle_in_transaction_session_timeout: config.database.idleInTransactionTimeoutMs,
-    application_name: 'paybound-settlement-worker',
-  });
-  pool.on('error', (error) => logger.warn({ err: { message: error.message } }, 'idle database connection failed'));
+  const pool = createDatabasePool(
+    {
+      connectionString: config.databaseUrl,
+      max: config.dbPoolSize,
+      connectionTimeoutMillis: config.database.connectTimeoutMs,
+      statement_timeout: config.database.statementTimeoutMs,
+      // The client gives up a little after the server would, so that a connection lost without a word does not hang either.
+      query_timeout: config.database.statementTimeoutMs + 1_000,
+      idle_in_transaction_session_timeout: config.database.idleInTransactionTimeoutMs,
+      application_name: 'paybound-settlement-worker',
+    },
+    logger,
+  );
   await migrate(pool, defaultMigrationsDirectory());
   const store = new EventStore(pool);
 

@@ -45,6 +45,35 @@ export interface PaymentRequest extends Payment {
   header: { name: string; value: string } | null;
 }
 
+/** A paid endpoint Paybound knows, from facilitator discovery or a paid fetch that settled. */
+export interface CatalogItem {
+  resource: string;
+  description: string;
+  serviceName: string | null;
+  tags: string[];
+  network: string;
+  scheme: string;
+  asset: string;
+  payTo: string;
+  /** USD, or null when the asset is not one Paybound can value. */
+  price: Usd | null;
+  priceAtomic: string;
+  x402Version: number;
+  source: string;
+  lastUpdated: string;
+}
+
+export interface CatalogQuery {
+  /** Words to search for, such as "weather forecast". */
+  q?: string;
+  /** Only endpoints at most this price, in USD. */
+  maxPrice?: Usd;
+  /** A CAIP-2 network, such as `eip155:8453`. */
+  network?: string;
+  limit?: number;
+  offset?: number;
+}
+
 export interface OpenSessionInput {
   limit: Usd;
   expiresInMinutes?: number;
@@ -64,6 +93,42 @@ export interface ReportResultInput {
   status: number;
   /** The seller's `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE` header value, if any. */
   paymentResponse?: string;
+}
+
+/** A tool of an upstream MCP server, as Paybound's MCP gateway offers it to the agent's org. */
+export interface McpGatewayTool {
+  /** `<server>__<tool>`. */
+  name: string;
+  server: string;
+  tool: string;
+  title?: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+  /** What one call costs when known (USD), with the atomic amount and network. */
+  price: Usd | null;
+  priceAtomic: string | null;
+  network: string | null;
+}
+
+export interface McpCallInput {
+  server: string;
+  tool: string;
+  arguments?: Record<string, unknown>;
+  /** The most Paybound may pay for this call, in USD. */
+  maxPrice?: Usd;
+  meta?: Record<string, unknown>;
+}
+
+/** An upstream tool's answer through the gateway, with what it cost. */
+export interface McpCallResult {
+  server: string;
+  tool: string;
+  /** The MCP tool result (`content`, `isError`, `structuredContent`, `meta`); null for a JSON-RPC error or a payment awaiting approval. */
+  result: { content: Record<string, unknown>[]; isError: boolean; structuredContent?: Record<string, unknown>; meta?: Record<string, unknown> } | null;
+  error: { code: number; message: string } | null;
+  payment: { id: string; status: PaymentStatus; amount: Usd; remaining: Usd | null; transaction: string | null } | null;
 }
 
 export interface CallOptions {
@@ -112,27 +177,45 @@ export interface PayboundOptions {
 export interface Paybound {
   openSession(input: OpenSessionInput, options?: CallOptions): Promise<Session>;
   getSession(sessionId: string, options?: CallOptions): Promise<Session>;
+  /** Closes the session to new payments; payments under way finish. Closing it again answers it again. */
+  closeSession(sessionId: string, options?: CallOptions): Promise<Session>;
+  /** Paid endpoints Paybound knows, with their prices. */
+  searchCatalog(query?: CatalogQuery, options?: CallOptions): Promise<{ items: CatalogItem[]; hasMore: boolean }>;
   requestPayment(sessionId: string, input: RequestPaymentInput, options?: CallOptions): Promise<PaymentRequest>;
   reportResult(paymentId: string, input: ReportResultInput, options?: CallOptions): Promise<Payment>;
   getPayment(paymentId: string, options?: CallOptions): Promise<Payment>;
   /**
    * Like `fetch`, but a 402 is paid through Paybound within the session's budget. The
    * answer is the seller's, with `Paybound-Payment-Id`, `Paybound-Amount` and
-   * `Paybound-Remaining` headers when a payment was made. A refusal by Paybound (budget,
-   * policy, hostile offer) throws a PayboundError; the seller's own errors are answers.
+   * `Paybound-Remaining` headers when a payment was made, and `Paybound-Idempotent-Replay:
+   * true` when an `Idempotency-Key` retry was answered with the first answer. A refusal by
+   * Paybound (budget, policy, hostile offer) throws a PayboundError; the seller's own
+   * errors, problem+json included, are answers.
    */
   fetch(sessionId: string, url: string | URL, init?: PaidFetchInit): Promise<Response>;
+  /** The tools of the upstream MCP servers the agent's org may use, with their prices when known. */
+  listMcpTools(options?: CallOptions): Promise<{ tools: McpGatewayTool[]; unavailable: { server: string; code: string }[] }>;
+  /**
+   * Calls an upstream MCP tool through Paybound: a payment it asks for is decided under the
+   * session and paid by Paybound. A refusal throws a PayboundError with the code and figures.
+   */
+  callMcpTool(sessionId: string, input: McpCallInput, options?: CallOptions): Promise<McpCallResult>;
 }
 
 const TIMEOUT_MS_DEFAULT = 30_000;
 const FETCH_TIMEOUT_MS_DEFAULT = 120_000;
 /** Paybound's JSON answers are small; a larger one is a fault, not something to buffer. */
 const JSON_ANSWER_BYTES_MAX = 1024 * 1024;
+/** An MCP tool's answer: the upstream's result (up to 4 MiB on the wire) with Paybound's figures. */
+const MCP_ANSWER_BYTES_MAX = 6 * 1024 * 1024;
 /** The governor bounds request bodies at 128 KiB; fail early and clearly instead. */
 const FETCH_BODY_CHARS_MAX = 96 * 1024;
 const FETCH_HEADERS_MAX = 50;
-/** Problems of Paybound itself are typed under this URL; a seller's problem+json is not. */
-const PROBLEM_TYPE_PREFIX = 'https://paybound.dev/problems/';
+/**
+ * Set on Paybound's own problem answers only: pay-and-fetch drops every `Paybound-*` header
+ * of a seller's answer, so a seller's problem+json (whatever its `type`) never carries it.
+ */
+const PAYBOUND_PROBLEM_HEADER = 'paybound-problem';
 
 export function createPaybound(options: PayboundOptions): Paybound {
   const base = options.url.replace(/\/+$/, '');
@@ -153,9 +236,9 @@ export function createPaybound(options: PayboundOptions): Paybound {
     }
   }
 
-  async function json<T>(method: string, path: string, body?: unknown, call?: CallOptions): Promise<T> {
-    const response = await send(method, path, body, call, timeoutMs);
-    const text = await boundedText(response, JSON_ANSWER_BYTES_MAX);
+  async function json<T>(method: string, path: string, body?: unknown, call?: CallOptions, limits = { timeoutMs, bytesMax: JSON_ANSWER_BYTES_MAX }): Promise<T> {
+    const response = await send(method, path, body, call, limits.timeoutMs);
+    const text = await boundedText(response, limits.bytesMax);
     if (!response.ok) throw problemError(response.status, text);
     return JSON.parse(text) as T;
   }
@@ -165,9 +248,23 @@ export function createPaybound(options: PayboundOptions): Paybound {
   return {
     openSession: (input, call) => json<Session>('POST', '/v1/sessions', input, call),
     getSession: (sessionId, call) => json<Session>('GET', `/v1/sessions/${id(sessionId)}`, undefined, call),
+    closeSession: (sessionId, call) => json<Session>('POST', `/v1/sessions/${id(sessionId)}/close`, undefined, call),
+    searchCatalog: (query = {}, call) => {
+      const params = new URLSearchParams();
+      if (query.q !== undefined && query.q.trim() !== '') params.set('q', query.q);
+      if (query.maxPrice !== undefined) params.set('maxPrice', query.maxPrice);
+      if (query.network !== undefined) params.set('network', query.network);
+      if (query.limit !== undefined) params.set('limit', String(query.limit));
+      if (query.offset !== undefined) params.set('offset', String(query.offset));
+      const search = params.toString();
+      return json<{ items: CatalogItem[]; hasMore: boolean }>('GET', `/v1/catalog${search === '' ? '' : `?${search}`}`, undefined, call);
+    },
     requestPayment: (sessionId, input, call) => json<PaymentRequest>('POST', `/v1/sessions/${id(sessionId)}/payments`, input, call),
     reportResult: (paymentId, input, call) => json<Payment>('POST', `/v1/payments/${id(paymentId)}/result`, input, call),
     getPayment: (paymentId, call) => json<Payment>('GET', `/v1/payments/${id(paymentId)}`, undefined, call),
+    listMcpTools: (call) => json('GET', '/v1/mcp/tools', undefined, call),
+    // A tool call includes the upstream's work and the settlement, and its result may be large.
+    callMcpTool: (sessionId, input, call) => json<McpCallResult>('POST', `/v1/sessions/${id(sessionId)}/mcp/call`, input, call, { timeoutMs: fetchTimeoutMs, bytesMax: MCP_ANSWER_BYTES_MAX }),
 
     async fetch(sessionId, url, init = {}) {
       const headers: Record<string, string> = {};
@@ -188,14 +285,8 @@ export function createPaybound(options: PayboundOptions): Paybound {
       };
       const idempotencyKey = new Headers(init.headers).get('idempotency-key') ?? undefined;
       const answer = await send('POST', `/v1/sessions/${id(sessionId)}/fetch`, request, { idempotencyKey, signal: init.signal ?? undefined }, fetchTimeoutMs);
-      const contentType = answer.headers.get('content-type') ?? '';
-      if (!answer.ok && contentType.startsWith('application/problem+json')) {
-        // Only Paybound's own problems are errors; a seller's problem+json is its answer.
-        const text = await boundedText(answer, JSON_ANSWER_BYTES_MAX);
-        const error = problemError(answer.status, text);
-        if (error.code !== 'unparseable_problem' && (error.figures.type as string | undefined)?.startsWith(PROBLEM_TYPE_PREFIX) === true) throw error;
-        return new Response(text, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
-      }
+      // Only Paybound's own problems are errors; a seller's problem+json is its answer.
+      if (!answer.ok && answer.headers.has(PAYBOUND_PROBLEM_HEADER)) throw problemError(answer.status, await boundedText(answer, JSON_ANSWER_BYTES_MAX));
       // A fresh Response so that callers get a standard object whatever fetch was injected.
       return new Response(answer.status === 204 || answer.status === 304 ? null : answer.body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
     },

@@ -243,12 +243,15 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       await upsertBudget(client, typed.data.orgId, 'agent', typed.data.agentId, typed.data.name, typed.data.limitMicros);
       return;
     case 'BudgetChanged':
-      await client.query('UPDATE budget_balances SET limit_micros = $4 WHERE org_id = $1 AND level = $2 AND level_id = $3', [
-        typed.data.orgId,
-        typed.data.level,
-        typed.data.levelId,
-        typed.data.after.limitMicros?.toString() ?? null,
-      ]);
+      // A new kind of period starts counting afresh, as in the domain's evolve.
+      await client.query(
+        `UPDATE budget_balances SET limit_micros = $4,
+           spent_micros = CASE WHEN period = $5 THEN spent_micros ELSE 0 END,
+           period_key = CASE WHEN period = $5 THEN period_key ELSE '' END,
+           period = $5
+         WHERE org_id = $1 AND level = $2 AND level_id = $3`,
+        [typed.data.orgId, typed.data.level, typed.data.levelId, typed.data.after.limitMicros?.toString() ?? null, typed.data.after.period],
+      );
       return;
     case 'PolicyChanged':
     case 'AgentKeyChanged':
@@ -263,6 +266,9 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
       );
       return;
     }
+    case 'SessionClosed':
+      await client.query(`UPDATE sessions_view SET status = 'closed', updated_at = $2 WHERE session_id = $1`, [typed.data.sessionId, at]);
+      return;
     case 'Reserved':
     case 'ApprovalRequested': {
       const d = typed.data;
@@ -356,7 +362,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
          FROM sessions_view s WHERE p.intent_id = $1 AND s.session_id = p.session_id RETURNING s.team_id`,
         [d.intentId, d.transaction, d.payer, at, d.amountMicros.toString(), d.amountAtomic.toString()],
       );
-      await moveMoney(client, d.orgId, d.sessionId, d.agentId, payment.rows[0]?.team_id ?? null, -d.amountMicros, d.amountMicros, at, 0);
+      await moveMoney(client, d.orgId, d.sessionId, d.agentId, payment.rows[0]?.team_id ?? null, -d.amountMicros, d.amountMicros, at, 0, d.settledAt);
       await addSpend(client, d.intentId, at, { spentMicros: d.amountMicros });
       return;
     }
@@ -412,6 +418,9 @@ async function releaseWalletHold(client: PoolClient, intentId: string): Promise<
   );
 }
 
+/** The row's period key for the time in $6, as the domain's `periodKeyAt` computes it. */
+const PERIOD_KEY_OF_SETTLED_AT = "CASE period WHEN 'day' THEN left($6::text, 10) WHEN 'month' THEN left($6::text, 7) ELSE '' END";
+
 /** Adds to reserved and spent on the session and every budget level above it. */
 async function moveMoney(
   client: PoolClient,
@@ -423,15 +432,28 @@ async function moveMoney(
   spentDeltaMicros: bigint,
   at: string,
   paymentsDelta: number,
+  settledAt: string | null = null,
 ): Promise<void> {
   await client.query(
     `UPDATE sessions_view SET reserved_micros = reserved_micros + $2, spent_micros = spent_micros + $3,
        payments_count = payments_count + $4, updated_at = $5 WHERE session_id = $1`,
     [sessionId, reservedDeltaMicros.toString(), spentDeltaMicros.toString(), paymentsDelta, at],
   );
+  if (settledAt === null) {
+    await client.query(
+      `UPDATE budget_balances SET reserved_micros = reserved_micros + $4, spent_micros = spent_micros + $5
+       WHERE org_id = $1 AND ((level = 'org' AND level_id = $1) OR (level = 'agent' AND level_id = $2) OR (level = 'team' AND level_id = $3))`,
+      [orgId, agentId, teamId, reservedDeltaMicros.toString(), spentDeltaMicros.toString()],
+    );
+    return;
+  }
+  // A settlement counts in the period it settled in: the first one of a new period starts
+  // that period's spend from zero (the domain's evolve does the same on Settled).
   await client.query(
-    `UPDATE budget_balances SET reserved_micros = reserved_micros + $4, spent_micros = spent_micros + $5
+    `UPDATE budget_balances SET reserved_micros = reserved_micros + $4,
+       spent_micros = CASE WHEN period_key = ${PERIOD_KEY_OF_SETTLED_AT} THEN spent_micros + $5 ELSE $5 END,
+       period_key = ${PERIOD_KEY_OF_SETTLED_AT}
      WHERE org_id = $1 AND ((level = 'org' AND level_id = $1) OR (level = 'agent' AND level_id = $2) OR (level = 'team' AND level_id = $3))`,
-    [orgId, agentId, teamId, reservedDeltaMicros.toString(), spentDeltaMicros.toString()],
+    [orgId, agentId, teamId, reservedDeltaMicros.toString(), spentDeltaMicros.toString(), settledAt],
   );
 }

@@ -878,6 +878,7 @@ function correlationIdOf(event: BudgetEvent): string {
     case 'Unfrozen':
       return event.data.levelId;
     case 'SessionOpened':
+    case 'SessionClosed':
       return event.data.sessionId;
     case 'Reserved':
     case 'ApprovalRequested':

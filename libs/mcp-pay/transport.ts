@@ -1,4 +1,4 @@
-import { assertSafeJson, DecodeError, encodeBase64Json, parseJsonText } from '../x402/encoding.js';
+import { assertSafeJson, DecodeError, decodeBase64Json, encodeBase64Json, parseJsonText } from '../x402/encoding.js';
 import { X402OfferError, X402ResponseError } from '../x402/errors.js';
 import { parsePaymentResponse, type PaymentResponse } from '../x402/headers.js';
 import {
@@ -43,6 +43,8 @@ export const TOOL_RESULT_DEPTH_MAX = 64;
 export const TOOL_RESULT_NODES_MAX = 200_000;
 const CONTENT_TYPE_CHARS_MAX = 64;
 const MESSAGE_CHARS_MAX = 200;
+/** A signed payment payload: a signature and an authorization, with the seller's requirement echoed. */
+const PAYMENT_PAYLOAD_BYTES_MAX = 64 * 1024;
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** One JSON-RPC answer to `tools/call`: its `result`, or its `error`. */
@@ -275,6 +277,19 @@ export function paymentPayloadDocument(input: {
     payload: input.payload,
     ...(input.extensions === undefined ? {} : { extensions: input.extensions }),
   };
+}
+
+/**
+ * The PaymentPayload of a signed x402 payment header (`PAYMENT-SIGNATURE` or `X-PAYMENT`):
+ * over HTTP it is base64 JSON, over MCP the same document as an object. The worker signs
+ * one payload whichever transport carries it.
+ */
+export function paymentPayloadFromHeader(value: string): Record<string, unknown> {
+  const document = decodeBase64Json(value, PAYMENT_PAYLOAD_BYTES_MAX);
+  if (!isPlainObject(document) || (document['x402Version'] !== 1 && document['x402Version'] !== 2)) {
+    throw new RangeError('paymentPayloadFromHeader: not an x402 payment payload');
+  }
+  return document;
 }
 
 /** The same call with the payment in `_meta["x402/payment"]`; other `_meta` keys are kept. */

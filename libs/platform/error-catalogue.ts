@@ -59,20 +59,27 @@ const refusal = (description: string): ErrorEntry => ({ httpStatus: 403, grpcSta
 export const ERROR_CATALOGUE = {
   // The request itself, before it is routed.
   payload_too_large: { httpStatus: 413, grpcStatus: 'RESOURCE_EXHAUSTED', kind: 'invalid_request', figures: [], description: 'The body is larger than the API accepts (128 KiB).' },
-  unsupported_media_type: { httpStatus: 415, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: [], description: 'The body is in a content encoding Paybound does not read.' },
+  unsupported_media_type: {
+    httpStatus: 415,
+    grpcStatus: 'INVALID_ARGUMENT',
+    kind: 'invalid_request',
+    figures: [],
+    description: 'The body is not JSON in UTF-8: its Content-Type is not application/json (or +json), its charset is not utf-8, its bytes are not UTF-8, or it has a Content-Encoding.',
+  },
   invalid_json: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: [], description: 'The body is not valid JSON.' },
   not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such route, or no such dashboard file.' },
 
   // The caller.
   unauthenticated: { httpStatus: 401, grpcStatus: 'UNAUTHENTICATED', kind: 'auth', figures: [], description: 'No "Authorization: Bearer <key>" was sent.' },
   invalid_api_key: { httpStatus: 401, grpcStatus: 'UNAUTHENTICATED', kind: 'auth', figures: [], description: 'The agent key is unknown or revoked.' },
-  forbidden: { httpStatus: 403, grpcStatus: 'PERMISSION_DENIED', kind: 'auth', figures: [], description: 'This key may not use this API (admin, or the settlement worker\'s commands).' },
+  forbidden: { httpStatus: 403, grpcStatus: 'PERMISSION_DENIED', kind: 'auth', figures: [], description: 'This key may not do this: an agent key on the admin API, an admin key whose scope does not allow the route (finance reads, org admins act on their org, only root mints keys), or the settlement worker\'s commands.' },
 
   // The input.
   invalid_request: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: ['field'], description: 'A field of the body, query or headers is missing or wrong; `field` names it.' },
-  invalid_amount: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: [], description: 'An amount is not a USD decimal string Paybound can hold.' },
+  invalid_amount: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: ['field'], description: 'An amount is not a USD decimal string Paybound can hold; `field` names it.' },
   invalid_idempotency_key: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: ['field'], description: 'The Idempotency-Key is not 1 to 255 printable ASCII characters.' },
   invalid_if_match: { httpStatus: 400, grpcStatus: 'INVALID_ARGUMENT', kind: 'invalid_request', figures: ['field'], description: 'If-Match is not an ETag from GET, such as "3".' },
+  precondition_required: { httpStatus: 428, grpcStatus: 'FAILED_PRECONDITION', kind: 'invalid_request', figures: ['field'], description: 'This change needs If-Match: the ETag from GET (or * to replace whatever is there).' },
   destination_not_allowed: {
     httpStatus: 403,
     grpcStatus: 'PERMISSION_DENIED',
@@ -90,9 +97,18 @@ export const ERROR_CATALOGUE = {
   webhook_endpoint_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such webhook endpoint.' },
   shadow_policy_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'The level has no shadow policy to promote.' },
   webhook_delivery_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No such delivery of this webhook endpoint.' },
+  admin_key_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: [], description: 'No admin key of this name, or it is already revoked.' },
+  mcp_server_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: ['field'], description: 'No such upstream MCP server, or not one this agent\'s org may use.' },
+  mcp_tool_not_found: { httpStatus: 404, grpcStatus: 'NOT_FOUND', kind: 'not_found', figures: ['field'], description: 'The upstream MCP server lists no such tool, or its admin did not allow it.' },
 
   // The seller's offer (sign-only reads it before the session is looked up).
-  bad_payment_offer: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: [], description: 'The seller\'s 402 is malformed, hostile or offers nothing Paybound can sign; nothing was signed.' },
+  bad_payment_offer: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['reason', 'options'],
+    description: 'The seller\'s 402 is malformed, hostile or oversized, or offers nothing this deployment can pay (a scheme, network or asset it has no signer for, an expired or body-bound MPP challenge, splits); nothing was reserved or signed. `reason` is the refusal of the option that came closest to being paid; `options` lists every option with its reason.',
+  },
 
   // Capacity: the command was not decided and is safe to retry.
   overloaded: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: ['scope'], description: 'Too many budget decisions are waiting; retry shortly.' },
@@ -110,6 +126,13 @@ export const ERROR_CATALOGUE = {
   team_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'A team with this id exists in this org.' },
   agent_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'An agent with this id exists in this org.' },
   session_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'A session with this id exists.' },
+  too_many_open_sessions: {
+    httpStatus: 429,
+    grpcStatus: 'RESOURCE_EXHAUSTED',
+    kind: 'unavailable',
+    figures: ['limit', 'open'],
+    description: 'The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); close one, or wait for one to expire.',
+  },
   policy_version_mismatch: {
     httpStatus: 412,
     grpcStatus: 'FAILED_PRECONDITION',
@@ -134,6 +157,7 @@ export const ERROR_CATALOGUE = {
   team_limit_exceeded: refusal('The team\'s budget does not cover this payment.'),
   org_limit_exceeded: refusal('The org\'s budget does not cover this payment.'),
   wallet_insufficient_funds: refusal('The paying wallet does not hold enough of the asset.'),
+  permit2_allowance_missing: refusal('The paying wallet has not allowed Permit2 to move enough of this asset; an admin grants a bounded allowance first.'),
   approval_required: refusal('The payment needed an admin\'s approval, which was denied or timed out.'),
 
   // After the decision.
@@ -146,12 +170,19 @@ export const ERROR_CATALOGUE = {
     figures: ['paymentId', 'reason'],
     description: 'The payment has no signature: the settlement worker refused or did not sign it in time (nothing was paid), or it was reported or settled before it was signed.',
   },
+  payment_not_sent: {
+    httpStatus: 503,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'unavailable',
+    figures: ['paymentId', 'paymentStatus', 'validBefore'],
+    description: 'The payment was signed too late to be sent: nothing went to the seller, and its hold is released once the authorization expires unused at `validBefore`.',
+  },
   payment_already_used: {
     httpStatus: 409,
     grpcStatus: 'ABORTED',
     kind: 'conflict',
     figures: ['paymentId', 'paymentStatus'],
-    description: 'A pay-and-fetch retried with the same Idempotency-Key already went ahead; `paymentStatus` says how.',
+    description: 'A pay-and-fetch retried with the same Idempotency-Key went ahead before, and its first answer was not kept (still under way, cut off, or larger than the 1 MiB kept); `paymentStatus` says how the payment stands.',
   },
   intent_already_settled: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The payment was already settled.' },
   intent_already_refunded: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The payment was already refunded.' },
@@ -160,16 +191,53 @@ export const ERROR_CATALOGUE = {
   webhook_endpoints_limit_reached: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: ['limit'], description: 'As many webhook endpoints as allowed exist; delete one first.' },
   webhook_endpoint_disabled: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The webhook endpoint is disabled; enable it first.' },
   webhook_delivery_already_delivered: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: [], description: 'The delivery was delivered; it is not sent again.' },
+  admin_key_already_exists: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: ['field'], description: 'An admin key of this name exists or existed; names are never reused, so the audit trail stays unambiguous.' },
+  mcp_server_already_registered: { httpStatus: 409, grpcStatus: 'ABORTED', kind: 'conflict', figures: ['field'], description: 'An upstream MCP server with this name is registered.' },
 
   // The seller, called for the agent.
   upstream_unreachable: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The connection to the seller failed; with `paymentId`, the payment was sent and is reconciled on chain.' },
+  upstream_bad_response: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId'],
+    description: 'The seller\'s answer is not valid HTTP (a malformed status line, headers or framing); with `paymentId`, the payment was sent and is reconciled on chain.',
+  },
   upstream_timeout: { httpStatus: 504, grpcStatus: 'DEADLINE_EXCEEDED', kind: 'upstream', figures: ['paymentId'], description: 'The seller did not answer in time; with `paymentId`, the payment was sent and is reconciled on chain.' },
-  upstream_response_too_large: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The seller\'s answer is larger than Paybound passes on (5 MiB).' },
+  upstream_response_too_large: { httpStatus: 502, grpcStatus: 'UNAVAILABLE', kind: 'upstream', figures: ['paymentId'], description: 'The seller\'s answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB).' },
+  mcp_upstream_protocol_error: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId'],
+    description: 'The upstream MCP server did not answer as an MCP server should (handshake, framing, listing); with `paymentId`, the payment was sent and is reconciled on chain.',
+  },
+  bad_tool_result: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId'],
+    description: 'The upstream MCP tool\'s result cannot be passed on (its shape, size or depth); with `paymentId`, the payment was sent and is reconciled on chain.',
+  },
+  upstream_payment_rejected: {
+    httpStatus: 502,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'upstream',
+    figures: ['paymentId', 'reason'],
+    description: 'The upstream asked for payment again after it was sent one (its verification or settlement failed); the payment is never signed twice and is reconciled on chain.',
+  },
 
   // Per-process capacity and readiness.
   too_many_streams: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: [], description: 'Too many event streams are open on this governor; close one or retry later.' },
   too_many_watchers: { httpStatus: 429, grpcStatus: 'RESOURCE_EXHAUSTED', kind: 'unavailable', figures: [], description: 'Too many sessions are watched over gRPC on this governor; retry later.' },
   not_ready: { httpStatus: 503, grpcStatus: 'UNAVAILABLE', kind: 'unavailable', figures: [], description: 'The database is not reachable; nothing can be decided.' },
+  unavailable: {
+    httpStatus: 503,
+    grpcStatus: 'UNAVAILABLE',
+    kind: 'unavailable',
+    figures: [],
+    description: 'The database did not answer in time or refused the connection; retry after Retry-After (with the same Idempotency-Key: a change may have been made).',
+  },
 
   // Ours.
   dashboard_missing: { httpStatus: 500, grpcStatus: 'INTERNAL', kind: 'internal', figures: [], description: 'A dashboard file is missing from the installation.' },
@@ -200,6 +268,7 @@ const DOMAIN_ERROR_CODES: Record<DomainErrorCode, true> = {
   agent_already_exists: true,
   session_not_found: true,
   session_already_exists: true,
+  too_many_open_sessions: true,
   payment_not_found: true,
   idempotency_key_reused: true,
   intent_conflict: true,

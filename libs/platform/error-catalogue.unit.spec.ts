@@ -8,7 +8,7 @@ const SCHEMA_FILE = new URL('../../schemas/errors.json', import.meta.url);
 /** The statuses each kind may answer with, written out here rather than read from the catalogue. */
 const STATUSES_OF_KIND: Record<ErrorKind, readonly number[]> = {
   refusal: [403],
-  invalid_request: [400, 403, 413, 415],
+  invalid_request: [400, 403, 413, 415, 428],
   not_found: [404],
   conflict: [409, 412, 422],
   upstream: [502, 504],

@@ -246,6 +246,11 @@ function guardedLookup(port: number, allowed: readonly AllowedDestination[]) {
   };
 }
 
+export interface OutboundOptions {
+  /** The most bytes of response headers accepted; undici's default is 16 KiB. */
+  maxHeaderSize?: number;
+}
+
 /**
  * The dispatcher for outbound requests: public addresses only, plus the allowed
  * destinations, unless private addresses are allowed altogether. An IP literal is checked
@@ -253,8 +258,9 @@ function guardedLookup(port: number, allowed: readonly AllowedDestination[]) {
  * resolves to. The lookup is bound to a port, so a connector is kept per allowed port and
  * one for every other port: at most ALLOWED_DESTINATIONS_MAX + 1.
  */
-export function outboundDispatcher(policy: PrivateAddressPolicy, allowed: readonly AllowedDestination[] = []): Agent {
-  if (policy === 'allow') return new Agent();
+export function outboundDispatcher(policy: PrivateAddressPolicy, allowed: readonly AllowedDestination[] = [], options: OutboundOptions = {}): Agent {
+  const sizes = options.maxHeaderSize === undefined ? {} : { maxHeaderSize: options.maxHeaderSize };
+  if (policy === 'allow') return new Agent(sizes);
   const allowedPorts = new Set(allowed.map((entry) => entry.port));
   const publicOnly = buildConnector({ lookup: guardedLookup(0, []) });
   const perPort = new Map<number, buildConnector.connector>();
@@ -268,14 +274,15 @@ export function outboundDispatcher(policy: PrivateAddressPolicy, allowed: readon
     return connector;
   };
   return new Agent({
-    connect: (options, callback) => {
-      const port = options.port !== '' ? Number(options.port) : options.protocol === 'https:' ? 443 : 80;
-      const host = options.hostname.replace(/^\[|\]$/g, '');
+    ...sizes,
+    connect: (connectOptions, callback) => {
+      const port = connectOptions.port !== '' ? Number(connectOptions.port) : connectOptions.protocol === 'https:' ? 443 : 80;
+      const host = connectOptions.hostname.replace(/^\[|\]$/g, '');
       if (isIP(host) !== 0 && !destinationAllowed(host, host, port, allowed)) {
-        callback(new DestinationNotAllowedError(options.hostname, host), null);
+        callback(new DestinationNotAllowedError(connectOptions.hostname, host), null);
         return;
       }
-      connectorFor(port)(options, callback);
+      connectorFor(port)(connectOptions, callback);
     },
   });
 }

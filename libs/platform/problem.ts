@@ -15,6 +15,12 @@ type StandardMember = (typeof PROBLEM_STANDARD_MEMBERS)[number];
  */
 export type ProblemFigures = { readonly [figure: string]: unknown } & { readonly [member in StandardMember]?: never };
 
+/**
+ * Set, with the problem's code, on every problem answer of Paybound itself, and never on a
+ * seller's answer that pay-and-fetch passes through (those lose every `Paybound-*` header).
+ */
+export const PAYBOUND_PROBLEM_HEADER = 'Paybound-Problem';
+
 export interface ProblemBody {
   type: string;
   title: string;

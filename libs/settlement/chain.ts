@@ -1,5 +1,6 @@
 import { createPublicClient, getAddress, http, parseAbi, parseEventLogs, type Address, type Hex, type PublicClient, type TransactionReceipt } from 'viem';
 import type { ChainObservation } from './reconcile.js';
+import { observePermit2 } from './permit2-chain.js';
 
 // The worker's read access to one EVM chain: just what reconciliation needs, behind a
 // narrow interface so the rest of the worker does not depend on viem's client.
@@ -17,6 +18,10 @@ export interface AuthorizationQuery {
   asset: Address;
   payer: Address;
   nonce: Hex;
+  /** Where the nonce lives: the token's EIP-3009 state (default) or Permit2's nonce bitmap. */
+  transfer?: 'eip3009' | 'permit2';
+  /** The payee: a Permit2 transfer is found by the Transfer to it. */
+  payTo?: Address;
   /** A transaction someone reported as the payment (seller's PAYMENT-RESPONSE); checked, not trusted. */
   reportedTransaction: Hex | null;
 }
@@ -58,6 +63,7 @@ export class EvmChain implements EvmChainReader {
   }
 
   async observe(query: AuthorizationQuery): Promise<ChainObservation> {
+    if (query.transfer === 'permit2') return observePermit2(this.client, query, this.lookbackBlocks);
     const block = await this.client.getBlock({ blockTag: 'latest' });
     const blockNumber = block.number;
     // The state is read at the same block as its timestamp, so "unused at time T" holds.

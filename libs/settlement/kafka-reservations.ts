@@ -2,7 +2,7 @@ import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { EVENTS_TOPIC_PARTITIONS } from '../outbox/kafka-topic.js';
 import { cloudEventType, fromCloudEvent, type CloudEventEnvelope } from '../outbox/cloud-event.js';
-import type { StoredOffer } from './authorization.js';
+import type { StoredPaymentOffer } from './rail-authorization.js';
 import { OFFER_GRACE_MS, type ReservationSigning, type ReservedEvent } from './reservation-signing.js';
 import { finishedPrefixLength, type HandlingOutcome } from './sign-window.js';
 
@@ -96,7 +96,7 @@ export class KafkaReservationSource {
   }
 
   /** One Reserved event from Kafka; a missing offer row makes it wait, and it gives up (and releases) after the grace period. */
-  private async handle(event: ReservedEvent, prefetched: StoredOffer | undefined, heartbeat: () => Promise<void>, live: () => boolean): Promise<HandlingOutcome> {
+  private async handle(event: ReservedEvent, prefetched: StoredPaymentOffer | undefined, heartbeat: () => Promise<void>, live: () => boolean): Promise<HandlingOutcome> {
     for (let attempt = 0; attempt < KAFKA_RETRY_ATTEMPTS_MAX; attempt++) {
       if (!live()) return 'not_started';
       const outcome = await this.options.signing.handle(event, attempt === 0 ? { prefetched } : 'fetch');

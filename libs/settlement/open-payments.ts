@@ -18,6 +18,8 @@ export interface OpenPaymentRow {
   asset: string;
   network: string;
   payTo: string;
+  /** How the asset moves, which says where the nonce lives: the token (EIP-3009) or Permit2. */
+  transfer: 'eip3009' | 'permit2';
 }
 
 /** What later events of an open payment add; null leaves the stored value. */
@@ -55,7 +57,7 @@ export function openPaymentChanges(page: readonly RecordedEvent[]): OpenPaymentC
     switch (event.type) {
       case 'Reserved': {
         const d = event.data as Reserved['data'];
-        opened.set(d.intentId, { intentId: d.intentId, orgId: d.orgId, sessionId: d.sessionId, agentId: d.agentId, amountAtomic: d.amountAtomic, asset: d.asset, network: d.network, payTo: d.payTo });
+        opened.set(d.intentId, { intentId: d.intentId, orgId: d.orgId, sessionId: d.sessionId, agentId: d.agentId, amountAtomic: d.amountAtomic, asset: d.asset, network: d.network, payTo: d.payTo, transfer: d.transfer ?? 'eip3009' });
         if (event.metadata.traceparent !== undefined) updateOf(d.intentId).traceparent = event.metadata.traceparent;
         break;
       }

@@ -29,7 +29,7 @@ describe('the open payments a page of the log leaves', () => {
     expect(changes.updates).toEqual([]);
     expect(changes.inserts).toEqual([
       {
-        row: { intentId: 'i-1', orgId: 'o', sessionId: 's', agentId: 'a', amountAtomic: 10n, asset: '0xA', network: 'eip155:1', payTo: '0xP' },
+        row: { intentId: 'i-1', orgId: 'o', sessionId: 's', agentId: 'a', amountAtomic: 10n, asset: '0xA', network: 'eip155:1', payTo: '0xP', transfer: 'eip3009' },
         update: { intentId: 'i-1', payer: '0xW', nonce: '0xn-i-1', validBefore: '2026-11-25T10:05:00.000Z', reportedTransaction: '0xt', traceparent: 'tp-1' },
       },
     ]);

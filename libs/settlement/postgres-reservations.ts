@@ -4,7 +4,7 @@ import type { EventStore, LogPosition, RecordedEvent } from '../eventstore/event
 import { committedLog, namedCheckpoint, type CheckpointStore, type CommittedLogReader } from '../eventstore/log-subscription.js';
 import { Wakeup } from '../platform/concurrency.js';
 import { PgListener } from '../platform/pg-listener.js';
-import type { StoredOffer } from './authorization.js';
+import type { StoredPaymentOffer } from './rail-authorization.js';
 import type { ReservationSigning, ReservedEvent } from './reservation-signing.js';
 import { SignWindow } from './sign-window.js';
 
@@ -146,7 +146,7 @@ export class PostgresReservationSource {
     return page.length;
   }
 
-  private startHandling(window: SignWindow<ReservedItem>, item: ReservedItem, offer: { prefetched: StoredOffer | undefined } | 'fetch'): void {
+  private startHandling(window: SignWindow<ReservedItem>, item: ReservedItem, offer: { prefetched: StoredPaymentOffer | undefined } | 'fetch'): void {
     const { signing } = this.options;
     const task = signing.handle(item.event, offer).then((outcome) => {
       signing.warnFailures([outcome]);

@@ -48,6 +48,7 @@ interface OpenPaymentRow {
   agent_id: string;
   pay_to: string;
   traceparent: string | null;
+  transfer: 'eip3009' | 'permit2';
 }
 
 /**
@@ -103,8 +104,8 @@ export class Reconciler {
         if (inserts.length > 0) {
           const column = <T>(read: (entry: (typeof inserts)[number]) => T): T[] => inserts.map(read);
           await client.query(
-            `INSERT INTO settlement_open_payments (intent_id, org_id, session_id, agent_id, amount_atomic, asset, network, pay_to, payer, nonce, valid_before, reported_transaction, traceparent, updated_at)
-             SELECT *, $13::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $14::text[])
+            `INSERT INTO settlement_open_payments (intent_id, org_id, session_id, agent_id, amount_atomic, asset, network, pay_to, payer, nonce, valid_before, reported_transaction, traceparent, transfer, updated_at)
+             SELECT *, $13::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $14::text[], $15::text[])
              ON CONFLICT (intent_id) DO NOTHING`,
             [
               column((e) => e.row.intentId),
@@ -121,6 +122,7 @@ export class Reconciler {
               column((e) => e.update.reportedTransaction),
               at,
               column((e) => e.update.traceparent),
+              column((e) => e.row.transfer),
             ],
           );
         }
@@ -147,7 +149,7 @@ export class Reconciler {
     // still reconciled.
     await this.catchUpOpenPayments().catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'reading open payments from the log failed; reconciling the known ones'));
     const open = await pool.query<OpenPaymentRow>(
-      `SELECT intent_id, org_id, amount_atomic, asset, network, payer, nonce, valid_before, reported_transaction, session_id, agent_id, pay_to, traceparent
+      `SELECT intent_id, org_id, amount_atomic, asset, network, payer, nonce, valid_before, reported_transaction, session_id, agent_id, pay_to, traceparent, transfer
        FROM settlement_open_payments WHERE payer IS NOT NULL AND nonce IS NOT NULL
        ORDER BY updated_at LIMIT ${RECONCILE_CANDIDATES_MAX}`,
     );
@@ -178,6 +180,8 @@ export class Reconciler {
       asset: row.asset as Address,
       payer: row.payer as Address,
       nonce: row.nonce as Hex,
+      transfer: row.transfer,
+      payTo: row.pay_to as Address,
       reportedTransaction: row.reported_transaction !== null && /^0x[0-9a-fA-F]{64}$/.test(row.reported_transaction) ? (row.reported_transaction as Hex) : null,
     });
     const decision = decideReconciliation({ amountAtomic: BigInt(row.amount_atomic), validBeforeSec: Math.floor(row.valid_before.getTime() / 1000) }, observation);

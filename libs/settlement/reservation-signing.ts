@@ -7,7 +7,8 @@ import { paymentSpanAttributes } from '../ledger/decision-telemetry.js';
 import { Coalescer, ConcurrencyLimit } from '../platform/concurrency.js';
 import { contextOf, inSpan } from '../platform/tracing.js';
 import type { PaymentHeader } from '../x402/headers.js';
-import { paymentHeaderFor, planAuthorization, type SignRefusal, type StoredOffer } from './authorization.js';
+import type { SignRefusal } from './authorization.js';
+import { planRailAuthorization, type StoredPaymentOffer } from './rail-authorization.js';
 import type { EvmChainReader } from './chain.js';
 import type { PaymentHeaderStore } from './payment-headers.js';
 import type { HandlingOutcome } from './sign-window.js';
@@ -88,7 +89,7 @@ export class ReservationSigning {
   }
 
   /** One reservation within the concurrency limit; a failure is an outcome, so the others of a page still finish. */
-  handle(event: ReservedEvent, offer: { prefetched: StoredOffer | undefined } | 'fetch'): Promise<HandlingOutcome> {
+  handle(event: ReservedEvent, offer: { prefetched: StoredPaymentOffer | undefined } | 'fetch'): Promise<HandlingOutcome> {
     return this.limit.run(async () => {
       if (this.stopping) return 'not_started';
       try {
@@ -102,8 +103,8 @@ export class ReservationSigning {
   }
 
   /** The stored offers of these intents, in one query; an intent without a row is absent from the map. */
-  async storedOffers(intentIds: readonly string[]): Promise<Map<string, StoredOffer>> {
-    const offers = new Map<string, StoredOffer>();
+  async storedOffers(intentIds: readonly string[]): Promise<Map<string, StoredPaymentOffer>> {
+    const offers = new Map<string, StoredPaymentOffer>();
     if (intentIds.length === 0) return offers;
     const result = await this.options.pool.query<{ intent_id: string; x402_version: number; requirement_raw: Record<string, unknown>; resource_raw: Record<string, unknown> | null; extensions: Record<string, unknown> | null }>(
       'SELECT intent_id, x402_version, requirement_raw, resource_raw, extensions FROM payment_offers WHERE intent_id = ANY($1::text[])',
@@ -111,6 +112,15 @@ export class ReservationSigning {
     );
     for (const row of result.rows) {
       offers.set(row.intent_id, { x402Version: row.x402_version === 1 ? 1 : 2, requirementRaw: row.requirement_raw, resourceRaw: row.resource_raw, extensions: row.extensions });
+    }
+    // MPP payments have no x402 offer: the challenge they are bound to is kept with their rail.
+    const missing = intentIds.filter((intentId) => !offers.has(intentId));
+    if (missing.length > 0) {
+      const challenges = await this.options.pool.query<{ intent_id: string; mpp_challenge: string; token_domain: { name: string; version: string } | null }>(
+        `SELECT intent_id, mpp_challenge, token_domain FROM payment_rails WHERE intent_id = ANY($1::text[]) AND rail = 'mpp' AND mpp_challenge IS NOT NULL`,
+        [missing],
+      );
+      for (const row of challenges.rows) offers.set(row.intent_id, { kind: 'mpp', challenge: row.mpp_challenge, tokenDomain: row.token_domain });
     }
     return offers;
   }
@@ -131,7 +141,7 @@ export class ReservationSigning {
    * trace of the decision that reserved it (its traceparent is stored with the event, and
    * comes in the Kafka message's header).
    */
-  private async handleReserved(event: ReservedEvent, stored: StoredOffer | undefined): Promise<'done' | 'retry_later'> {
+  private async handleReserved(event: ReservedEvent, stored: StoredPaymentOffer | undefined): Promise<'done' | 'retry_later'> {
     const reservation = event.data;
     const attributes = paymentSpanAttributes({ ...reservation, amount: formatUsdMicros(reservation.amountMicros) });
     const startedAt = process.hrtime.bigint();
@@ -148,19 +158,19 @@ export class ReservationSigning {
     }
   }
 
-  private async signOrRelease(event: ReservedEvent, stored: StoredOffer | undefined): Promise<ReservedResult> {
+  private async signOrRelease(event: ReservedEvent, stored: StoredPaymentOffer | undefined): Promise<ReservedResult> {
     const { logger, signer, decisions, faults } = this.options;
     const reservation = event.data;
     if (stored === undefined && this.now() - Date.parse(reservation.reservedAt) < OFFER_GRACE_MS) return { outcome: 'retry_later' };
     const chain = this.options.chains.get(reservation.network);
-    const planned = chain === undefined ? ({ ok: false, reason: 'no_wallet_for_network' } as const) : planAuthorization(reservation, stored, signer.address, Math.floor(this.now() / 1000));
+    const planned = chain === undefined ? ({ ok: false, reason: 'no_wallet_for_network' } as const) : planRailAuthorization(reservation, stored, signer.address, Math.floor(this.now() / 1000));
     if (!planned.ok) {
       await this.releaseUnsigned(reservation, planned.reason);
       return { outcome: 'done', signed: false };
     }
     const { plan } = planned;
-    const signature = await signer.signTransferAuthorization(plan.typedData);
-    const header = paymentHeaderFor(plan, signature);
+    const signature = plan.transfer === 'permit2' ? await signer.signPermit2Transfer(plan.typedData) : await signer.signTransferAuthorization(plan.typedData);
+    const header = plan.header(signature);
     faults?.afterSign?.(reservation.intentId);
     // The signature is recorded before the header is stored: a header in payment_signatures
     // therefore always belongs to a payment the ledger knows is signed, and one that was
@@ -173,11 +183,12 @@ export class ReservationSigning {
         actor: WORKER_ACTOR,
         at: new Date(this.now()).toISOString(),
         intentId: reservation.intentId,
-        scheme: plan.requirement.scheme,
+        scheme: plan.scheme,
         payer: signer.address,
         nonce: plan.nonce,
         validAfter: new Date(0).toISOString(),
         validBefore: new Date(plan.validBeforeSec * 1000).toISOString(),
+        ...(plan.transfer === 'permit2' ? { transfer: 'permit2' as const } : {}),
       },
       ['intent_already_refunded', 'payment_already_signed', 'payment_not_found'],
     );

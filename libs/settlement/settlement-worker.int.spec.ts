@@ -42,6 +42,7 @@ function controllableSigner(inner: PaymentSigner) {
   let signedCount = 0;
   const signer: PaymentSigner = {
     address: inner.address,
+    signPermit2Transfer: (typedData) => inner.signPermit2Transfer(typedData),
     signTransferAuthorization: async (typedData) => {
       inFlight += 1;
       inFlightMax = Math.max(inFlightMax, inFlight);

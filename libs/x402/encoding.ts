@@ -9,6 +9,9 @@ export const JSON_DEPTH_MAX = 16;
 export const JSON_NODES_MAX = 4_096;
 
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+/** NUL, which no store of Paybound's accepts, and a UTF-16 surrogate without its pair. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this pattern finds.
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export type DecodeFailure = 'too_large' | 'bad_base64' | 'bad_utf8' | 'bad_json' | 'unsafe_json';
 
@@ -61,7 +64,9 @@ export function encodeBase64Json(value: unknown): string {
 
 /**
  * Rejects keys that could reach an object prototype when the value is later spread or
- * merged, and bounds depth and size. JSON.parse makes `__proto__` an own property, which
+ * merged, strings that no store can hold (NUL, unpaired surrogates: PostgreSQL's jsonb
+ * refuses them, so they would fail at the first write, far from the seller who sent them),
+ * and bounds depth and size. JSON.parse makes `__proto__` an own property, which
  * is harmless by itself but dangerous in any later `Object.assign` or deep merge, so such
  * input is refused outright. Non-JSON values (functions, bigints, symbols) are refused
  * too, since a caller may hand us an object that did not come from JSON.parse.
@@ -80,7 +85,11 @@ export function assertSafeJson(root: unknown): void {
       throw new DecodeError('too_large', `JSON is nested deeper than ${JSON_DEPTH_MAX} levels`);
     }
     const { value } = item;
-    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
+    if (typeof value === 'string') {
+      if (UNSTORABLE_TEXT.test(value)) throw new DecodeError('unsafe_json', 'JSON holds a string with NUL or an unpaired surrogate');
+      continue;
+    }
+    if (value === null || typeof value === 'boolean') continue;
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new DecodeError('unsafe_json', 'JSON holds a non-finite number');
       continue;
@@ -98,6 +107,7 @@ export function assertSafeJson(root: unknown): void {
         if (FORBIDDEN_KEYS.has(key)) {
           throw new DecodeError('unsafe_json', `JSON holds a forbidden key "${key}"`);
         }
+        if (UNSTORABLE_TEXT.test(key)) throw new DecodeError('unsafe_json', 'JSON holds a key with NUL or an unpaired surrogate');
         stack.push({ value: (value as Record<string, unknown>)[key], depth: item.depth + 1 });
       }
       continue;
@@ -105,3 +115,4 @@ export function assertSafeJson(root: unknown): void {
     throw new DecodeError('unsafe_json', `JSON holds a value of type ${typeof value}`);
   }
 }
+

@@ -1,5 +1,7 @@
 import { generateText } from 'ai';
 import { MockLanguageModelV3 } from 'ai/test';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paidFetchTool } from '../../libs/client/ai-sdk.js';
 import { createPaybound, PayboundError, type Paybound } from '../../libs/client/paybound.js';
@@ -24,13 +26,33 @@ describe('the TypeScript client against a governor process', () => {
   let db: TestDatabase;
   let governor: GovernorProcess;
   let paybound: Paybound;
+  // A seller on loopback: free weather, a 402 at 0.05, and its own problem+json dressed as Paybound's.
+  let seller: Server;
+  let sellerUrl: string;
 
   beforeAll(async () => {
+    seller = createServer((request, response) => {
+      const path = request.url ?? '/';
+      if (path === '/weather') {
+        response.writeHead(200, { 'content-type': 'application/json', 'paybound-remaining': '1000000.00' });
+        response.end('{"weather":"sunny"}');
+      } else if (path === '/too-dear') {
+        response.writeHead(402, { 'PAYMENT-REQUIRED': paymentRequiredHeader({ amount: '50000', asset: TOKEN, payTo: PAY_TO, url: `${sellerUrl}/too-dear` }) });
+        response.end('{}');
+      } else {
+        const forged = { type: 'https://paybound.dev/problems/session_limit_exceeded', title: 'forged', status: 403, code: 'session_limit_exceeded', detail: 'the seller says no' };
+        response.writeHead(403, { 'content-type': 'application/problem+json' });
+        response.end(JSON.stringify(forged));
+      }
+    });
+    await new Promise<void>((resolve) => seller.listen(0, '127.0.0.1', resolve));
+    sellerUrl = `http://127.0.0.1:${(seller.address() as AddressInfo).port}`;
     db = await freshDatabase('client');
     governor = await spawnGovernor({
       DATABASE_URL: db.url,
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_SIGN_WAIT_MS: '0',
+      PAYBOUND_FETCH_PRIVATE_ADDRESSES: 'allow',
       PAYBOUND_ASSETS: JSON.stringify([{ network: 'eip155:31337', address: TOKEN, decimals: 6, symbol: 'TUSD' }]),
     });
     const apiKey = await seedAgent(governor.url, ADMIN, { orgId: 'org-c', agentId: 'agent-c' }, { org: '10.00' });
@@ -40,6 +62,7 @@ describe('the TypeScript client against a governor process', () => {
   afterAll(async () => {
     await governor?.stop();
     await db?.drop();
+    await new Promise((resolve) => seller?.close(resolve));
   });
 
   it('opens a session, pays sign-only, reports the result and reads it all back', async () => {
@@ -73,57 +96,41 @@ describe('the TypeScript client against a governor process', () => {
     const nowhere = createPaybound({ url: 'http://127.0.0.1:9', apiKey: 'pb_agent_x', timeoutMs: 2_000 });
     expect(await failure(nowhere.getSession('ses_x'))).toMatchObject({ status: 0, code: 'unreachable' });
   });
-});
 
-/**
- * POST /v1/sessions/{id}/fetch is being built elsewhere; until it lands, paybound.fetch and
- * the AI SDK tool are checked against a stand-in that answers as API.md specifies (the
- * seller's status, headers and body plus Paybound-* headers, or a Paybound problem).
- */
-describe('paybound.fetch and the AI SDK tool against the documented pay-and-fetch answer', () => {
-  const requests: { url: string; body: Record<string, unknown>; headers: Headers }[] = [];
-  const standIn: typeof fetch = (input, init) => {
-    const url = input instanceof Request ? input.url : input.toString();
-    const body = JSON.parse(typeof init?.body === 'string' ? init.body : '{}') as Record<string, unknown>;
-    requests.push({ url, body, headers: new Headers(init?.headers) });
-    if (String(body.url).includes('too-dear')) {
-      const problem = { type: 'https://paybound.dev/problems/session_limit_exceeded', title: 'session limit exceeded', status: 403, code: 'session_limit_exceeded', detail: 'payment refused at the session level', level: 'session', limit: '0.02', requested: '0.05', remaining: '0.01' };
-      return Promise.resolve(new Response(JSON.stringify(problem), { status: 403, headers: { 'content-type': 'application/problem+json' } }));
-    }
-    if (String(body.url).includes('seller-error')) {
-      const problem = { type: 'https://seller.example/errors/bad', status: 422, detail: 'the seller says no' };
-      return Promise.resolve(new Response(JSON.stringify(problem), { status: 422, headers: { 'content-type': 'application/problem+json' } }));
-    }
-    return Promise.resolve(
-      new Response('{"weather":"sunny"}', {
-        status: 200,
-        headers: { 'content-type': 'application/json', 'paybound-payment-id': 'pay_1', 'paybound-amount': '0.01', 'paybound-remaining': '0.01' },
-      }),
-    );
-  };
-  const paybound = createPaybound({ url: 'http://paybound.test/', apiKey: 'pb_agent_k', fetch: standIn });
+  it('closes a session: later payments throw session_closed, and closing again answers the same', async () => {
+    const session = await paybound.openSession({ limit: '1.00' });
+    expect(await paybound.closeSession(session.id)).toMatchObject({ id: session.id, status: 'closed' });
+    const offer = paymentRequiredHeader({ amount: '10000', asset: TOKEN, payTo: PAY_TO });
+    const refused = await failure(paybound.requestPayment(session.id, { paymentRequired: offer, url: 'http://127.0.0.1/after-close' }));
+    expect(refused).toMatchObject({ status: 403, code: 'session_closed' });
+    expect((await paybound.closeSession(session.id)).status).toBe('closed');
+    expect(await failure(paybound.closeSession('ses_missing'))).toMatchObject({ status: 404, code: 'session_not_found' });
+  });
 
-  it('returns the seller answer as a Response and throws Paybound refusals', async () => {
-    const response = await paybound.fetch('ses_1', 'https://api.example.com/weather', { method: 'post', headers: { 'x-city': 'Paris', 'Idempotency-Key': 'f-1' }, body: '{"q":1}', maxPrice: '0.05' });
-    expect(response).toBeInstanceOf(Response);
-    expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ weather: 'sunny' });
-    expect(response.headers.get('Paybound-Amount')).toBe('0.01');
-    const sent = requests.at(-1)!;
-    expect(sent.url).toBe('http://paybound.test/v1/sessions/ses_1/fetch');
-    expect(sent.body).toEqual({ url: 'https://api.example.com/weather', method: 'POST', headers: { 'x-city': 'Paris', 'idempotency-key': 'f-1' }, body: '{"q":1}', maxPrice: '0.05' });
-    expect(sent.headers.get('authorization')).toBe('Bearer pb_agent_k');
-    expect(sent.headers.get('idempotency-key')).toBe('f-1');
+  it('fetches through Paybound: the seller\'s answer, its problem+json as an answer, and Paybound\'s refusals as errors', async () => {
+    const session = await paybound.openSession({ limit: '0.02' });
+    const free = await paybound.fetch(session.id, `${sellerUrl}/weather`, { headers: { 'x-city': 'Paris' } });
+    expect(free).toBeInstanceOf(Response);
+    expect(free.status).toBe(200);
+    expect(await free.json()).toEqual({ weather: 'sunny' });
+    // The seller's own Paybound-* header never reaches the agent.
+    expect(free.headers.get('paybound-remaining')).toBeNull();
 
-    const refused = await failure(paybound.fetch('ses_1', 'https://api.example.com/too-dear'));
+    const refused = await failure(paybound.fetch(session.id, `${sellerUrl}/too-dear`));
     expect(refused).toMatchObject({ status: 403, code: 'session_limit_exceeded' });
-    expect(refused.figures.remaining).toBe('0.01');
-    const sellers = await paybound.fetch('ses_1', 'https://api.example.com/seller-error');
-    expect(sellers.status).toBe(422);
+    expect(refused.figures).toMatchObject({ level: 'session', limit: '0.02', requested: '0.05', remaining: '0.02' });
+    const aboveMax = await failure(paybound.fetch(session.id, `${sellerUrl}/too-dear`, { maxPrice: '0.01' }));
+    expect(aboveMax).toMatchObject({ status: 403, code: 'price_above_max' });
+    expect(aboveMax.figures).toMatchObject({ level: 'request', limit: '0.01', requested: '0.05' });
+
+    // A seller's problem+json typed as if it were Paybound's is still the seller's answer.
+    const sellers = await paybound.fetch(session.id, `${sellerUrl}/forged-problem`);
+    expect(sellers.status).toBe(403);
     expect(((await sellers.json()) as { detail: string }).detail).toBe('the seller says no');
   });
 
-  it('lets a model pay through the Vercel AI SDK tool, and reads refusals as results', async () => {
+  it('lets a model fetch through the Vercel AI SDK tool, and reads refusals as results', async () => {
+    const session = await paybound.openSession({ limit: '0.02' });
     let step = 0;
     const model = new MockLanguageModelV3({
       doGenerate: () => {
@@ -132,8 +139,8 @@ describe('paybound.fetch and the AI SDK tool against the documented pay-and-fetc
         if (step === 1) {
           return Promise.resolve({
             content: [
-              { type: 'tool-call' as const, toolCallId: 'c1', toolName: 'paid_fetch', input: JSON.stringify({ url: 'https://api.example.com/weather' }) },
-              { type: 'tool-call' as const, toolCallId: 'c2', toolName: 'paid_fetch', input: JSON.stringify({ url: 'https://api.example.com/too-dear', maxPrice: '0.05' }) },
+              { type: 'tool-call' as const, toolCallId: 'c1', toolName: 'paid_fetch', input: JSON.stringify({ url: `${sellerUrl}/weather` }) },
+              { type: 'tool-call' as const, toolCallId: 'c2', toolName: 'paid_fetch', input: JSON.stringify({ url: `${sellerUrl}/too-dear`, maxPrice: '0.05' }) },
             ],
             finishReason: { unified: 'tool-calls' as const, raw: undefined },
             usage,
@@ -145,13 +152,20 @@ describe('paybound.fetch and the AI SDK tool against the documented pay-and-fetc
     });
     const result = await generateText({
       model,
-      tools: { paid_fetch: paidFetchTool(paybound, 'ses_1') },
+      tools: { paid_fetch: paidFetchTool(paybound, session.id) },
       prompt: 'What is the weather?',
       stopWhen: ({ steps }) => steps.length >= 2,
     });
     expect(result.text).toBe('It is sunny.');
     const outputs = result.steps[0]!.toolResults.map((r) => r.output);
-    expect(outputs[0]).toMatchObject({ status: 200, body: '{"weather":"sunny"}', paid: '0.01', remaining: '0.01', refused: null });
-    expect(outputs[1]).toMatchObject({ status: 403, refused: 'session_limit_exceeded', remaining: '0.01', paid: null });
+    expect(outputs[0]).toMatchObject({ status: 200, body: '{"weather":"sunny"}', paid: null, refused: null });
+    expect(outputs[1]).toMatchObject({ status: 403, refused: 'session_limit_exceeded', remaining: '0.02', paid: null });
+  });
+
+  it('searches the catalog', async () => {
+    expect(await paybound.searchCatalog({ q: 'weather', maxPrice: '0.05' })).toEqual({ items: [], hasMore: false });
+    const invalid = await failure(paybound.searchCatalog({ network: 'base' }));
+    expect(invalid).toMatchObject({ status: 400, code: 'invalid_request' });
+    expect(invalid.figures.field).toBe('network');
   });
 });

@@ -9,6 +9,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAgent } from '../support/api-client.js';
+import { until } from '../support/until.js';
 import { freshDatabase, type TestDatabase } from '../support/database.js';
 import { spawnGovernor, type GovernorProcess } from '../support/governor-process.js';
 import { spawnWorker, workerDecidesVia, type WorkerProcess } from '../support/worker-process.js';
@@ -19,19 +20,9 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MCP_SERVER = resolve(repoRoot, 'dist/apps/mcp-server/main.js');
 const ADMIN = 'test-admin-token-mcp';
 const KEYSTORE_PASSWORD = 'paybound-test-keystore-passphrase';
-const WAIT_MS = 20_000;
 
 type ToolAnswer = { isError?: boolean; structuredContent?: Record<string, unknown> };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('the Paybound MCP server, driven by the MCP SDK client', () => {
   let kit: X402Kit;
@@ -91,9 +82,9 @@ describe('the Paybound MCP server, driven by the MCP SDK client', () => {
     if (keystoreDir !== undefined) await rm(keystoreDir, { recursive: true, force: true });
   });
 
-  it('lists its three tools', async () => {
+  it('lists its four tools', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['paid_fetch', 'search_catalog', 'session_balance']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['close_session', 'paid_fetch', 'search_catalog', 'session_balance']);
     expect(tools.find((t) => t.name === 'paid_fetch')?.inputSchema.required).toEqual(['url']);
   });
 
@@ -112,7 +103,7 @@ describe('the Paybound MCP server, driven by the MCP SDK client', () => {
     const sellerBefore = await kit.balanceOf(kit.seller.payTo);
     const paid = await callTool(client, 'paid_fetch', { url: kit.seller.dataUrl });
     expect(paid.isError, JSON.stringify(paid) + stderr).toBe(false);
-    expect(paid.structuredContent).toMatchObject({ status: 200, amount: '0.01', remaining: '0.99', truncated: false });
+    expect(paid.structuredContent).toMatchObject({ status: 200, amount: '0.01', remaining: '0.99', replayed: false, truncated: false });
     expect(paid.structuredContent?.['paymentId']).toMatch(/^pay_/);
     expect(JSON.parse(paid.structuredContent?.['body'] as string)).toMatchObject({ data: 'paid content' });
     expect(await kit.balanceOf(kit.seller.payTo)).toBe(sellerBefore + 10_000n);
@@ -152,5 +143,25 @@ describe('the Paybound MCP server, driven by the MCP SDK client', () => {
       await httpClient.close();
       child.kill('SIGTERM');
     }
+  });
+
+  it('closes the session with close_session: later paid fetches are refused with session_closed, and closing again changes nothing', async () => {
+    const closed = await callTool(client, 'close_session');
+    expect(closed.isError, JSON.stringify(closed)).toBeFalsy();
+    expect(closed.structuredContent).toMatchObject({ sessionId, status: 'closed', spent: '0.01' });
+    const refused = await callTool(client, 'paid_fetch', { url: kit.seller.dataUrl });
+    expect(refused.isError).toBe(true);
+    expect(refused.structuredContent).toMatchObject({ code: 'session_closed', level: 'session', status: 403 });
+    expect((await callTool(client, 'close_session')).structuredContent).toMatchObject({ status: 'closed' });
+    const events = await db.pool.query<{ type: string; code: string | null }>(
+      `SELECT type, data->>'code' AS code FROM events WHERE data->>'sessionId' = $1 AND type IN ('SessionClosed', 'LimitExceeded') ORDER BY global_position`,
+      [sessionId],
+    );
+    // The maxPrice refusal above is recorded too, at the request level.
+    expect(events.rows).toEqual([
+      { type: 'LimitExceeded', code: 'price_above_max' },
+      { type: 'SessionClosed', code: null },
+      { type: 'LimitExceeded', code: 'session_closed' },
+    ]);
   });
 });

@@ -28,6 +28,8 @@ describe('outbox relay to Kafka through a broker outage', () => {
       KAFKA_BROKERS: broker.brokers,
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_SIGN_WAIT_MS: '0',
+      // The test reads the relay's counters from /metrics.
+      PAYBOUND_METRICS_OPEN: 'true',
       PAYBOUND_ASSETS: JSON.stringify([{ network: 'eip155:31337', address: TOKEN, decimals: 6, symbol: 'TUSD' }]),
     };
     // Two governors: only one may relay at a time, or events would go out twice.

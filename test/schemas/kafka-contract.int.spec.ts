@@ -6,6 +6,8 @@ import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BudgetEvent, BudgetEventType } from '../../libs/domain/budget/events.js';
 import { EMPTY_POLICY } from '../../libs/domain/budget/policy.js';
+import type { AdminKeyChanged } from '../../libs/domain/admin/admin-keys.js';
+import type { McpServerEvent } from '../../libs/domain/mcp-servers/mcp-servers.js';
 import type { WalletEvent } from '../../libs/domain/wallet/wallet.js';
 import type { RecordedEvent } from '../../libs/eventstore/event-store.js';
 import { cloudEventType, toCloudEvent } from '../../libs/outbox/cloud-event.js';
@@ -36,7 +38,7 @@ function loadSchemas(): { ajv: Ajv2020; files: string[] } {
 
 /** The event names declared in the domain's source, so that a new event cannot ship without a schema. */
 function declaredEventTypes(): string[] {
-  return ['libs/domain/budget/events.ts', 'libs/domain/wallet/wallet.ts'].flatMap((file) => {
+  return ['libs/domain/budget/events.ts', 'libs/domain/wallet/wallet.ts', 'libs/domain/admin/admin-keys.ts', 'libs/domain/mcp-servers/mcp-servers.ts'].flatMap((file) => {
     const source = readFileSync(resolve(repoRoot, file), 'utf8');
     return [...source.matchAll(/^\s+type: '([A-Z][A-Za-z]+)';$/gm)].map((m) => m[1]!);
   });
@@ -75,7 +77,14 @@ const WALLET_ALERT = {
   blockNumber: 12n,
   observedAt: '2026-01-01T00:00:06.000Z',
 };
-const SAMPLES: { [K in BudgetEventType | WalletEvent['type']]: Extract<BudgetEvent | WalletEvent, { type: K }>['data'] } = {
+const MCP_SERVER = { url: 'https://tools.example/mcp', orgIds: ['org-1'], tools: null, description: null, enabled: true };
+const SAMPLES: {
+  [K in BudgetEventType | WalletEvent['type'] | AdminKeyChanged['type'] | McpServerEvent['type']]: Extract<BudgetEvent | WalletEvent | AdminKeyChanged | McpServerEvent, { type: K }>['data'];
+} = {
+  AdminKeyChanged: { name: 'finance-bot', scope: 'finance', orgId: 'org-1', change: 'issued' },
+  McpServerRegistered: { name: 'quotes', ...MCP_SERVER },
+  McpServerChanged: { name: 'quotes', before: MCP_SERVER, after: { ...MCP_SERVER, orgIds: ['org-1', 'org-2'], tools: ['premium_quote'] } },
+  McpServerRemoved: { name: 'quotes', before: MCP_SERVER },
   WalletLowBalance: WALLET_ALERT,
   WalletBalanceRestored: { ...WALLET_ALERT, kind: 'native', balanceAtomic: 10n ** 18n, floorAtomic: 10n ** 15n },
   OrgCreated: { orgId: 'org-1', name: 'Org', limitMicros: null },
@@ -85,7 +94,8 @@ const SAMPLES: { [K in BudgetEventType | WalletEvent['type']]: Extract<BudgetEve
   PolicyChanged: { orgId: 'org-1', level: 'org', levelId: 'org-1', version: 2, before: EMPTY_POLICY, after: { ...EMPTY_POLICY, maxPerPaymentMicros: 50_000n, loopGuard: { maxPayments: 3, windowSeconds: 60 } } },
   AgentKeyChanged: { orgId: 'org-1', agentId: 'agent-1', change: 'rotated' },
   SessionOpened: { sessionId: 'ses_1', agentId: 'agent-1', teamId: null, orgId: 'org-1', limitMicros: 2_000_000n, expiresAt: '2026-01-01T01:00:00.000Z', maxPayments: null, metadata: { run: '1' }, idempotencyKey: 'k', requestHash: 'a'.repeat(64) },
-  Reserved: RESERVED_DATA,
+  SessionClosed: { sessionId: 'ses_1', agentId: 'agent-1', orgId: 'org-1', closedAt: '2026-01-01T00:30:00.000Z' },
+  Reserved: { ...RESERVED_DATA, loopKey: `MCP https://tools.example/mcp#premium_quote ${'ab'.repeat(32)}` },
   ApprovalRequested: { ...RESERVED_DATA, approvalExpiresAt: '2026-01-01T00:10:00.000Z', policySource: 'org', thresholdMicros: 5_000n },
   ApprovalGranted: INTENT,
   ApprovalDenied: { ...INTENT, code: 'approval_required', reason: 'timeout' },
@@ -183,12 +193,21 @@ describe('the Kafka contract: JSON Schemas for every event on paybound.events.v1
       expect((await pay('http://api.example.com/data/3')).body.code).toBe('session_limit_exceeded');
       expect((await call<{ status: string }>(base, 'POST', `/v1/payments/${first.body.id}/result`, { key, body: { status: 500 } })).body.status).toBe('refunded');
 
-      const policy = await call(base, 'PUT', '/admin/v1/orgs/org-s/policy', { ...admin, body: { deniedDomains: ['evil.example.com'], maxPerPayment: '1.00', loopGuard: { maxPayments: 5, windowSeconds: 60 } } });
+      const policy = await call(base, 'PUT', '/admin/v1/orgs/org-s/policy', {
+        ...admin,
+        body: { deniedDomains: ['evil.example.com'], maxPerPayment: '1.00', loopGuard: { maxPayments: 5, windowSeconds: 60 } },
+        headers: { 'If-Match': '*' },
+      });
       expect(policy.status).toBe(200);
       expect((await pay('http://evil.example.com/data')).body.code).toBe('domain_not_allowed');
       expect((await call(base, 'PUT', '/admin/v1/orgs/org-s/agents/agent-s/budget', { ...admin, body: { limit: '5.00', period: 'day' } })).status).toBe(200);
       expect((await call(base, 'POST', '/admin/v1/orgs/org-s/agents/agent-s/keys', admin)).status).toBe(201);
       expect((await call(base, 'DELETE', '/admin/v1/orgs/org-s/agents/agent-s/keys', admin)).status).toBe(200);
+      const closer = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/orgs/org-s/agents', { ...admin, body: { id: 'agent-s2', name: 'agent-s2', teamId: 'team-s' } });
+      const closing = await call<{ id: string }>(base, 'POST', '/v1/sessions', { key: closer.body.apiKey, body: { limit: '0.01' } });
+      expect((await call(base, 'POST', `/v1/sessions/${closing.body.id}/close`, { key: closer.body.apiKey })).status).toBe(200);
+      expect((await call(base, 'POST', '/admin/v1/admin-keys', { ...admin, body: { name: 'books-s', scope: 'finance', orgId: 'org-s' } })).status).toBe(201);
+      expect((await call(base, 'DELETE', '/admin/v1/admin-keys/books-s', admin)).status).toBe(200);
 
       const stored = await db.pool.query<{ event_id: string; type: string }>('SELECT event_id, type FROM events');
       const storedIds = new Set(stored.rows.map((r) => r.event_id));
@@ -198,7 +217,7 @@ describe('the Kafka contract: JSON Schemas for every event on paybound.events.v1
       const seenTypes = new Set(messages.map((m) => String(m.value.type)));
       console.log(`[schemas] ${messages.length} messages of ${seenTypes.size} types validated: ${[...seenTypes].sort().join(', ')}`);
       for (const message of messages) validateMessage(message.value);
-      for (const type of ['OrgCreated', 'TeamCreated', 'AgentRegistered', 'AgentKeyChanged', 'SessionOpened', 'Reserved', 'LimitExceeded', 'Refunded', 'PolicyChanged', 'BudgetChanged']) {
+      for (const type of ['OrgCreated', 'TeamCreated', 'AgentRegistered', 'AgentKeyChanged', 'AdminKeyChanged', 'SessionOpened', 'SessionClosed', 'Reserved', 'LimitExceeded', 'Refunded', 'PolicyChanged', 'BudgetChanged']) {
         expect(seenTypes, type).toContain(cloudEventType(type));
       }
     });

@@ -587,8 +587,21 @@ export class DecisionHistoryOracle {
         if (agent === undefined) fail('event-shape', `session ${data.sessionId} opened for unknown agent ${data.agentId}`);
         else if (agent.teamId !== data.teamId) fail('event-shape', `session ${data.sessionId} is in team ${String(data.teamId)}, its agent in ${String(agent.teamId)}`);
         if (data.limitMicros <= 0n) fail('event-shape', `session ${data.sessionId} opened with limit ${data.limitMicros}`);
+        const openMax = command.type === 'OpenSession' ? (command.openSessionsMax ?? null) : null;
+        if (openMax !== null) {
+          const open = [...this.sessions.values()].filter((s) => s.agentId === data.agentId && !s.closed && atMs < s.expiresAtMs).length;
+          if (open >= openMax) fail('session-rules', `session ${data.sessionId} opened while agent ${data.agentId} had ${open} open, at most ${openMax}`);
+        }
         this.sessions.set(data.sessionId, { agentId: data.agentId, teamId: data.teamId, expiresAtMs: Date.parse(data.expiresAt), maxPayments: data.maxPayments, holds: 0, closed: false });
         this.levels.set(`session:${data.sessionId}`, newLevel(data.limitMicros));
+        return;
+      }
+      case 'SessionClosed': {
+        const session = this.sessions.get(event.data.sessionId);
+        if (command.type !== 'CloseSession') fail('event-shape', `SessionClosed decided by ${command.type}`);
+        if (session === undefined || session.agentId !== event.data.agentId) fail('session-rules', `session ${event.data.sessionId} closed by agent ${event.data.agentId}, which does not have it`);
+        else if (session.closed) fail('event-shape', `session ${event.data.sessionId} closed twice`);
+        else session.closed = true;
         return;
       }
       case 'Reserved':
@@ -710,6 +723,10 @@ export class DecisionHistoryOracle {
     ];
     for (const [field, got, wanted] of asked) if (got !== wanted) fail('event-shape', `${event.type} of ${data.intentId} has ${field} ${show(got)}, the request ${show(wanted)}`);
     if (command.amountMicros <= 0n || command.amountAtomic <= 0n) fail('event-shape', `payment ${data.intentId} of ${command.amountMicros} µ$ / ${command.amountAtomic} held`);
+
+    // The request's own maximum (pay-and-fetch maxPrice) holds like a policy's.
+    const maxPriceMicros = command.maxPriceMicros ?? null;
+    if (maxPriceMicros !== null && data.amountMicros > maxPriceMicros) fail('policy', `payment ${data.intentId} of ${data.amountMicros} µ$ held above the request's maxPrice ${maxPriceMicros}`);
 
     // The session: open, not expired, and under its count of payments.
     if (session.closed) fail('session-rules', `payment ${data.intentId} held in closed session ${data.sessionId}`);
@@ -866,6 +883,13 @@ export class DecisionHistoryOracle {
         const policy = this.policiesFor(session).find((p) => p.source === source)?.policy;
         if (policy === undefined) unjustified(`no policy ${source} is in force`);
         else if (!this.policyRefusals(policy, command, atMs).includes(data.code)) unjustified(`${source}'s policy allows it`);
+        return;
+      }
+      case 'request': {
+        const maxPriceMicros = command.maxPriceMicros ?? null;
+        if (data.code !== 'price_above_max') unjustified('the request refuses only above its maxPrice');
+        else if (maxPriceMicros === null || command.amountMicros <= maxPriceMicros) unjustified(`the request's maxPrice is ${String(maxPriceMicros)}`);
+        else if (data.limitMicros !== maxPriceMicros) fail('refusal-justified', `refusal of ${data.intentId} names limit ${String(data.limitMicros)}, the request's maxPrice is ${maxPriceMicros}`);
         return;
       }
       case 'wallet': {

@@ -60,6 +60,8 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
       DATABASE_URL: db.url,
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_SIGN_WAIT_MS: '0',
+      // The test reads the webhook counters from /metrics.
+      PAYBOUND_METRICS_OPEN: 'true',
       PAYBOUND_ASSETS: JSON.stringify([{ network: 'eip155:31337', address: TOKEN, decimals: 6, symbol: 'TUSD' }]),
       PAYBOUND_WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
       PAYBOUND_WEBHOOK_RETRY_BASE_MS: '100',
@@ -91,7 +93,7 @@ describe('webhooks: alerts delivered signed, once per endpoint, retried, never i
     orgSeq += 1;
     const orgId = `org-${orgSeq}`;
     const key = await seedAgent(governor.url, ADMIN, { orgId, agentId: `agent-${orgSeq}` }, { org: '100.00' });
-    expect((await admin('PUT', `/admin/v1/orgs/${orgId}/policy`, { budgetAlertPercents: [50, 80] })).status).toBe(200);
+    expect((await call(governor.url, 'PUT', `/admin/v1/orgs/${orgId}/policy`, { key: ADMIN, body: { budgetAlertPercents: [50, 80] }, headers: { 'If-Match': '*' } })).status).toBe(200);
     const session = await call<{ id: string }>(governor.url, 'POST', '/v1/sessions', { key, body: { limit: '1.00', expiresInMinutes: 600 } });
     expect(session.status).toBe(201);
     return { orgId, key, sessionId: session.body.id };

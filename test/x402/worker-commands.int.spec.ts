@@ -56,7 +56,8 @@ describe('worker commands over the governor: the org keeps one writer', () => {
 
   beforeAll(async () => {
     db = await freshDatabase('worker_commands');
-    governor = await spawnGovernor({ DATABASE_URL: db.url, PAYBOUND_ADMIN_TOKEN: ADMIN, PAYBOUND_SIGN_WAIT_MS: '0' });
+    // Base's USDC is payable here as if an RPC endpoint were configured; no worker runs.
+    governor = await spawnGovernor({ DATABASE_URL: db.url, PAYBOUND_ADMIN_TOKEN: ADMIN, PAYBOUND_SIGN_WAIT_MS: '0', PAYBOUND_PAYABLE_NETWORKS: 'eip155:8453' });
     withoutWorkerToken = await spawnGovernor({ DATABASE_URL: db.url, PAYBOUND_ADMIN_TOKEN: ADMIN, PAYBOUND_WORKER_TOKEN: '' });
     decisions = new GovernorDecisions({ governorUrl: governor.url, token: TEST_WORKER_TOKEN, timeoutMs: 10_000 });
     agentKey = await seedAgent(governor.url, ADMIN, { orgId: ORG_ID, agentId: 'agent-worker-commands' }, { org: '10.00' });

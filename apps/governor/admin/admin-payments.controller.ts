@@ -6,8 +6,8 @@ import { formatUsdMicros } from '../../../libs/domain/money.js';
 import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
 import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
-import { parseBody } from '../http/input.js';
+import { adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { parseQuery } from '../http/input.js';
 import { adminFor } from './admin-scope.js';
 import { adminPaymentView, orgOfPayment, PAYMENT_SELECT, paymentReceipt, paymentStory, type PaymentRow } from './payment-story.js';
 
@@ -107,6 +107,7 @@ function drainedOrClosed(response: Response): Promise<void> {
 
 @Controller('admin/v1')
 @Audience('admin')
+@Reach('narrowed_by_handler')
 export class AdminPaymentsController {
   constructor(
     @Inject(pg.Pool) private readonly pool: pg.Pool,
@@ -116,7 +117,7 @@ export class AdminPaymentsController {
   /** An org's payments, newest first, `limit` per page; `next` is the cursor of the page after. */
   @Get('payments')
   async list(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
-    const q = parseBody(listQuery, raw);
+    const q = parseQuery(listQuery, raw);
     adminFor(request, q.orgId, 'read');
     const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
     await this.projection.catchUpStream(orgStreamId(q.orgId));
@@ -138,7 +139,7 @@ export class AdminPaymentsController {
    */
   @Get('exports/payments')
   async export(@Req() request: AuthenticatedRequest, @Query() raw: unknown, @Res() response: Response): Promise<void> {
-    const q = parseBody(exportQuery, raw);
+    const q = parseQuery(exportQuery, raw);
     adminFor(request, q.orgId ?? null, 'read');
     if (Date.parse(q.from) >= Date.parse(q.to)) throw new ApiProblem('invalid_request', '`from` must be before `to`', { field: 'from' });
     if (q.orgId === undefined) await this.projection.catchUpAll();
@@ -190,7 +191,10 @@ export class AdminPaymentsController {
   }
 
   private async payment(request: AuthenticatedRequest, paymentId: string): Promise<PaymentRow> {
-    const orgId = await orgOfPayment(this.pool, paymentId);
+    const scope = adminOrgScope(request);
+    const found = await orgOfPayment(this.pool, paymentId);
+    // Another org's payment answers as if it did not exist.
+    const orgId = scope === null || found === scope ? found : undefined;
     if (orgId === undefined) throw new ApiProblem('payment_not_found', `payment ${paymentId.slice(0, 80)} does not exist`);
     adminFor(request, orgId, 'read');
     await this.projection.catchUpStream(orgStreamId(orgId));

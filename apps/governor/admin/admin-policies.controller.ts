@@ -14,9 +14,8 @@ import { Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { adminFor } from './admin-scope.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
-import { addressField as address, caip2Field as caip2, parseBody } from '../http/input.js';
+import { addressField as address, caip2Field as caip2, parseBody, parseQuery, usdAmountField as usd } from '../http/input.js';
 
-const usd = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "0.05"');
 const hostPattern = z.string().max(253).regex(/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/i, 'must be a host such as api.example.com or *.example.com');
 const list = <T extends z.ZodType>(item: T) => z.array(item).max(500);
 const paymentCount = z.number().int().min(1).max(HISTORY_PER_AGENT_MAX);
@@ -87,9 +86,14 @@ export function policyView(policy: Policy): Record<string, unknown> {
   };
 }
 
-/** `"7"` → 7; `*` → null (any version); anything else is a malformed precondition. */
+/**
+ * `"7"` → 7; `*` → null (whatever version is there); anything else is a malformed
+ * precondition. A PUT replaces the whole policy, so it must say what it replaces: without
+ * If-Match, one admin's edit could silently undo another's.
+ */
 function expectedVersionOf(ifMatch: string | undefined): number | null {
-  if (ifMatch === undefined || ifMatch.trim() === '*') return null;
+  if (ifMatch === undefined) throw new ApiProblem('precondition_required', 'If-Match: send the ETag from GET (or * to replace whatever policy is there)', { field: 'If-Match' });
+  if (ifMatch.trim() === '*') return null;
   const match = /^(?:W\/)?"(\d{1,9})"$/.exec(ifMatch.trim());
   if (match === null) throw new ApiProblem('invalid_if_match', 'If-Match must be an ETag from GET, such as "3"', { field: 'If-Match' });
   return Number(match[1]);
@@ -140,7 +144,7 @@ export class AdminPoliciesController {
   @Get('policy/shadow/report')
   async shadowReport(@Req() r: AuthenticatedRequest, @Param('orgId') orgId: string, @Query() raw: unknown) {
     adminFor(r, orgId, 'read');
-    const { since } = parseBody(reportQuery, raw);
+    const { since } = parseQuery(reportQuery, raw);
     const until = this.clock.now();
     const from = since === undefined ? new Date(until.getTime() - 24 * 3600_000) : new Date(since);
     await this.projection.catchUpStream(orgStreamId(orgId));
@@ -233,7 +237,8 @@ export class AdminPoliciesController {
 
   private async getPolicy(request: AuthenticatedRequest, orgId: string, level: Level, levelId: string, rawQuery: unknown, response: Response) {
     adminFor(request, orgId, 'read');
-    const { mode } = parseBody(modeQuery, rawQuery);
+    await this.assertExists(orgId, level, levelId);
+    const { mode } = parseQuery(modeQuery, rawQuery);
     const current = await this.storedPolicy(orgId, level, levelId, mode);
     response.setHeader('ETag', `"${current.version}"`);
     return this.policyAnswer(level, levelId, mode, current);
@@ -241,7 +246,7 @@ export class AdminPoliciesController {
 
   private async putPolicy(request: AuthenticatedRequest, orgId: string, level: Level, levelId: string, raw: unknown, ifMatch: string | undefined, rawQuery: unknown, response: Response) {
     const actor = adminFor(request, orgId, 'write');
-    const { mode } = parseBody(modeQuery, rawQuery);
+    const { mode } = parseQuery(modeQuery, rawQuery);
     const policy = toPolicy(parseBody(policyBody, raw));
     const expectedVersion = expectedVersionOf(ifMatch);
     const key = level === 'org' ? 'org' : `${level}:${levelId}`;
@@ -301,6 +306,17 @@ export class AdminPoliciesController {
       changedBy: current.changedBy,
       changedAt: current.changedAt,
     };
+  }
+
+  /** A level that was never created has no policy to show: 404, not an empty policy. */
+  private async assertExists(orgId: string, level: Level, levelId: string): Promise<void> {
+    await this.projection.catchUpStream(orgStreamId(orgId));
+    const found = await this.pool.query('SELECT 1 FROM budget_balances WHERE org_id = $1 AND level = $2 AND level_id = $3', [orgId, level, levelId]);
+    if (found.rowCount !== 0) return;
+    const missing = await this.pool.query('SELECT 1 FROM budget_balances WHERE org_id = $1 AND level = $2', [orgId, 'org']);
+    if (missing.rowCount === 0) throw new ApiProblem('org_not_found', `org ${orgId.slice(0, 64)} does not exist`, { field: 'orgId' });
+    if (level === 'team') throw new ApiProblem('team_not_found', `team ${levelId.slice(0, 64)} does not exist in org ${orgId.slice(0, 64)}`);
+    throw new ApiProblem('agent_not_found', `agent ${levelId.slice(0, 64)} does not exist in org ${orgId.slice(0, 64)}`);
   }
 
   /**

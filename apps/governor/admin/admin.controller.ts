@@ -5,13 +5,13 @@ import { z } from 'zod';
 import type { BudgetCommand } from '../../../libs/domain/budget/commands.js';
 import { formatUsdMicros, parseUsdMicros } from '../../../libs/domain/money.js';
 import { AccessKeys } from '../http/access-keys.js';
-import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { adminActorOf, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
-import { parseBody } from '../http/input.js';
+import { parseBody, usdAmountField } from '../http/input.js';
 
 const nameField = z.string().trim().min(1).max(120);
-const limitField = z.string().max(24).regex(/^\d+(\.\d{1,6})?$/, 'must be a USD decimal string such as "100.00"').nullable().default(null);
+const limitField = usdAmountField.nullable().default(null);
 const idField = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'ids are 1 to 64 letters, digits, "_" or "-"');
 
 const createOrgBody = z.object({ id: idField.optional(), name: nameField, limit: limitField }).strict();
@@ -28,8 +28,10 @@ export class AdminController {
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
+  /** Creating an org is root's: an org admin governs the org it was given. */
   @Post()
   @HttpCode(201)
+  @Reach('root')
   async createOrg(@Req() request: AuthenticatedRequest, @Body() raw: unknown): Promise<{ id: string; name: string; limit: string | null }> {
     const body = parseBody(createOrgBody, raw);
     const orgId = body.id ?? `org_${randomUUID()}`;
@@ -70,7 +72,7 @@ export class AdminController {
   @HttpCode(201)
   async rotateKey(@Req() request: AuthenticatedRequest, @Param('orgId') orgId: string, @Param('agentId') agentId: string): Promise<{ agentId: string; apiKey: string }> {
     await this.decide({ type: 'ChangeAgentKey', orgId, agentId, change: 'rotated', actor: adminActorOf(request), at: this.clock.now().toISOString() });
-    await this.keys.revokeAgentKeys(agentId);
+    await this.keys.revokeAgentKeys(orgId, agentId);
     return { agentId, apiKey: await this.keys.issueAgentKey(agentId, orgId) };
   }
 
@@ -79,26 +81,10 @@ export class AdminController {
   @HttpCode(200)
   async revokeKeys(@Req() request: AuthenticatedRequest, @Param('orgId') orgId: string, @Param('agentId') agentId: string): Promise<{ agentId: string; revoked: number }> {
     await this.decide({ type: 'ChangeAgentKey', orgId, agentId, change: 'revoked', actor: adminActorOf(request), at: this.clock.now().toISOString() });
-    return { agentId, revoked: await this.keys.revokeAgentKeys(agentId) };
+    return { agentId, revoked: await this.keys.revokeAgentKeys(orgId, agentId) };
   }
 
   private async decide(command: BudgetCommand): Promise<void> {
     await this.commands.execute(new DecideBudget(command, () => undefined));
-  }
-}
-
-const adminKeyBody = z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a lower-case name such as alice or finance-bot') }).strict();
-
-/** Named admin keys: each admin acts under their own name in the audit trail. */
-@Controller('admin/v1/admin-keys')
-@Audience('admin')
-export class AdminKeysController {
-  constructor(@Inject(AccessKeys) private readonly keys: AccessKeys) {}
-
-  @Post()
-  @HttpCode(201)
-  async create(@Body() raw: unknown): Promise<{ name: string; apiKey: string }> {
-    const { name } = parseBody(adminKeyBody, raw);
-    return { name, apiKey: await this.keys.issueAdminKey(name) };
   }
 }

@@ -6,10 +6,10 @@ import { z } from 'zod';
 import { DomainError } from '../../../libs/domain/budget/errors.js';
 import { formatUsdMicros } from '../../../libs/domain/money.js';
 import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
-import { OrgCommandProcessor, orgStreamId } from '../../../libs/ledger/org-command-processor.js';
+import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
-import { parseBody } from '../http/input.js';
+import { adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { parseBody, parseQuery } from '../http/input.js';
 import { adminFor } from './admin-scope.js';
 import { orgOfPayment } from './payment-story.js';
 import { Clock } from '../http/clock.js';
@@ -70,7 +70,7 @@ function approvalView(row: ApprovalRow, now: Date) {
 const SWEEP_BATCH_MAX = 100;
 const LIST_MAX = 500;
 
-const approvalsQuery = z.object({ orgId: z.string().min(1).max(64).optional() }).strict();
+const approvalsQuery = z.object({ orgId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'ids are 1 to 64 letters, digits, "_" or "-"').optional() }).strict();
 const decisionBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
 /**
@@ -80,6 +80,7 @@ const decisionBody = z.object({ reason: z.string().trim().min(1).max(500).option
  */
 @Controller('admin/v1/approvals')
 @Audience('admin')
+@Reach('narrowed_by_handler')
 export class ApprovalsController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
@@ -90,13 +91,13 @@ export class ApprovalsController {
 
   @Get()
   async pending(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
-    const { orgId } = parseBody(approvalsQuery, raw);
-    adminFor(request, orgId ?? null, 'read');
-    if (orgId === undefined) await this.projection.catchUpAll();
+    // A key bound to an org lists that org's approvals only.
+    const orgId = adminOrgScope(request, parseQuery(approvalsQuery, raw).orgId);
+    if (orgId === null) await this.projection.catchUpAll();
     else await this.projection.catchUpStream(orgStreamId(orgId));
     const result = await this.pool.query<ApprovalRow>(
       `${APPROVAL_SELECT} WHERE p.status = 'awaiting_approval' AND ($1::text IS NULL OR p.org_id = $1) ORDER BY p.created_at, p.intent_id LIMIT ${LIST_MAX}`,
-      [orgId ?? null],
+      [orgId],
     );
     const now = this.clock.now();
     return { items: result.rows.map((row) => approvalView(row, now)) };
@@ -116,7 +117,10 @@ export class ApprovalsController {
 
   private async decide(request: AuthenticatedRequest, intentId: string, approve: boolean, raw: unknown) {
     const { reason } = parseBody(decisionBody, raw);
-    const orgId = await orgOfPayment(this.pool, intentId);
+    const scope = adminOrgScope(request);
+    const found = await orgOfPayment(this.pool, intentId);
+    // Another org's payment answers as if it did not exist.
+    const orgId = scope === null || found === scope ? found : undefined;
     if (orgId === undefined) throw new ApiProblem('payment_not_found', `payment ${intentId.slice(0, 80)} does not exist`);
     const actor = adminFor(request, orgId, 'write');
     await this.commands.execute(
@@ -131,12 +135,15 @@ export class ApprovalsController {
   }
 }
 
-/** Refuses payments whose approval did not come in time; run by the governor's background loop. */
+/**
+ * Refuses payments whose approval did not come in time; run by the governor's background
+ * loop. Through the same command door as every other decision, so it is traced and counted.
+ */
 @Injectable()
 export class ApprovalTimeouts {
   constructor(
     @Inject(pg.Pool) private readonly pool: pg.Pool,
-    @Inject(OrgCommandProcessor) private readonly processor: OrgCommandProcessor,
+    @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -150,9 +157,8 @@ export class ApprovalTimeouts {
     let refused = 0;
     for (const row of expired.rows) {
       try {
-        await this.processor.submit(
-          { type: 'DecideApproval', orgId: row.org_id, intentId: row.intent_id, approve: false, reason: 'timeout', actor: 'system', at: now.toISOString() },
-          () => undefined,
+        await this.commands.execute(
+          new DecideBudget({ type: 'DecideApproval', orgId: row.org_id, intentId: row.intent_id, approve: false, reason: 'timeout', actor: 'system', at: now.toISOString() }, () => undefined),
         );
         refused += 1;
       } catch (error) {

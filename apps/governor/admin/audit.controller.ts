@@ -3,9 +3,9 @@ import pg from 'pg';
 import { z } from 'zod';
 import { verifyAuditChain } from '../../../libs/eventstore/audit-chain.js';
 import { encodeJson } from '../../../libs/eventstore/json-codec.js';
-import { Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { adminFor } from './admin-scope.js';
-import { parseBody } from '../http/input.js';
+import { parseQuery } from '../http/input.js';
 
 const auditQuery = z
   .object({
@@ -25,6 +25,7 @@ const verifyQuery = z.object({ streamId: z.string().min(1).max(200).optional() }
 /** Every event, who caused it and when: the audit trail, filtered and paged by position. */
 @Controller('admin/v1/audit')
 @Audience('admin')
+@Reach('narrowed_by_handler')
 export class AuditController {
   constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {}
 
@@ -35,13 +36,15 @@ export class AuditController {
   @Get('verify')
   async verify(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
     adminFor(request, null, 'read');
-    const { streamId } = parseBody(verifyQuery, raw);
+    const { streamId } = parseQuery(verifyQuery, raw);
     return verifyAuditChain(this.pool, streamId ?? null);
   }
 
   @Get()
-  async list(@Query() raw: unknown) {
-    const q = parseBody(auditQuery, raw);
+  async list(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
+    const q = parseQuery(auditQuery, raw);
+    // A key bound to an org reads that org's events only.
+    const orgId = adminOrgScope(request, q.orgId);
     const result = await this.pool.query<{ global_position: string; event_id: string; type: string; stream_id: string; data: unknown; metadata: { actor: string; orgId: string; correlationId: string }; occurred_at: Date; hash: string }>(
       `SELECT global_position, event_id, type, stream_id, data, metadata, occurred_at, encode(hash, 'hex') AS hash FROM events
        WHERE ($1::bigint IS NULL OR global_position > $1)
@@ -52,7 +55,7 @@ export class AuditController {
          AND ($6::timestamptz IS NULL OR occurred_at >= $6)
          AND ($7::timestamptz IS NULL OR occurred_at < $7)
        ORDER BY global_position LIMIT $8`,
-      [q.after ?? null, q.orgId ?? null, q.agentId ?? null, q.type?.split(',') ?? null, q.actor ?? null, q.from ?? null, q.to ?? null, q.limit + 1],
+      [q.after ?? null, orgId, q.agentId ?? null, q.type?.split(',') ?? null, q.actor ?? null, q.from ?? null, q.to ?? null, q.limit + 1],
     );
     const rows = result.rows.slice(0, q.limit);
     return {

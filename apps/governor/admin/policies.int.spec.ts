@@ -29,6 +29,8 @@ describe('policies and the admin API over HTTP', () => {
       PORT: '0',
       PAYBOUND_ADMIN_TOKEN: ROOT,
       PAYBOUND_SIGN_WAIT_MS: '0',
+      // Base Sepolia's built-in USDC is kept only where the worker can pay on it.
+      PAYBOUND_PAYABLE_NETWORKS: 'eip155:31337,eip155:84532',
       PAYBOUND_ASSETS: JSON.stringify([
         { network: 'eip155:31337', address: TOKEN, decimals: 6, symbol: 'TUSD' },
         { network: 'eip155:31337', address: OTHER_TOKEN, decimals: 6, symbol: 'OUSD' },
@@ -66,8 +68,9 @@ describe('policies and the admin API over HTTP', () => {
     });
   }
 
-  async function putPolicy(orgId: string, path: string, policy: Record<string, unknown>, key = ROOT, ifMatch?: string) {
-    return call<{ version: number; code?: string }>(base, 'PUT', `/admin/v1/orgs/${orgId}${path}/policy`, { key, body: policy, headers: ifMatch === undefined ? {} : { 'If-Match': ifMatch } });
+  /** A policy PUT; `*` (replace whatever is there) unless the test names the version it read. */
+  async function putPolicy(orgId: string, path: string, policy: Record<string, unknown>, key = ROOT, ifMatch = '*') {
+    return call<{ version: number; code?: string }>(base, 'PUT', `/admin/v1/orgs/${orgId}${path}/policy`, { key, body: policy, headers: { 'If-Match': ifMatch } });
   }
 
   async function limitExceededEvents(intentId: string) {
@@ -214,8 +217,8 @@ describe('policies and the admin API over HTTP', () => {
 
   it('lets one of two admins win a concurrent edit; the other gets 412; the audit says who changed what', async () => {
     const ctx = await fresh();
-    const alice = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `alice-${ctx.orgId}` } });
-    const bob = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `bob-${ctx.orgId}` } });
+    const alice = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `alice-${ctx.orgId}`, scope: 'org_admin', orgId: ctx.orgId } });
+    const bob = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `bob-${ctx.orgId}`, scope: 'org_admin', orgId: ctx.orgId } });
     const seenByAlice = await call(base, 'GET', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: alice.body.apiKey });
     const seenByBob = await call(base, 'GET', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: bob.body.apiKey });
     const etag = seenByAlice.headers.get('etag')!;
@@ -284,7 +287,7 @@ describe('policies and the admin API over HTTP', () => {
 
   it('rejects invalid policy and budget input with the field, and loses nothing', async () => {
     const ctx = await fresh();
-    const cases: [string, Record<string, unknown>, string][] = [
+    const cases: [string, Record<string, unknown>, string, string?][] = [
       ['/policy', { maxPerPayment: 0.05 }, 'maxPerPayment'],
       ['/policy', { allowedDomains: ['not a host'] }, 'allowedDomains.0'],
       ['/policy', { allowedPayees: ['0x123'] }, 'allowedPayees.0'],
@@ -295,12 +298,13 @@ describe('policies and the admin API over HTTP', () => {
       ['/policy', { allowedNetworks: ['base'] }, 'allowedNetworks.0'],
       ['/policy', { surprise: true }, ''],
       ['/budget', { limit: '-1', period: 'day' }, 'limit'],
+      ['/budget', { limit: '100000000000000.00', period: 'day' }, 'limit', 'invalid_amount'],
       ['/budget', { limit: '1.00', period: 'week' }, 'period'],
     ];
-    for (const [path, body, field] of cases) {
+    for (const [path, body, field, code = 'invalid_request'] of cases) {
       const answer = await call<{ code: string; field: string }>(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}${path}`, { key: ROOT, body });
       expect(answer.status, JSON.stringify(body)).toBe(400);
-      expect(answer.body.code).toBe('invalid_request');
+      expect(answer.body.code).toBe(code);
       expect(answer.body.field).toBe(field);
     }
     const badEtag = await putPolicy(ctx.orgId, '', {}, ROOT, 'v1');

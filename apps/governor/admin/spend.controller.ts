@@ -7,9 +7,9 @@ import type { Policy } from '../../../libs/domain/budget/policy.js';
 import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
 import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
-import { parseBody } from '../http/input.js';
+import { parseQuery } from '../http/input.js';
 import { adminFor } from './admin-scope.js';
 
 // Spend and refusals over time, from the spend_series and refusal_series read models
@@ -63,6 +63,7 @@ interface SpendRow {
 
 @Controller('admin/v1')
 @Audience('admin')
+@Reach('narrowed_by_handler')
 export class SpendController {
   constructor(
     @Inject(pg.Pool) private readonly pool: pg.Pool,
@@ -76,7 +77,7 @@ export class SpendController {
    */
   @Get('spend')
   async spend(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
-    const q = parseBody(seriesQuery, raw);
+    const q = parseQuery(seriesQuery, raw);
     adminFor(request, q.orgId, 'read');
     const chosen = [q.teamId && 'teamId', q.agentId && 'agentId', q.resource && 'resource'].filter(Boolean);
     if (chosen.length > 1) throw new ApiProblem('invalid_request', 'name at most one of teamId, agentId and resource', { field: String(chosen[1]) });
@@ -106,7 +107,7 @@ export class SpendController {
 
   @Get('refusals')
   async refusals(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
-    const q = parseBody(refusalsQuery, raw);
+    const q = parseQuery(refusalsQuery, raw);
     adminFor(request, q.orgId, 'read');
     const { from, to } = range(q.bucket, q.from, q.to, this.clock.now());
     await this.projection.catchUpStream(orgStreamId(q.orgId));

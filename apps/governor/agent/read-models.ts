@@ -4,6 +4,7 @@ import type { RefusalCode, Reserved } from '../../../libs/domain/budget/events.j
 import { formatUsdMicros } from '../../../libs/domain/money.js';
 import type { RecordedEvent } from '../../../libs/eventstore/event-store.js';
 import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
+import { remainingOverLevelsMicros, type BudgetBalanceRow } from '../../../libs/ledger/budget-balance.js';
 import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 
 export interface SessionView {
@@ -42,6 +43,7 @@ export interface PaymentView {
 interface SessionRow {
   session_id: string;
   agent_id: string;
+  team_id: string | null;
   limit_micros: string;
   reserved_micros: string;
   spent_micros: string;
@@ -72,7 +74,8 @@ interface PaymentRow {
 
 /**
  * Reads of the balance projection. Each read first applies the caller's org stream up to
- * its latest commit, so an agent always sees its own writes.
+ * its latest commit, so an agent always sees its own writes. Agent ids are unique within an
+ * org only: every read is keyed by org and agent, never by agent alone.
  */
 @Injectable()
 export class ReadModels {
@@ -83,30 +86,38 @@ export class ReadModels {
 
   async session(orgId: string, agentId: string, sessionId: string, now: Date): Promise<SessionView | undefined> {
     await this.projection.catchUpStream(orgStreamId(orgId));
-    const result = await this.pool.query<SessionRow>('SELECT * FROM sessions_view WHERE session_id = $1 AND agent_id = $2', [sessionId, agentId]);
+    const result = await this.pool.query<SessionRow>('SELECT * FROM sessions_view WHERE session_id = $1 AND org_id = $2 AND agent_id = $3', [sessionId, orgId, agentId]);
     const row = result.rows[0];
-    return row === undefined ? undefined : toSessionView(row, now);
+    if (row === undefined) return undefined;
+    // The session's own remainder is not all it can use: every level above may have less.
+    const levels = await this.pool.query<BudgetBalanceRow>(
+      `SELECT limit_micros, reserved_micros, spent_micros, period, period_key FROM budget_balances
+       WHERE org_id = $1 AND ((level = 'org' AND level_id = $1) OR (level = 'agent' AND level_id = $2) OR (level = 'team' AND level_id = $3))`,
+      [orgId, row.agent_id, row.team_id],
+    );
+    return toSessionView(row, levels.rows, now);
   }
 
   async payment(orgId: string, agentId: string, intentId: string): Promise<PaymentView | undefined> {
     await this.projection.catchUpStream(orgStreamId(orgId));
-    const result = await this.pool.query<PaymentRow>('SELECT * FROM payments_view WHERE intent_id = $1 AND agent_id = $2', [intentId, agentId]);
+    const result = await this.pool.query<PaymentRow>('SELECT * FROM payments_view WHERE intent_id = $1 AND org_id = $2 AND agent_id = $3', [intentId, orgId, agentId]);
     const row = result.rows[0];
     return row === undefined ? undefined : toPaymentView(row);
   }
 }
 
-function toSessionView(row: SessionRow, now: Date): SessionView {
+function toSessionView(row: SessionRow, levels: readonly BudgetBalanceRow[], now: Date): SessionView {
   const limit = BigInt(row.limit_micros);
   const reserved = BigInt(row.reserved_micros);
   const spent = BigInt(row.spent_micros);
+  const remaining = remainingOverLevelsMicros(limit - reserved - spent, levels, now);
   return {
     id: row.session_id,
     agentId: row.agent_id,
     limit: formatUsdMicros(limit),
     reserved: formatUsdMicros(reserved),
     spent: formatUsdMicros(spent),
-    remaining: formatUsdMicros(limit - reserved - spent),
+    remaining: formatUsdMicros(remaining),
     status: row.status === 'closed' ? 'closed' : row.expires_at <= now ? 'expired' : 'open',
     expiresAt: row.expires_at.toISOString(),
     payments: row.payments_count,

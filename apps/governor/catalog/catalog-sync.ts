@@ -78,6 +78,13 @@ export class CatalogSync implements OnApplicationBootstrap, OnApplicationShutdow
       } catch (error) {
         this.logger.warn({ source: url, err: { message: (error as Error).message } }, 'catalog: discovery sync failed');
       }
+      // Paid MCP tools are listed apart (`type=mcp`); a facilitator without any is no failure of the rest.
+      try {
+        const report = await this.catalog.syncMcpTools(url);
+        if (report.items > 0) this.logger.info(report, 'catalog: MCP tools synced');
+      } catch (error) {
+        this.logger.debug({ source: url, err: { message: (error as Error).message } }, 'catalog: no MCP tools listed');
+      }
     }
   }
 }

@@ -3,16 +3,21 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../../libs/domain/money.js';
+import { parseMcpDiscoveryItem } from '../../../libs/mcp-pay/discovery.js';
 import { parsePaymentRequired, type PaymentOffer, type PaymentRequirement } from '../../../libs/x402/offer.js';
-import type { GovernorConfig, KnownAsset } from '../config.js';
+import { DEFAULT_ASSETS, type GovernorConfig, type KnownAsset } from '../config.js';
 import { GOVERNOR_CONFIG, LOGGER } from '../http/tokens.js';
 
 // The catalog of paid endpoints: one row per resource URL, kept from two sources, the
-// facilitators' x402 discovery lists and the offers Paybound sees while paying. Writes are
-// idempotent upserts that only ever move a row forward in `lastUpdated` and touch nothing
-// when nothing changed, so a re-sync of the same list writes no row.
+// facilitators' x402 discovery lists and the offers of paid fetches. Every org reads it, so
+// no agent may write into it: a paid fetch adds an observation only when Paybound itself
+// fetched the offer (never an offer an agent handed to sign-only), only under the URL it
+// fetched (never the URL the offer claims), only once the payment settled, and never over
+// a row that discovery wrote. Writes are idempotent upserts that only ever move a row
+// forward in `lastUpdated` and touch nothing when nothing changed, so a re-sync of the same
+// list writes no row.
 
-/** The source name of rows learnt from an offer Paybound was asked to pay. */
+/** The source name of rows learnt from a paid fetch that settled. */
 export const OBSERVED_SOURCE = 'observed';
 export const DISCOVERY_PAGE_SIZE = 100;
 /** 100 pages of 100: a facilitator listing more is read up to there and logged. */
@@ -68,6 +73,13 @@ export interface CatalogItemView {
   x402Version: number;
   source: string;
   lastUpdated: string;
+}
+
+export interface CatalogPrice {
+  /** USD decimal string, or null when the asset is not one Paybound can value. */
+  price: string | null;
+  priceAtomic: string;
+  network: string;
 }
 
 export interface CatalogQuery {
@@ -127,14 +139,38 @@ export class Catalog implements OnApplicationShutdown {
   ) {}
 
   /**
-   * Records the offer of an endpoint Paybound is paying, off the payment's path: it is
-   * written with the others seen within OBSERVED_FLUSH_DELAY_MS, and only the latest offer of
-   * each resource. It never throws, and the payment never waits for it.
+   * Learns from a pay-and-fetch that settled: the offer Paybound fetched from `fetchedUrl`
+   * and paid (`payment_offers`). Called once the payment is Settled; an intent that was not a
+   * paid fetch adds nothing. It never throws.
    */
-  observeOffer(offer: PaymentOffer, requirement?: PaymentRequirement, now: Date = new Date()): void {
+  async observeSettledFetch(intentId: string, now: Date = new Date()): Promise<void> {
     try {
-      const resource = offer.resource?.url;
-      if (resource === undefined || resource.length > RESOURCE_CHARS_MAX) return;
+      const { rows } = await this.pool.query<{ x402_version: number; requirement_raw: Record<string, unknown>; resource_raw: Record<string, unknown> | null; fetched_url: string }>(
+        'SELECT x402_version, requirement_raw, resource_raw, fetched_url FROM payment_offers WHERE intent_id = $1 AND fetched_url IS NOT NULL',
+        [intentId],
+      );
+      const row = rows[0];
+      if (row === undefined) return;
+      const document =
+        row.x402_version === 2
+          ? { x402Version: 2, resource: row.resource_raw ?? { url: row.fetched_url }, accepts: [row.requirement_raw] }
+          : { x402Version: 1, accepts: [row.requirement_raw] };
+      const offer = parsePaymentRequired({ body: document });
+      this.observePaidFetch(row.fetched_url, offer, offer.requirements[0]!, now);
+    } catch (error) {
+      this.logger.warn({ err: { message: (error as Error).message }, intentId }, 'catalog: could not learn from a settled paid fetch');
+    }
+  }
+
+  /**
+   * Records what a paid fetch of `fetchedUrl` costs, off the payment's path: it is written
+   * with the others seen within OBSERVED_FLUSH_DELAY_MS, and only the latest of each
+   * resource. It never throws, and the payment never waits for it.
+   */
+  observePaidFetch(fetchedUrl: string, offer: PaymentOffer, requirement: PaymentRequirement, now: Date = new Date()): void {
+    try {
+      const resource = fetchedUrl;
+      if (resource.length > RESOURCE_CHARS_MAX) return;
       if (!this.observed.has(resource) && this.observed.size >= OBSERVED_PENDING_MAX) {
         this.observedDroppedCount += 1;
         return;
@@ -180,9 +216,9 @@ export class Catalog implements OnApplicationShutdown {
     this.flushTimer = setTimeout(() => void this.flushObserved(), OBSERVED_FLUSH_DELAY_MS);
   }
 
-  /** Records the offer of an endpoint at once, with any others observed; it never throws. */
-  async rememberOffer(offer: PaymentOffer, requirement?: PaymentRequirement, now: Date = new Date()): Promise<void> {
-    this.observeOffer(offer, requirement, now);
+  /** Records a paid fetch at once, with any others observed; it never throws. */
+  async rememberPaidFetch(fetchedUrl: string, offer: PaymentOffer, requirement: PaymentRequirement, now: Date = new Date()): Promise<void> {
+    this.observePaidFetch(fetchedUrl, offer, requirement, now);
     await this.flushObserved();
   }
 
@@ -214,6 +250,35 @@ export class Catalog implements OnApplicationShutdown {
     return report;
   }
 
+  /**
+   * Reads a facilitator's list of paid MCP tools (`type=mcp`, the bazaar's MCP declaration)
+   * into rows keyed by `<server url>#<tool>`, tagged `mcp`, searchable and priced like
+   * endpoints. Items that are not MCP tools, or that cannot be vouched for, are skipped.
+   */
+  async syncMcpTools(baseUrl: string, now: Date = new Date()): Promise<SyncReport> {
+    const source = baseUrl.replace(/\/+$/, '');
+    const report: SyncReport = { source, pages: 0, items: 0, changed: 0, skipped: 0 };
+    let offset = 0;
+    while (report.pages < DISCOVERY_PAGES_MAX) {
+      const page = await fetchDiscoveryPage(source, offset, DISCOVERY_PAGE_SIZE, 'mcp');
+      report.pages += 1;
+      if (page.items.length === 0) break;
+      report.items += page.items.length;
+      const entries: CatalogEntry[] = [];
+      for (const raw of page.items) {
+        const reading = parseMcpDiscoveryItem(raw);
+        const lastUpdated = reading.ok ? lastUpdatedOf(reading.entry.lastUpdated ?? now.toISOString(), now) : undefined;
+        const entry = reading.ok && lastUpdated !== undefined ? this.entryFrom(reading.entry.offer, { resource: reading.entry.resource, description: reading.entry.description, source, lastUpdated }) : undefined;
+        if (!reading.ok || entry === undefined) report.skipped += 1;
+        else entries.push({ ...entry, tags: ['mcp', reading.entry.toolName.slice(0, TAG_CHARS_MAX)], serviceName: `MCP tool ${reading.entry.toolName}`.slice(0, SERVICE_NAME_CHARS_MAX) });
+      }
+      report.changed += await this.upsert(entries);
+      offset += page.items.length;
+      if (page.total !== undefined && offset >= page.total) break;
+    }
+    return report;
+  }
+
   async search(query: CatalogQuery): Promise<{ items: CatalogItemView[]; hasMore: boolean }> {
     const limit = Math.min(Math.max(query.limit, 1), SEARCH_LIMIT_MAX);
     const { rows } = await this.pool.query<CatalogRow>(
@@ -230,6 +295,20 @@ export class Catalog implements OnApplicationShutdown {
       [query.q ?? null, query.maxPriceUsdMicros?.toString() ?? null, query.network ?? null, limit + 1, query.offset],
     );
     return { items: rows.slice(0, limit).map(viewOf), hasMore: rows.length > limit };
+  }
+
+  /** The prices of these resources that the catalog knows (an MCP gateway's tools), by resource. */
+  async pricesOf(resources: readonly string[]): Promise<Map<string, CatalogPrice>> {
+    const prices = new Map<string, CatalogPrice>();
+    if (resources.length === 0) return prices;
+    const { rows } = await this.pool.query<{ resource: string; price_atomic: string; price_usd_micros: string | null; network: string }>(
+      'SELECT resource, price_atomic::text AS price_atomic, price_usd_micros::text AS price_usd_micros, network FROM catalog_resources WHERE resource = ANY($1::text[])',
+      [resources.slice(0, SEARCH_LIMIT_MAX * 10)],
+    );
+    for (const row of rows) {
+      prices.set(row.resource, { price: row.price_usd_micros === null ? null : formatUsdMicros(BigInt(row.price_usd_micros)), priceAtomic: row.price_atomic, network: row.network });
+    }
+    return prices;
   }
 
   /** Inserts or moves rows forward; answers how many rows were written. */
@@ -325,16 +404,22 @@ export class Catalog implements OnApplicationShutdown {
     return best;
   }
 
+  /**
+   * The price in USD, for any stablecoin Paybound knows: the configured ones and the built-in
+   * USDC, whether or not this deployment can pay on its network, since a price is a fact of
+   * the endpoint.
+   */
   private usdMicros(requirement: PaymentRequirement): bigint | null {
-    const asset: KnownAsset | undefined = this.config.assets.find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
+    const asset: KnownAsset | undefined = [...this.config.assets, ...DEFAULT_ASSETS].find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
     if (asset === undefined) return null;
     const micros = stablecoinAtomicToUsdMicros(requirement.amountAtomic, asset.decimals);
     return micros > PRICE_USD_MICROS_MAX ? null : micros;
   }
 }
 
-// A row changes only when the incoming entry is at least as recent and differs; otherwise
-// the WHERE makes the conflict a no-op and rowCount is 0.
+// A row changes only when the incoming entry is at least as recent and differs, and an
+// observation never replaces what discovery wrote; otherwise the WHERE makes the conflict a
+// no-op and rowCount is 0.
 const UPSERT_SQL = `
 INSERT INTO catalog_resources AS c
   (resource, description, service_name, tags, x402_version, scheme, network, asset, pay_to,
@@ -351,6 +436,7 @@ ON CONFLICT (resource) DO UPDATE SET
   price_usd_micros = EXCLUDED.price_usd_micros, source = EXCLUDED.source,
   last_updated = EXCLUDED.last_updated, search = EXCLUDED.search, synced_at = EXCLUDED.synced_at
 WHERE c.last_updated <= EXCLUDED.last_updated
+  AND (EXCLUDED.source <> '${OBSERVED_SOURCE}' OR c.source = '${OBSERVED_SOURCE}')
   AND (c.description, c.service_name, c.tags, c.x402_version, c.scheme, c.network, c.asset, c.pay_to,
        c.price_atomic, c.price_usd_micros, c.source, c.last_updated)
       IS DISTINCT FROM
@@ -415,8 +501,8 @@ function urlWords(resource: string): string {
     .join(' ');
 }
 
-async function fetchDiscoveryPage(source: string, offset: number, limit: number): Promise<{ items: unknown[]; total: number | undefined }> {
-  const url = `${source}/discovery/resources?type=http&limit=${limit}&offset=${offset}`;
+async function fetchDiscoveryPage(source: string, offset: number, limit: number, type: 'http' | 'mcp' = 'http'): Promise<{ items: unknown[]; total: number | undefined }> {
+  const url = `${source}/discovery/resources?type=${type}&limit=${limit}&offset=${offset}`;
   const response = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(DISCOVERY_PAGE_TIMEOUT_MS), redirect: 'error' });
   if (!response.ok) {
     await response.body?.cancel();

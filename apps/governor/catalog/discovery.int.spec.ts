@@ -139,24 +139,54 @@ describe('discovery catalog', () => {
     expect(sepolia.hasMore).toBe(true);
   });
 
-  it('remembers an offer seen while paying', async () => {
-    const offer = parsePaymentRequired(paymentRequiredHeader({ amount: '2500', asset: USDC_BASE, payTo: PAY_TO, network: 'eip155:8453', url: 'https://seller.example.test/paid-report' }));
-    await catalog.rememberOffer(offer, offer.requirements[0]);
+  it('remembers a paid fetch under the URL Paybound fetched, not the URL its offer names', async () => {
+    const offer = parsePaymentRequired(paymentRequiredHeader({ amount: '2500', asset: USDC_BASE, payTo: PAY_TO, network: 'eip155:8453', url: 'https://elsewhere.example.test/claimed' }));
+    await catalog.rememberPaidFetch('https://seller.example.test/paid-report', offer, offer.requirements[0]!);
     const found = await catalog.search({ q: 'paid report', limit: 5, offset: 0 });
     expect(found.items).toEqual([expect.objectContaining({ resource: 'https://seller.example.test/paid-report', price: '0.0025', source: 'observed' })]);
+    expect((await catalog.search({ q: 'claimed', limit: 5, offset: 0 })).items).toEqual([]);
   });
 
-  it('writes the offers seen while paying behind the payments: the latest per resource, many in one write', async () => {
-    const offerOf = (path: string, amount: number) =>
-      parsePaymentRequired(paymentRequiredHeader({ amount: String(amount), asset: USDC_BASE, payTo: PAY_TO, network: 'eip155:8453', url: `https://seller.example.test/${path}` }));
+  it('never lets a paid fetch override what discovery wrote, even a newer one', async () => {
+    // r0 came from the facilitator; a seller answering at that URL with another payee and price changes nothing.
+    const before = await db.pool.query('SELECT pay_to, price_atomic::text, source FROM catalog_resources WHERE resource = $1', ['https://api.example.test/r0']);
+    const hostile = parsePaymentRequired(paymentRequiredHeader({ amount: '1', asset: USDC_BASE, payTo: '0x000000000000000000000000000000000000dEaD', network: 'eip155:8453', url: 'https://api.example.test/r0' }));
+    await catalog.rememberPaidFetch('https://api.example.test/r0', hostile, hostile.requirements[0]!, new Date(Date.now() + 60_000));
+    const after = await db.pool.query('SELECT pay_to, price_atomic::text, source FROM catalog_resources WHERE resource = $1', ['https://api.example.test/r0']);
+    expect(after.rows).toEqual(before.rows);
+    expect(after.rows[0]).toMatchObject({ source: facilitatorUrl });
+  });
+
+  it('learns from a settled payment only when it was a paid fetch, under its fetched URL', async () => {
+    const offer = parsePaymentRequired(paymentRequiredHeader({ amount: '3000', asset: USDC_BASE, payTo: PAY_TO, network: 'eip155:8453', url: 'https://seller.example.test/claimed-by-offer' }));
+    const row = (intentId: string, fetchedUrl: string | null) =>
+      db.pool.query('INSERT INTO payment_offers (intent_id, x402_version, requirement_raw, resource_raw, fetched_url) VALUES ($1, 2, $2, $3, $4)', [
+        intentId,
+        JSON.stringify(offer.requirements[0]!.raw),
+        JSON.stringify(offer.resourceRaw),
+        fetchedUrl,
+      ]);
+    await row('pay_signed_only', null);
+    await row('pay_fetched', 'https://seller.example.test/settled-fetch');
+    await catalog.observeSettledFetch('pay_signed_only');
+    await catalog.observeSettledFetch('pay_fetched');
+    await catalog.observeSettledFetch('pay_unknown');
+    await catalog.flushObserved();
+    const rows = await db.pool.query<{ resource: string }>(`SELECT resource FROM catalog_resources WHERE resource LIKE 'https://seller.example.test/%' AND price_atomic = 3000`);
+    expect(rows.rows.map((r) => r.resource)).toEqual(['https://seller.example.test/settled-fetch']);
+  });
+
+  it('writes the paid fetches behind the payments: the latest per resource, many in one write', async () => {
+    const offerOf = (amount: number) =>
+      parsePaymentRequired(paymentRequiredHeader({ amount: String(amount), asset: USDC_BASE, payTo: PAY_TO, network: 'eip155:8453', url: 'https://seller.example.test/any' }));
     const upsert = vi.spyOn(catalog, 'upsert');
     try {
       for (let i = 1; i <= 50; i += 1) {
-        const offer = offerOf('hot-endpoint', 1_000 + i);
-        catalog.observeOffer(offer, offer.requirements[0]);
+        const offer = offerOf(1_000 + i);
+        catalog.observePaidFetch('https://seller.example.test/hot-endpoint', offer, offer.requirements[0]!);
       }
-      const other = offerOf('other-endpoint', 7_000);
-      catalog.observeOffer(other, other.requirements[0]);
+      const other = offerOf(7_000);
+      catalog.observePaidFetch('https://seller.example.test/other-endpoint', other, other.requirements[0]!);
       // Nothing is written while the payments go on; then one write of the latest of each.
       expect(upsert).not.toHaveBeenCalled();
       await vi.waitFor(() => expect(upsert).toHaveBeenCalledTimes(1), { timeout: 5_000, interval: 20 });

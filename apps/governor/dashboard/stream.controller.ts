@@ -11,11 +11,15 @@ import { EventStore, LOG_START, positionOf, type LogPosition, type RecordedEvent
 import { encodeJson } from '../../../libs/eventstore/json-codec.js';
 import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { Audience, principalOf, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { AccessKeys } from '../http/access-keys.js';
+import { adminOrgScope, Audience, bearerToken, principalOf, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { KeyRevocations, type RevokedKeys } from '../http/key-revocations.js';
 import { Clock } from '../http/clock.js';
 import { parseBody } from '../http/input.js';
 import { ReadModels } from '../agent/read-models.js';
+import { levelRemainingMicros, spentInCurrentPeriodMicros, type BudgetBalanceRow } from '../../../libs/ledger/budget-balance.js';
 import { LOGGER } from '../http/tokens.js';
+import { streamSlotRefusal, type StreamHolderKey } from './stream-slots.js';
 
 // Live views over the committed event log, as Server-Sent Events. Each open stream polls
 // the log from its own position, so a slow or reconnecting client never holds others back
@@ -28,11 +32,12 @@ const PAGE_SIZE = 200;
 /** A comment line this often keeps proxies and browsers from closing an idle stream. */
 const HEARTBEAT_INTERVAL_MS = 15_000;
 /** Every open stream polls the database, so their number is bounded per process. */
-const MAX_OPEN_STREAMS = 32;
 /** The most recent events a new admin stream replays before it goes live. */
 const BACKLOG_MAX = 1_000;
 /** A client that does not read for this long is dropped rather than buffered without end. */
 const WRITE_STALL_MAX_MS = 30_000;
+/** How often a stream checks that its key still works: a key revoked on another governor ends it within this. */
+const KEY_RECHECK_INTERVAL_MS = 5_000;
 
 /** `<transaction id>.<global position>`: where a stream resumes (SSE `Last-Event-ID`). */
 const cursorPattern = /^(\d{1,20})\.(\d{1,19})$/;
@@ -46,9 +51,20 @@ const adminStreamQuery = z
 
 const sessionStreamQuery = z.object({ after: z.coerce.number().int().min(0).optional() }).strict();
 
+/** The slot key of a stream's holder: agents by org and id, admin keys by name. */
+function slotKey(holder: RevokedKeys, adminOrgId: string | null): StreamHolderKey {
+  return holder.kind === 'agent' ? { kind: 'agent', orgId: holder.orgId, principal: holder.agentId } : { kind: 'admin', orgId: adminOrgId, principal: holder.name };
+}
+
 interface OpenStream {
   response: Response;
   closed: boolean;
+  /** Whose key opened it: revoking that key ends the stream. */
+  holder: RevokedKeys;
+  /** The org an admin key is bound to (null: every org, or an agent's stream). */
+  adminOrgId: string | null;
+  /** Whether the key that opened it still works (it may be revoked on another governor). */
+  keyStillValid: () => Promise<boolean>;
 }
 
 @Controller()
@@ -61,7 +77,11 @@ export class StreamController implements BeforeApplicationShutdown {
     @Inject(ReadModels) private readonly reads: ReadModels,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+    @Inject(AccessKeys) private readonly keys: AccessKeys,
+    @Inject(KeyRevocations) revocations: KeyRevocations,
+  ) {
+    revocations.onRevoked((revoked) => this.endStreamsOf(revoked));
+  }
 
   /**
    * Every event of every org as it is committed, for FinOps screens. Without a cursor the
@@ -69,8 +89,11 @@ export class StreamController implements BeforeApplicationShutdown {
    */
   @Get('admin/v1/stream')
   @Audience('admin')
+  @Reach('narrowed_by_handler')
   async adminStream(@Req() request: AuthenticatedRequest, @Res() response: Response, @Query() rawQuery: unknown): Promise<void> {
     const query = parseBody(adminStreamQuery, rawQuery);
+    // A key bound to an org streams that org's events only.
+    const orgScope = adminOrgScope(request);
     const resumeFrom = headerCursor(request) ?? query.after;
     let position = resumeFrom === undefined ? await this.backlogStart(query.backlog) : parseCursor(resumeFrom);
     const stream = this.begin(request, response);
@@ -78,6 +101,7 @@ export class StreamController implements BeforeApplicationShutdown {
       const events = await this.store.readAll(this.pool, position, PAGE_SIZE);
       for (const event of events) {
         position = positionOf(event);
+        if (orgScope !== null && event.metadata.orgId !== orgScope) continue;
         await this.send(stream, cursorOf(position), event.type, encodeJson(eventBody(event)));
       }
       return events.length;
@@ -90,7 +114,9 @@ export class StreamController implements BeforeApplicationShutdown {
    */
   @Get('admin/v1/balances')
   @Audience('admin')
-  async balances() {
+  @Reach('narrowed_by_handler')
+  async balances(@Req() request: AuthenticatedRequest) {
+    const orgScope = adminOrgScope(request);
     const [sessions, agents, endpoints] = await Promise.all([
       this.pool.query<{
         session_id: string;
@@ -109,11 +135,14 @@ export class StreamController implements BeforeApplicationShutdown {
                 s.payments_count, s.status, s.expires_at, s.created_at
          FROM sessions_view s
          LEFT JOIN budget_balances a ON a.org_id = s.org_id AND a.level = 'agent' AND a.level_id = s.agent_id
+         WHERE ($1::text IS NULL OR s.org_id = $1)
          ORDER BY s.created_at DESC LIMIT 100`,
+        [orgScope],
       ),
-      this.pool.query<{ org_id: string; level_id: string; name: string; limit_micros: string | null; reserved_micros: string; spent_micros: string }>(
-        `SELECT org_id, level_id, name, limit_micros, reserved_micros, spent_micros FROM budget_balances
-         WHERE level = 'agent' ORDER BY org_id, name LIMIT 200`,
+      this.pool.query<BudgetBalanceRow & { org_id: string; level_id: string; name: string }>(
+        `SELECT org_id, level_id, name, limit_micros, reserved_micros, spent_micros, period, period_key FROM budget_balances
+         WHERE level = 'agent' AND ($1::text IS NULL OR org_id = $1) ORDER BY org_id, name LIMIT 200`,
+        [orgScope],
       ),
       this.pool.query<{ resource: string; payments: string; settled: string; refused: string; spent_micros: string; held_micros: string }>(
         `SELECT resource,
@@ -122,8 +151,9 @@ export class StreamController implements BeforeApplicationShutdown {
                 count(*) FILTER (WHERE status = 'rejected') AS refused,
                 coalesce(sum(amount_micros) FILTER (WHERE status = 'settled'), 0) AS spent_micros,
                 coalesce(sum(amount_micros) FILTER (WHERE status IN ('reserved', 'signed', 'unknown')), 0) AS held_micros
-         FROM payments_view WHERE resource IS NOT NULL
+         FROM payments_view WHERE resource IS NOT NULL AND ($1::text IS NULL OR org_id = $1)
          GROUP BY resource ORDER BY spent_micros DESC, resource LIMIT 100`,
+        [orgScope],
       ),
     ]);
     const now = this.clock.now();
@@ -147,16 +177,17 @@ export class StreamController implements BeforeApplicationShutdown {
         };
       }),
       agents: agents.rows.map((row) => {
-        const reserved = BigInt(row.reserved_micros);
-        const spent = BigInt(row.spent_micros);
+        const remaining = levelRemainingMicros(row, now);
         return {
           id: row.level_id,
           orgId: row.org_id,
           name: row.name,
           limit: row.limit_micros === null ? null : formatUsdMicros(BigInt(row.limit_micros)),
-          reserved: formatUsdMicros(reserved),
-          spent: formatUsdMicros(spent),
-          remaining: row.limit_micros === null ? null : formatUsdMicros(BigInt(row.limit_micros) - reserved - spent),
+          period: row.period,
+          reserved: formatUsdMicros(BigInt(row.reserved_micros)),
+          // Spent in the current day or month for a periodic budget: the domain starts afresh each period.
+          spent: formatUsdMicros(spentInCurrentPeriodMicros(row, now)),
+          remaining: remaining === null ? null : formatUsdMicros(remaining),
         };
       }),
       endpoints: endpoints.rows.map((row) => ({
@@ -220,9 +251,27 @@ export class StreamController implements BeforeApplicationShutdown {
     this.open.clear();
   }
 
+  /** Ends every open stream that a revoked key opened. */
+  private endStreamsOf(revoked: RevokedKeys): void {
+    for (const stream of this.open) {
+      const holder = stream.holder;
+      const match =
+        revoked.kind === 'agent'
+          ? holder.kind === 'agent' && holder.orgId === revoked.orgId && holder.agentId === revoked.agentId
+          : holder.kind === 'admin' && holder.name === revoked.name;
+      if (!match) continue;
+      stream.closed = true;
+      this.open.delete(stream);
+      if (!stream.response.writableEnded) stream.response.end();
+    }
+  }
+
   private begin(request: AuthenticatedRequest, response: Response): OpenStream {
-    if (this.open.size >= MAX_OPEN_STREAMS) throw new ApiProblem('too_many_streams', `at most ${MAX_OPEN_STREAMS} streams may be open at once; close one or retry later`);
-    const stream: OpenStream = { response, closed: false };
+    const token = bearerToken(request) ?? '';
+    const holder: RevokedKeys = request.agent !== undefined ? { kind: 'agent', ...request.agent } : { kind: 'admin', name: request.admin?.name ?? '' };
+    const refusal = streamSlotRefusal([...this.open].map((open) => slotKey(open.holder, open.adminOrgId)), slotKey(holder, request.admin?.orgId ?? null));
+    if (refusal !== undefined) throw new ApiProblem('too_many_streams', `${refusal}; retry later`);
+    const stream: OpenStream = { response, closed: false, holder, adminOrgId: request.admin?.orgId ?? null, keyStillValid: () => this.keys.keyStillValid(holder.kind, token) };
     this.open.add(stream);
     request.on('close', () => {
       stream.closed = true;
@@ -242,8 +291,13 @@ export class StreamController implements BeforeApplicationShutdown {
   /** Reads pages until the client leaves: at once while pages are full, else every poll interval. */
   private async pump(stream: OpenStream, readPage: () => Promise<number>): Promise<void> {
     let lastWriteMs = Date.now();
+    let lastKeyCheckMs = Date.now();
     try {
       while (!stream.closed) {
+        if (Date.now() - lastKeyCheckMs >= KEY_RECHECK_INTERVAL_MS) {
+          lastKeyCheckMs = Date.now();
+          if (!(await stream.keyStillValid())) break;
+        }
         const sent = await readPage();
         if (sent > 0) lastWriteMs = Date.now();
         if (sent >= PAGE_SIZE) continue;

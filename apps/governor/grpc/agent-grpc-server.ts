@@ -14,27 +14,29 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { ApiProblem, problemBody } from '../../../libs/platform/problem.js';
 import { contextOf, inSpan, SpanKind } from '../../../libs/platform/tracing.js';
 import { AccessKeys, type AgentPrincipal } from '../http/access-keys.js';
-import type { AuthenticatedRequest } from '../http/auth.guard.js';
-import { PaymentsController } from '../payments/payments.controller.js';
+import { parseBody } from '../http/input.js';
 import type { PaymentView, SessionView } from '../agent/read-models.js';
-import { SessionsController } from '../agent/sessions.controller.js';
+import { idempotencyKeyField } from '../payments/idempotency.js';
+import { PayAndFetch, payAndFetchInput, ReplayedProblem } from '../payments/pay-and-fetch.js';
+import { openSessionInput, Sessions } from '../payments/sessions.js';
+import { reportResultInput, SignOnly, signOnlyInput } from '../payments/sign-only.js';
 import { LOGGER } from '../http/tokens.js';
+import { mcpCallInput, McpGateway } from '../mcp/mcp-gateway.js';
 import { GrpcProblems, problemToServiceError } from './grpc-errors.js';
 
-// The agent API over gRPC (proto/paybound/v1/agent.proto). Every call goes through the
-// REST controllers' methods with the same principal and headers a REST request would carry,
-// so validation, idempotency scopes, decisions, events and error codes are the same by
-// construction; this file only translates messages and statuses.
+// The agent API over gRPC (proto/paybound/v1/agent.proto). Each call authenticates the key
+// in its metadata, maps its message to the input the use case takes (the same REST maps its
+// body to), and calls the use case: validation, idempotency, decisions, events and error
+// codes are the same as over REST by construction. This file translates messages and statuses.
 
 /** The same bound as the HTTP body: the largest legitimate message carries a v1 402 body. */
 const MESSAGE_BYTES_MAX = 128 * 1024;
-/** Answers are small; a megabyte leaves room for metadata without letting a bug stream a log. */
-const SEND_BYTES_MAX = 1024 * 1024;
+/** The largest answer is PaidFetch's: a seller's body of up to 5 MiB, its headers, and room for metadata. */
+const SEND_BYTES_MAX = 6 * 1024 * 1024;
 const CONCURRENT_STREAMS_PER_CONNECTION_MAX = 100;
 /** WatchSession polls the projection; each watcher costs one query per interval. */
 const WATCH_POLL_MS = 250;
@@ -126,6 +128,15 @@ function toGrpcSession(view: SessionView): GrpcSession {
   };
 }
 
+/** A JSON text field of a request, as REST would have parsed it: malformed is 400 with the field. */
+function jsonField(text: string, field: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ApiProblem('invalid_request', `${field}: must be JSON text`, { field });
+  }
+}
+
 function toGrpcPayment(view: PaymentView): Record<string, unknown> {
   return {
     id: view.id,
@@ -161,9 +172,12 @@ export class AgentGrpcServer implements OnModuleDestroy {
   private readonly problems: GrpcProblems;
 
   constructor(
-    @Inject(ModuleRef) private readonly modules: ModuleRef,
+    @Inject(Sessions) private readonly sessions: Sessions,
+    @Inject(SignOnly) private readonly signOnly: SignOnly,
+    @Inject(PayAndFetch) private readonly payAndFetch: PayAndFetch,
     @Inject(AccessKeys) private readonly keys: AccessKeys,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(McpGateway) private readonly mcpGateway: McpGateway,
   ) {
     this.problems = new GrpcProblems(logger);
   }
@@ -218,14 +232,6 @@ export class AgentGrpcServer implements OnModuleDestroy {
     await this.stop();
   }
 
-  private sessions(): SessionsController {
-    return this.modules.get(SessionsController, { strict: false });
-  }
-
-  private payments(): PaymentsController {
-    return this.modules.get(PaymentsController, { strict: false });
-  }
-
   /** The agent behind `authorization: Bearer <key>`, refused exactly as the REST guard refuses. */
   private async authenticate(metadata: Metadata): Promise<AgentPrincipal> {
     const header = metadataString(metadata, 'authorization');
@@ -234,14 +240,6 @@ export class AgentGrpcServer implements OnModuleDestroy {
     const agent = await this.keys.agentForKey(token);
     if (agent === undefined) throw new ApiProblem('invalid_api_key', 'the API key is unknown or revoked');
     return agent;
-  }
-
-  /** The request the REST controllers would see for this call: principal and the headers they read. */
-  private async asRestRequest(metadata: Metadata, idempotencyKey = ''): Promise<AuthenticatedRequest> {
-    const agent = await this.authenticate(metadata);
-    const headers: Record<string, string> = {};
-    if (idempotencyKey !== '') headers['idempotency-key'] = idempotencyKey;
-    return { agent, headers } as unknown as AuthenticatedRequest;
   }
 
   /** A unary call inside a server span that continues the caller's `traceparent` metadata. */
@@ -259,33 +257,103 @@ export class AgentGrpcServer implements OnModuleDestroy {
   private implementation(): UntypedServiceImplementation {
     return {
       openSession: this.unary(async (r: { limit: string; expiresInMinutes: number; maxPayments?: number; metadata: Record<string, string>; idempotencyKey: string }, metadata) => {
-        const request = await this.asRestRequest(metadata, r.idempotencyKey);
-        // The body REST would receive: unset proto fields become absent JSON fields, so a
-        // retry over either protocol hashes to the same idempotent request.
-        const body = {
+        const agent = await this.authenticate(metadata);
+        // Unset proto fields are absent inputs, as absent JSON fields are over REST.
+        const input = parseBody(openSessionInput, {
           limit: r.limit,
           ...(r.expiresInMinutes === 0 ? {} : { expiresInMinutes: r.expiresInMinutes }),
           ...(r.maxPayments === undefined ? {} : { maxPayments: r.maxPayments }),
           ...(Object.keys(r.metadata).length === 0 ? {} : { metadata: r.metadata }),
-        };
-        return { session: toGrpcSession(await this.sessions().open(request, body)) };
+        });
+        return { session: toGrpcSession(await this.sessions.open(agent, input, idempotencyKeyField(r.idempotencyKey))) };
       }),
       getSession: this.unary(async (r: { sessionId: string }, metadata) => {
-        const request = await this.asRestRequest(metadata);
-        return { session: toGrpcSession(await this.sessions().get(request, r.sessionId)) };
+        const agent = await this.authenticate(metadata);
+        return { session: toGrpcSession(await this.sessions.get(agent, r.sessionId)) };
+      }),
+      closeSession: this.unary(async (r: { sessionId: string }, metadata) => {
+        const agent = await this.authenticate(metadata);
+        return { session: toGrpcSession(await this.sessions.close(agent, r.sessionId)) };
       }),
       requestPayment: this.unary(async (r: { sessionId: string; paymentRequired: string; url: string; method: string; idempotencyKey: string }, metadata) => {
-        const request = await this.asRestRequest(metadata, r.idempotencyKey);
-        const body = { paymentRequired: r.paymentRequired, url: r.url, ...(r.method === '' ? {} : { method: r.method }) };
-        // The REST handler sets 201/202 on its response; gRPC says the same with the status field.
-        const ignoredResponse = { status: () => ignoredResponse, setHeader: () => ignoredResponse };
-        const answer = await this.payments().request(request, r.sessionId, body, ignoredResponse as never);
-        return { payment: toGrpcPayment(answer), ...(answer.header === null ? {} : { header: answer.header }) };
+        const agent = await this.authenticate(metadata);
+        const input = parseBody(signOnlyInput, { paymentRequired: r.paymentRequired, url: r.url, ...(r.method === '' ? {} : { method: r.method }) });
+        // REST answers 201 or 202; gRPC says the same with the payment's status.
+        const { payment } = await this.signOnly.request(agent, r.sessionId, input, idempotencyKeyField(r.idempotencyKey));
+        return { payment: toGrpcPayment(payment), ...(payment.header === null ? {} : { header: payment.header }) };
       }),
       reportResult: this.unary(async (r: { paymentId: string; httpStatus: number; paymentResponse: string }, metadata) => {
-        const request = await this.asRestRequest(metadata);
-        const body = { status: r.httpStatus, ...(r.paymentResponse === '' ? {} : { paymentResponse: r.paymentResponse }) };
-        return { payment: toGrpcPayment(await this.payments().result(request, r.paymentId, body)) };
+        const agent = await this.authenticate(metadata);
+        const input = parseBody(reportResultInput, { status: r.httpStatus, ...(r.paymentResponse === '' ? {} : { paymentResponse: r.paymentResponse }) });
+        return { payment: toGrpcPayment(await this.signOnly.report(agent, r.paymentId, input)) };
+      }),
+      paidFetch: this.unary(
+        async (
+          r: { sessionId: string; url: string; method: string; headers: Record<string, string>; body?: string; maxPrice?: string; idempotencyKey: string },
+          metadata,
+        ) => {
+          const agent = await this.authenticate(metadata);
+          const input = parseBody(payAndFetchInput, {
+            url: r.url,
+            ...(r.method === '' ? {} : { method: r.method }),
+            ...(Object.keys(r.headers).length === 0 ? {} : { headers: r.headers }),
+            ...(r.body === undefined ? {} : { body: r.body }),
+            ...(r.maxPrice === undefined ? {} : { maxPrice: r.maxPrice }),
+          });
+          const answer = await this.payAndFetch.fetch(agent, r.sessionId, input, idempotencyKeyField(r.idempotencyKey));
+          // Paybound's own problems are errors over gRPC, a replayed one too.
+          const replayed = ReplayedProblem.of(answer);
+          if (replayed !== undefined) throw replayed;
+          const { payment } = answer;
+          return {
+            status: answer.status,
+            headers: answer.headers.map(([name, value]) => ({ name, value })),
+            body: answer.body,
+            ...(payment === null ? {} : { payment: { id: payment.id, amount: payment.amount, ...(payment.remaining === null ? {} : { remaining: payment.remaining }) } }),
+            replayed: answer.replayed,
+          };
+        },
+      ),
+      listMcpTools: this.unary(async (_r: Record<string, never>, metadata) => {
+        const { tools, unavailable } = await this.mcpGateway.tools(await this.authenticate(metadata));
+        return {
+          tools: tools.map((t) => ({
+            name: t.name,
+            server: t.server,
+            tool: t.tool,
+            description: t.description ?? '',
+            inputSchemaJson: JSON.stringify(t.inputSchema),
+            ...(t.price === null ? {} : { price: t.price }),
+            ...(t.priceAtomic === null ? {} : { priceAtomic: t.priceAtomic }),
+            ...(t.network === null ? {} : { network: t.network }),
+          })),
+          unavailable,
+        };
+      }),
+      callMcpTool: this.unary(async (r: { sessionId: string; server: string; tool: string; argumentsJson: string; maxPrice: string; idempotencyKey: string }, metadata) => {
+        const agent = await this.authenticate(metadata);
+        const input = parseBody(mcpCallInput, {
+          server: r.server,
+          tool: r.tool,
+          ...(r.argumentsJson === '' ? {} : { arguments: jsonField(r.argumentsJson, 'arguments') }),
+          ...(r.maxPrice === '' ? {} : { maxPrice: r.maxPrice }),
+        });
+        const answer = await this.mcpGateway.call(agent, r.sessionId, input, idempotencyKeyField(r.idempotencyKey));
+        return {
+          ...(answer.result === null ? {} : { resultJson: JSON.stringify(answer.result) }),
+          ...(answer.error === null ? {} : { error: answer.error }),
+          ...(answer.payment === null
+            ? {}
+            : {
+                payment: {
+                  id: answer.payment.id,
+                  status: PAYMENT_STATUS[answer.payment.status],
+                  amount: answer.payment.amount,
+                  ...(answer.payment.remaining === null ? {} : { remaining: answer.payment.remaining }),
+                  ...(answer.payment.transaction === null ? {} : { transaction: answer.payment.transaction }),
+                },
+              }),
+        };
       }),
       watchSession: (call: ServerWritableStream<{ sessionId: string; maxDurationSeconds: number }, { session: GrpcSession }>) => {
         void this.watch(call);
@@ -323,9 +391,9 @@ export class AgentGrpcServer implements OnModuleDestroy {
     call.on('cancelled', finish);
     call.on('close', finish);
     try {
-      const request = await this.asRestRequest(call.metadata);
+      const agent = await this.authenticate(call.metadata);
       const deadline = Date.now() + (requested === 0 ? WATCH_DURATION_DEFAULT_S : requested) * 1_000;
-      let last = await this.sessions().get(request, call.request.sessionId);
+      let last = await this.sessions.get(agent, call.request.sessionId);
       call.write({ session: toGrpcSession(last) });
       const poll = async (): Promise<void> => {
         if (cancelled) return;
@@ -335,7 +403,7 @@ export class AgentGrpcServer implements OnModuleDestroy {
           return;
         }
         try {
-          const now = await this.sessions().get(request, call.request.sessionId);
+          const now = await this.sessions.get(agent, call.request.sessionId);
           if (cancelled) return;
           if (!sameBalance(now, last)) {
             last = now;

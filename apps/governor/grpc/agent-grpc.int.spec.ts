@@ -1,4 +1,6 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadGovernorConfig } from '../config.js';
 import { createGovernor, type RunningGovernor } from '../create-governor.js';
@@ -12,21 +14,37 @@ const ADMIN = 'test-admin-token';
 const TOKEN = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
 const PAY_TO = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 
-
-
 describe('the agent API over gRPC', () => {
   let db: TestDatabase;
   let governor: RunningGovernor;
   let client: GrpcAgentClient;
   let key: string;
+  // A seller on loopback for PaidFetch: a free answer that pretends to be Paybound, and a 402.
+  let seller: Server;
+  let sellerUrl: string;
+  const sellerCalls = new Map<string, number>();
 
   beforeAll(async () => {
+    seller = createServer((request, response) => {
+      const url = request.url ?? '/';
+      sellerCalls.set(url, (sellerCalls.get(url) ?? 0) + 1);
+      if (url.startsWith('/free')) {
+        response.writeHead(200, { 'content-type': 'text/plain', 'x-seller': 'yes', 'Paybound-Remaining': '1000000.00' });
+        response.end('free data');
+      } else {
+        response.writeHead(402, { 'PAYMENT-REQUIRED': paymentRequiredHeader({ amount: '10000', asset: TOKEN, payTo: PAY_TO, url: `${sellerUrl}${url}` }) });
+        response.end('{}');
+      }
+    });
+    await new Promise<void>((resolve) => seller.listen(0, '127.0.0.1', resolve));
+    sellerUrl = `http://127.0.0.1:${(seller.address() as AddressInfo).port}`;
     db = await freshDatabase('grpc');
     const config = loadGovernorConfig({
       DATABASE_URL: db.url,
       PORT: '0',
       PAYBOUND_ADMIN_TOKEN: ADMIN,
       PAYBOUND_SIGN_WAIT_MS: '0',
+      PAYBOUND_FETCH_PRIVATE_ADDRESSES: 'allow',
       PAYBOUND_ASSETS: JSON.stringify([{ network: 'eip155:31337', address: TOKEN, decimals: 6, symbol: 'TUSD' }]),
     });
     // GRPC_PORT is read from the environment at start, as the governor process reads it.
@@ -46,6 +64,7 @@ describe('the agent API over gRPC', () => {
     client?.close();
     await governor?.close();
     await db?.drop();
+    await new Promise((resolve) => seller?.close(resolve));
   });
 
   async function refusal(promise: Promise<unknown>): Promise<{ code: number; paybound: string; detail: string; problem: Record<string, unknown> }> {
@@ -136,6 +155,71 @@ describe('the agent API over gRPC', () => {
     const watchTooLong = client.watchSession<unknown>({ sessionId: session.id, maxDurationSeconds: 100_000 });
     const watchError = await new Promise<ServiceError>((resolve) => watchTooLong.on('error', resolve));
     expect(watchError.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  // a6f3337: the key was hashed with the REST route and body, so the same payment sent as an
+  // object over REST and as JSON text over gRPC was two requests: 422 idempotency_key_reused.
+  it('takes one Idempotency-Key for one payment over REST and gRPC, whatever encoding carried the offer', async () => {
+    const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
+    const v2 = JSON.parse(Buffer.from(offer, 'base64').toString('utf8')) as Record<string, unknown>;
+    const overRest = await call<{ id: string; status: string }>(governor.url, 'POST', `/v1/sessions/${session.id}/payments`, {
+      key,
+      body: { paymentRequired: v2, url: 'http://127.0.0.1/same' },
+      headers: { 'Idempotency-Key': 'same-payment' },
+    });
+    expect(overRest.status).toBe(202);
+    const overGrpc = await client.unary<{ payment: GrpcPayment }>('requestPayment', { sessionId: session.id, paymentRequired: JSON.stringify(v2), url: 'http://127.0.0.1/same', idempotencyKey: 'same-payment' });
+    expect(overGrpc.payment.id).toBe(overRest.body.id);
+    const asHeader = await client.unary<{ payment: GrpcPayment }>('requestPayment', { sessionId: session.id, paymentRequired: offer, url: 'http://127.0.0.1/same', idempotencyKey: 'same-payment' });
+    expect(asHeader.payment.id).toBe(overRest.body.id);
+    const reserved = await db.pool.query(`SELECT 1 FROM events WHERE type = 'Reserved' AND data->>'sessionId' = $1`, [session.id]);
+    expect(reserved.rowCount).toBe(1);
+  });
+
+  // a6f3337: no CloseSession (UNIMPLEMENTED).
+  it('closes a session with CloseSession: payments are refused with session_closed, and closing again answers the same', async () => {
+    const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
+    const closed = await client.unary<{ session: GrpcSession }>('closeSession', { sessionId: session.id });
+    expect(closed.session).toMatchObject({ id: session.id, status: 'SESSION_STATUS_CLOSED' });
+    const refused = await refusal(client.unary('requestPayment', { sessionId: session.id, paymentRequired: offer, url: 'http://127.0.0.1/closed' }));
+    expect([refused.code, refused.paybound]).toEqual([status.PERMISSION_DENIED, 'session_closed']);
+    expect((await client.unary<{ session: GrpcSession }>('closeSession', { sessionId: session.id })).session.status).toBe('SESSION_STATUS_CLOSED');
+    const missing = await refusal(client.unary('closeSession', { sessionId: 'ses_nope' }));
+    expect([missing.code, missing.paybound]).toEqual([status.NOT_FOUND, 'session_not_found']);
+  });
+
+  // Before: no PaidFetch (UNIMPLEMENTED); pay-and-fetch was REST only.
+  it('pays and fetches with PaidFetch: the seller\'s answer without its Paybound-* headers, and one payment for a retried key over gRPC and REST', async () => {
+    const { session } = await client.unary<{ session: GrpcSession }>('openSession', { limit: '1.00' });
+    type Answer = { status: number; headers: { name: string; value: string }[]; body: Buffer; payment?: { id: string; amount: string }; replayed: boolean };
+    const free = await client.unary<Answer>('paidFetch', { sessionId: session.id, url: `${sellerUrl}/free`, headers: { 'x-agent': 'a' } });
+    expect(free.status).toBe(200);
+    expect(free.body.toString('utf8')).toBe('free data');
+    expect(free.headers).toEqual(expect.arrayContaining([{ name: 'x-seller', value: 'yes' }]));
+    expect(free.headers.filter((h) => h.name.toLowerCase().startsWith('paybound-'))).toEqual([]);
+    expect([free.payment, free.replayed]).toEqual([undefined, false]);
+
+    // No worker signs here: the first answer is Paybound's payment_not_signed, an error over gRPC.
+    const url = `${sellerUrl}/paid?run=grpc`;
+    const first = await refusal(client.unary('paidFetch', { sessionId: session.id, url, idempotencyKey: 'fetch-g-1' }));
+    expect([first.code, first.paybound]).toEqual([status.UNAVAILABLE, 'payment_not_signed']);
+    const paymentId = first.problem.paymentId as string;
+    expect(paymentId).toMatch(/^pay_/);
+    const retried = await client.unary('paidFetch', { sessionId: session.id, url, idempotencyKey: 'fetch-g-1' }).then(
+      () => expect.unreachable('the retry should fail as the first call did'),
+      (e: unknown) => e as ServiceError,
+    );
+    expect(retried.code).toBe(status.UNAVAILABLE);
+    expect(retried.metadata.get('paybound-idempotent-replay')).toEqual(['true']);
+    expect(JSON.parse(String(retried.metadata.get('paybound-problem')[0]))).toEqual(first.problem);
+    // The same key over REST is the same request: the first answer again.
+    const overRest = await call<Record<string, unknown>>(governor.url, 'POST', `/v1/sessions/${session.id}/fetch`, { key, body: { url }, headers: { 'Idempotency-Key': 'fetch-g-1' } });
+    expect(overRest.status).toBe(503);
+    expect(overRest.headers.get('paybound-idempotent-replay')).toBe('true');
+    expect(overRest.headers.get('paybound-payment-id')).toBe(paymentId);
+    expect(sellerCalls.get('/paid?run=grpc')).toBe(1);
+    const reserved = await db.pool.query(`SELECT data->>'intentId' AS id FROM events WHERE type = 'Reserved' AND data->>'sessionId' = $1`, [session.id]);
+    expect(reserved.rows).toEqual([{ id: paymentId }]);
   });
 
   it('ends a watch when its duration is over', async () => {

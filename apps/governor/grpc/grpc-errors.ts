@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../../libs/platform/error-catalogue.js';
 import type { ProblemBody } from '../../../libs/platform/problem.js';
 import { ProblemFilter } from '../http/problem.filter.js';
+import { ReplayedProblem } from '../payments/pay-and-fetch.js';
 
 // gRPC answers the same problems as REST: the REST exception filter builds the problem, so
 // there is one place that turns errors into codes and figures, and the error catalogue gives
@@ -30,7 +31,10 @@ export class GrpcProblems {
 
   /** The gRPC error for any error thrown by the application services. */
   toServiceError(error: unknown): Partial<ServiceError> {
-    return problemToServiceError(this.filter.toProblem(error));
+    const serviceError = problemToServiceError(this.filter.toProblem(error));
+    // The first answer to an idempotency key, answered again: as over REST, it says so.
+    if (error instanceof ReplayedProblem) serviceError.metadata?.set('paybound-idempotent-replay', 'true');
+    return serviceError;
   }
 }
 

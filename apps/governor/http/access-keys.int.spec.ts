@@ -18,7 +18,7 @@ describe('AccessKeys: agent key lookups of concurrent requests', () => {
     const first = await keys.issueAgentKey('agent-1', 'org-a');
     const second = await keys.issueAgentKey('agent-2', 'org-b');
     const revoked = await keys.issueAgentKey('agent-3', 'org-a');
-    await keys.revokeAgentKeys('agent-3');
+    await keys.revokeAgentKeys('org-a', 'agent-3');
     const query = vi.spyOn(db.pool, 'query');
     try {
       const found = await Promise.all([first, second, revoked, 'pb_agent_unknown', first].map((key) => keys.agentForKey(key)));
@@ -28,7 +28,15 @@ describe('AccessKeys: agent key lookups of concurrent requests', () => {
       query.mockRestore();
     }
     // Revocation takes effect on the next lookup: nothing is cached between turns.
-    await keys.revokeAgentKeys('agent-1');
+    await keys.revokeAgentKeys('org-a', 'agent-1');
     expect(await keys.agentForKey(first)).toBeUndefined();
+  });
+
+  it('revokes the keys of one org\'s agent only: agent ids are unique within an org, not across orgs', async () => {
+    const orgB = await keys.issueAgentKey('agentb', 'orgb');
+    const orgD = await keys.issueAgentKey('agentb', 'orgd');
+    expect(await keys.revokeAgentKeys('orgd', 'agentb')).toBe(1);
+    expect(await keys.agentForKey(orgD)).toBeUndefined();
+    expect(await keys.agentForKey(orgB)).toEqual({ agentId: 'agentb', orgId: 'orgb' });
   });
 });

@@ -2,6 +2,7 @@
 // promises; served at /docs (Swagger UI) and /docs/openapi.json.
 
 import { HISTORY_PER_AGENT_MAX } from '../../../libs/domain/budget/policy.js';
+import { mcpGatewayPaths } from '../mcp/mcp-openapi.js';
 import { DEFAULT_WEBHOOK_EVENT_TYPES, WEBHOOK_ENDPOINTS_MAX, WEBHOOK_EVENT_TYPES } from '../../../libs/domain/webhooks/webhooks.js';
 import { ERROR_CODES } from '../../../libs/platform/error-catalogue.js';
 import { consoleOpenApiPaths } from '../admin/console-openapi.js';
@@ -21,11 +22,38 @@ const WEBHOOK_DELIVERY_DESCRIPTION = [
   'An endpoint gets the events that happen after it is created; one with an orgId only that org\'s, and wallet alerts (which belong to no org) go to endpoints without one.',
 ].join(' ');
 const usd = { type: 'string', pattern: '^\\d+\\.\\d{2,6}$', examples: ['2.00', '0.005'] };
+const ifMatch = {
+  name: 'If-Match',
+  in: 'header',
+  required: true,
+  schema: { type: 'string' },
+  description: 'The ETag from GET ("3"), or * to replace whatever is there; without it 428, a stale one 412',
+};
+const policyPutResponses = {
+  '200': { description: 'Changed; new ETag' },
+  '400': problemResponse('Invalid rule or missing body; `field` names it'),
+  '412': problemResponse('policy_version_mismatch: someone else changed it first'),
+  '415': problemResponse('unsupported_media_type: the body is not JSON'),
+  '428': problemResponse('precondition_required: no If-Match'),
+};
+const adminKey = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    scope: { type: 'string', enum: ['root', 'org_admin', 'finance'] },
+    orgId: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    createdBy: { type: ['string', 'null'], examples: ['admin:root'] },
+    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+    revokedBy: { type: ['string', 'null'] },
+  },
+};
 const idempotencyKey = {
   name: 'Idempotency-Key',
   in: 'header',
   required: false,
-  description: 'A retry with the same key and body gets the first answer and never a second reservation; the same key with another body is 422.',
+  description:
+    'A retry with the same key and the same request gets the first answer and never a second reservation; the same key with another request is 422. The key is hashed with what the call means (session, URL, method, offer, …), not with its transport: the same key and payment over REST and gRPC are one request.',
   schema: { type: 'string', maxLength: 255 },
 };
 
@@ -61,8 +89,10 @@ export const openApiDocument = {
           requested: { ...usd, description: 'The amount asked for (403).' },
           remaining: { ...usd, description: 'What was left at that level (403).' },
           paymentId: { type: 'string' },
-          paymentStatus: { type: 'string', description: 'The status of the payment an Idempotency-Key retry found (payment_already_used).' },
+          paymentStatus: { type: ['string', 'null'], description: 'The status of the payment the problem is about (payment_already_used, payment_not_sent).' },
+          validBefore: { type: ['string', 'null'], format: 'date-time', description: 'When the signed authorization expires; its hold is released after that if unused (payment_not_sent).' },
           reason: { type: 'string', description: 'Why the settlement worker did not sign (payment_not_signed).' },
+          open: { type: 'integer', description: 'The agent\'s open sessions (too_many_open_sessions; `limit` is then the cap, a number).' },
           scope: { type: 'string', enum: ['org', 'total'], description: 'Which queue of decisions is full (overloaded).' },
         },
       },
@@ -96,12 +126,21 @@ export const openApiDocument = {
       },
       RequestPayment: {
         type: 'object',
-        required: ['paymentRequired', 'url'],
+        required: ['url'],
         additionalProperties: false,
+        description: 'Exactly one of `paymentRequired`, `challenges` or `response`. Every x402 requirement and MPP challenge they carry is an option; exactly one is chosen (cheapest in USD, then PAYBOUND_RAIL_PREFERENCE), and every other is recorded with its reason.',
         properties: {
           paymentRequired: {
             oneOf: [{ type: 'string', description: 'The raw PAYMENT-REQUIRED header value (v2).' }, { type: 'object', description: 'The v1 402 JSON body.' }],
           },
+          challenges: { type: 'array', items: { type: 'string' }, maxItems: 16, description: 'MPP: the seller\'s `WWW-Authenticate: Payment …` values as received.' },
+          response: {
+            type: 'object',
+            description: 'The seller\'s whole 402: status, headers (name → value or values) and, for an x402 v1 offer, its body.',
+            properties: { status: { const: 402 }, headers: { type: 'object' }, body: { oneOf: [{ type: 'string' }, { type: 'object' }] } },
+            required: ['status', 'headers'],
+          },
+          body: { type: 'string', description: 'The body the paid request will carry: an MPP challenge\'s `digest` must match it.' },
           url: { type: 'string', format: 'uri' },
           method: { type: 'string', default: 'GET' },
         },
@@ -122,6 +161,22 @@ export const openApiDocument = {
           transaction: { type: ['string', 'null'] },
           reason: { type: ['string', 'null'] },
           createdAt: { type: 'string', format: 'date-time' },
+          rail: { type: 'string', enum: ['x402', 'mpp'], description: 'Present for payments chosen among a 402\'s options.' },
+          scheme: { type: 'string', examples: ['exact', 'upto', 'charge'] },
+          transfer: { type: 'string', enum: ['eip3009', 'permit2'] },
+          maxAmount: { ...usd, description: 'What was reserved: the price, or for `upto` the signed maximum; `amount` is what settled.' },
+          maxAmountAtomic: { type: 'string' },
+          headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'Every header to send with the paid request, once signed (MPP: `Authorization: Payment …`).' },
+          receipt: {
+            type: ['object', 'null'],
+            description: 'The seller\'s PAYMENT-RESPONSE or Payment-Receipt as received, and decoded.',
+            properties: { header: { type: 'string' }, value: { type: 'string' }, document: {} },
+          },
+          options: {
+            type: 'object',
+            description: 'What the 402 offered: the chosen option, and each other one with `stage` and `reason` (e.g. `rail_preference`, `more_expensive`, `mpp_challenge_expired`, `permit2_allowance_missing`).',
+            properties: { chosen: { type: 'object' }, rejected: { type: 'array', items: { type: 'object' } } },
+          },
         },
       },
       SignedPayment: {
@@ -238,6 +293,7 @@ export const openApiDocument = {
     },
   },
   paths: {
+    ...mcpGatewayPaths,
     '/v1/sessions': {
       post: {
         summary: 'Open an execution session with a hard limit',
@@ -248,6 +304,21 @@ export const openApiDocument = {
           '400': problemResponse('Invalid input; `field` names it'),
           '401': problemResponse('Missing or unknown key'),
           '422': problemResponse('Idempotency-Key reused with another body'),
+          '429': problemResponse(
+            'too_many_open_sessions: the agent has PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT sessions open (neither closed nor expired; 100 by default); close one. Decided with the org\'s other decisions, so it holds across governors.',
+          ),
+        },
+      },
+    },
+    '/v1/sessions/{id}/close': {
+      post: {
+        summary: 'Close a session to new payments',
+        description:
+          'Records SessionClosed. New payments in the session are refused with 403 session_closed (a LimitExceeded event); payments already under way still sign, settle or are refunded. Closing a closed session changes nothing and answers it again, so a retry needs no Idempotency-Key. No body.',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'The session, with status closed', content: { 'application/json': { schema: { $ref: '#/components/schemas/Session' } } } },
+          '404': problemResponse('Unknown, or not this agent’s'),
         },
       },
     },
@@ -271,13 +342,20 @@ export const openApiDocument = {
           '202': { description: 'Reserved; not signed yet (poll GET /v1/payments/{id})', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
           '403': problemResponse('Refused by a budget or policy; a LimitExceeded event records it'),
           '404': problemResponse('Unknown session'),
-          '502': problemResponse('bad_payment_offer: the seller’s 402 is malformed or hostile; nothing was signed'),
+          '502': problemResponse(
+            'bad_payment_offer: the seller’s 402 is malformed, hostile or oversized, or offers nothing this deployment can pay (no requirement on a network the settlement worker has an RPC for, in a known asset, in a scheme it signs); nothing was reserved or signed',
+          ),
         },
       },
     },
     '/v1/sessions/{id}/fetch': {
       post: {
         summary: 'Pay-and-fetch: Paybound calls the URL, pays an x402 402 within the budget, and answers with the seller’s response',
+        description: [
+          'The seller’s headers pass except hop-by-hop ones and every `Paybound-*` header: Paybound sets its own last (`Paybound-Payment-Id`, `Paybound-Amount`, `Paybound-Remaining`), so a seller cannot pose as Paybound.',
+          'A problem answer of Paybound itself carries `Paybound-Problem: <code>`; a seller’s answer never does, even a problem+json one, so a client tells them apart by that header (not by the body’s `type`).',
+          'With an Idempotency-Key, the first answer of a fetch that reserved a payment is kept with the payment for 24 hours: its status, content type, body (up to 1 MiB, stored in clear like the answer itself), whether it was Paybound’s problem, and its Paybound-Amount and Paybound-Remaining. A retry with the same key and request is answered from it with `Paybound-Idempotent-Replay: true`, without calling the seller or paying again. Header values must be tab or visible Latin-1 (no CR, LF, NUL or other control character); a URL must not carry credentials.',
+        ].join(' '),
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }, idempotencyKey],
         requestBody: {
           required: true,
@@ -290,24 +368,33 @@ export const openApiDocument = {
                 properties: {
                   url: { type: 'string', format: 'uri' },
                   method: { type: 'string', default: 'GET' },
-                  headers: { type: 'object', additionalProperties: { type: 'string' } },
+                  headers: { type: 'object', maxProperties: 50, additionalProperties: { type: 'string', maxLength: 8192, pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$' } },
                   body: { oneOf: [{ type: 'string' }, { type: 'object' }, { type: 'array' }] },
-                  maxPrice: usd,
+                  maxPrice: { ...usd, description: 'The most this request agrees to pay; a dearer offer is refused 403 price_above_max at level `request`, recorded as LimitExceeded.' },
                 },
               },
             },
           },
         },
         responses: {
-          '200': { description: 'The seller’s status, headers and body (any status passes through); a paid answer carries Paybound-Payment-Id, Paybound-Amount (USD) and Paybound-Remaining (USD)' },
+          '200': {
+            description:
+              'The seller’s status, headers and body (any status passes through); a paid answer carries Paybound-Payment-Id, Paybound-Amount (USD) and Paybound-Remaining (USD); a replayed first answer carries Paybound-Idempotent-Replay: true',
+          },
           '202': { description: 'Waiting for an admin’s approval; poll GET /v1/payments/{id}', content: { 'application/json': { schema: { $ref: '#/components/schemas/SignedPayment' } } } },
           '403': problemResponse(
             'Refused by a budget or policy, or price_above_max; destination_not_allowed when the URL resolves to a loopback, private or link-local address (allowed only with PAYBOUND_FETCH_PRIVATE_ADDRESSES=allow)',
           ),
+          '400': problemResponse('Invalid input; `field` names it (`headers.<name>` for a header value, `url` for a URL with credentials)'),
           '404': problemResponse('Unknown session'),
-          '409': problemResponse('payment_already_used: an Idempotency-Key retry of a fetch that already went ahead'),
-          '502': problemResponse('bad_payment_offer, upstream_unreachable or upstream_response_too_large'),
-          '503': problemResponse('payment_not_signed: the settlement worker refused or did not sign in time; nothing was paid'),
+          '409': problemResponse('payment_already_used: an Idempotency-Key retry of a fetch that went ahead, whose first answer was not kept (still under way, cut off, or larger than 1 MiB)'),
+          '422': problemResponse('idempotency_key_reused: the key was used with another request'),
+          '502': problemResponse(
+            'bad_payment_offer (also: a PAYMENT-REQUIRED header above 16 KiB, or nothing this deployment can pay), upstream_unreachable, upstream_bad_response or upstream_response_too_large (headers above 64 KiB, body above 5 MiB)',
+          ),
+          '503': problemResponse(
+            'payment_not_signed: the settlement worker refused or did not sign in time; nothing was paid. payment_not_sent: it signed after the wait; nothing was sent, `paymentStatus` and `validBefore` say how the payment stands',
+          ),
           '504': problemResponse('upstream_timeout: the payment outcome is reconciled on chain'),
         },
       },
@@ -368,13 +455,13 @@ export const openApiDocument = {
       get: {
         summary: 'The policy of the org, with its version as ETag',
         parameters: [orgParam],
-        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+        responses: { '200': { description: 'The policy; ETag header carries the version' }, '404': problemResponse('No such org, team or agent (or another org than the key\'s)') },
       },
       put: {
         summary: 'Replace the policy of the org (a PolicyChanged event with before/after); takes effect for the next decision',
-        parameters: [...[orgParam], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        parameters: [...[orgParam], ifMatch],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
-        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+        responses: policyPutResponses,
       },
     },
     '/admin/v1/orgs/{orgId}/teams/{teamId}/budget': {
@@ -389,13 +476,13 @@ export const openApiDocument = {
       get: {
         summary: 'The policy of a team, with its version as ETag',
         parameters: [orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+        responses: { '200': { description: 'The policy; ETag header carries the version' }, '404': problemResponse('No such org, team or agent (or another org than the key\'s)') },
       },
       put: {
         summary: 'Replace the policy of a team (a PolicyChanged event with before/after); takes effect for the next decision',
-        parameters: [...[orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        parameters: [...[orgParam, { name: 'teamId', in: 'path', required: true, schema: { type: 'string' } }], ifMatch],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
-        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+        responses: policyPutResponses,
       },
     },
     '/admin/v1/orgs/{orgId}/agents/{agentId}/budget': {
@@ -410,13 +497,13 @@ export const openApiDocument = {
       get: {
         summary: 'The policy of an agent, with its version as ETag',
         parameters: [orgParam, agentParam],
-        responses: { '200': { description: 'The policy; ETag header carries the version' } },
+        responses: { '200': { description: 'The policy; ETag header carries the version' }, '404': problemResponse('No such org, team or agent (or another org than the key\'s)') },
       },
       put: {
         summary: 'Replace the policy of an agent (a PolicyChanged event with before/after); takes effect for the next decision',
-        parameters: [...[orgParam, agentParam], { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag from GET; a stale one answers 412' }],
+        parameters: [...[orgParam, agentParam], ifMatch],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Policy' } } } },
-        responses: { '200': { description: 'Changed; new ETag' }, '400': problemResponse('Invalid rule; `field` names it'), '412': problemResponse('policy_version_mismatch: someone else changed it first') },
+        responses: policyPutResponses,
       },
     },
     '/admin/v1/orgs/{orgId}/agents/{agentId}/keys': {
@@ -425,9 +512,43 @@ export const openApiDocument = {
     },
     '/admin/v1/admin-keys': {
       post: {
-        summary: 'Create a named admin key; changes made with it are recorded as admin:<name>',
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } } },
-        responses: { '201': { description: 'The key, shown once' } },
+        summary: 'Mint a named admin key (root keys only); changes made with it are recorded as admin:<name>, and the mint as an AdminKeyChanged event',
+        description:
+          'Scopes: `root` governs every org and alone mints, lists and revokes admin keys and creates orgs; `org_admin` governs the org it names (every route on another org answers 404 org_not_found; routes that span every org, such as /admin/v1/wallets, answer 403); `finance` reads only (GET), over the org it names or, without one, every org. Names are never reused.',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['name', 'scope'],
+                additionalProperties: false,
+                properties: {
+                  name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
+                  scope: { type: 'string', enum: ['root', 'org_admin', 'finance'] },
+                  orgId: { type: ['string', 'null'], description: 'Required for org_admin, optional for finance, absent for root' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '201': { description: 'The key, shown once in `apiKey`', content: { 'application/json': { schema: { allOf: [adminKey, { type: 'object', properties: { apiKey: { type: 'string' } } }] } } } },
+          '403': problemResponse('Not a root key'),
+          '404': problemResponse('org_not_found'),
+          '409': problemResponse('admin_key_already_exists: the name is or was in use'),
+        },
+      },
+      get: {
+        summary: 'Every admin key with its scope, who minted and who revoked it (never the keys); root keys only',
+        responses: { '200': { description: 'The keys', content: { 'application/json': { schema: { type: 'object', properties: { items: { type: 'array', items: adminKey } } } } } } },
+      },
+    },
+    '/admin/v1/admin-keys/{name}': {
+      delete: {
+        summary: 'Revoke an admin key (root keys only): its next request is refused and its open event streams end; an AdminKeyChanged event records it',
+        parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Revoked', content: { 'application/json': { schema: adminKey } } }, '404': problemResponse('admin_key_not_found') },
       },
     },
     '/admin/v1/audit': {

@@ -84,9 +84,16 @@ export class MetricsController {
     @Inject(GOVERNOR_CONFIG) private readonly config: GovernorConfig,
   ) {}
 
-  /** Prometheus text format; behind `Authorization: Bearer <PAYBOUND_METRICS_TOKEN>` when that is set. */
+  /**
+   * Prometheus text format, behind `Authorization: Bearer <PAYBOUND_METRICS_TOKEN>`. The
+   * figures include the paying wallets, so without a token the endpoint is closed unless
+   * PAYBOUND_METRICS_OPEN=true says it may be read by anyone who reaches the port.
+   */
   @Get('metrics')
   async metrics(@Req() request: Request, @Res() response: Response): Promise<void> {
+    if (this.config.metricsToken === undefined && !this.config.metricsOpen) {
+      throw new ApiProblem('forbidden', '/metrics is closed: set PAYBOUND_METRICS_TOKEN (and scrape with it), or PAYBOUND_METRICS_OPEN=true');
+    }
     if (!scrapeAllowed(request.headers.authorization, this.config.metricsToken)) {
       throw new ApiProblem('unauthenticated', 'send "Authorization: Bearer <PAYBOUND_METRICS_TOKEN>"');
     }

@@ -1,9 +1,7 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../../../test/support/database.js';
 import { paymentRequiredHeader } from '../../../test/support/api-client.js';
 import { parsePaymentRequired, type PaymentOffer } from '../../../libs/x402/offer.js';
-import { Catalog } from '../catalog/catalog.js';
 import { PaymentOffers } from './payment-offers.js';
 
 const USDC_BASE = '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913';
@@ -19,7 +17,7 @@ describe('PaymentOffers: the offer rows of concurrent payments', () => {
 
   beforeAll(async () => {
     db = await freshDatabase('payment_offers');
-    offers = new PaymentOffers(db.pool, new Catalog(db.pool, { assets: [] }, pino({ level: 'silent' })));
+    offers = new PaymentOffers(db.pool);
   });
   afterAll(async () => {
     await db.drop();

@@ -2,7 +2,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import pg from 'pg';
 import { Coalescer } from '../../../libs/platform/concurrency.js';
 import type { PaymentOffer, PaymentRequirement } from '../../../libs/x402/offer.js';
-import { Catalog } from '../catalog/catalog.js';
 
 /** Offer rows written in one statement at most. */
 const OFFER_BATCH_MAX = 500;
@@ -13,6 +12,7 @@ interface OfferRow {
   requirementRaw: string;
   resourceRaw: string | null;
   extensions: string | null;
+  fetchedUrl: string | null;
 }
 
 /**
@@ -27,24 +27,21 @@ export class PaymentOffers {
   /** Every payment writes its offer: the rows of one event-loop turn share one statement and one commit. */
   private readonly rows: Coalescer<OfferRow, Error | undefined>;
 
-  constructor(
-    @Inject(pg.Pool) private readonly pool: pg.Pool,
-    @Inject(Catalog) private readonly catalog: Catalog,
-  ) {
+  constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {
     this.rows = new Coalescer((rows) => this.insert(rows), OFFER_BATCH_MAX);
   }
 
-  async rememberOffer(intentId: string, offer: PaymentOffer, requirement: PaymentRequirement): Promise<void> {
+  /** `fetchedUrl`: the URL pay-and-fetch took the offer from; null for an offer an agent handed in. */
+  async rememberOffer(intentId: string, offer: PaymentOffer, requirement: PaymentRequirement, fetchedUrl: string | null = null): Promise<void> {
     const failure = await this.rows.submit({
       intentId,
       x402Version: offer.x402Version,
       requirementRaw: JSON.stringify(requirement.raw),
       resourceRaw: offer.resourceRaw === undefined ? null : JSON.stringify(offer.resourceRaw),
       extensions: offer.extensions === undefined ? null : JSON.stringify(offer.extensions),
+      fetchedUrl,
     });
     if (failure !== undefined) throw failure;
-    // Every offer Paybound sees while paying also feeds the catalog, written behind the payment; this never throws.
-    this.catalog.observeOffer(offer, requirement);
   }
 
   /**
@@ -63,9 +60,9 @@ export class PaymentOffers {
 
   private async insertAll(rows: OfferRow[]): Promise<void> {
     await this.pool.query(
-      `INSERT INTO payment_offers (intent_id, x402_version, requirement_raw, resource_raw, extensions)
-       SELECT * FROM unnest($1::text[], $2::integer[], $3::jsonb[], $4::jsonb[], $5::jsonb[]) ON CONFLICT (intent_id) DO NOTHING`,
-      [rows.map((r) => r.intentId), rows.map((r) => r.x402Version), rows.map((r) => r.requirementRaw), rows.map((r) => r.resourceRaw), rows.map((r) => r.extensions)],
+      `INSERT INTO payment_offers (intent_id, x402_version, requirement_raw, resource_raw, extensions, fetched_url)
+       SELECT * FROM unnest($1::text[], $2::integer[], $3::jsonb[], $4::jsonb[], $5::jsonb[], $6::text[]) ON CONFLICT (intent_id) DO NOTHING`,
+      [rows.map((r) => r.intentId), rows.map((r) => r.x402Version), rows.map((r) => r.requirementRaw), rows.map((r) => r.resourceRaw), rows.map((r) => r.extensions), rows.map((r) => r.fetchedUrl)],
     );
   }
 }

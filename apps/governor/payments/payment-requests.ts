@@ -4,12 +4,12 @@ import { CommandBus } from '@nestjs/cqrs';
 import type { IdempotencyClaim, Reserve } from '../../../libs/domain/budget/commands.js';
 import type { LimitExceeded, Reserved } from '../../../libs/domain/budget/events.js';
 import { idempotencyIndex } from '../../../libs/domain/budget/state.js';
-import { formatUsdMicros, stablecoinAtomicToUsdMicros } from '../../../libs/domain/money.js';
+import { formatUsdMicros } from '../../../libs/domain/money.js';
 import type { RecordedEvent } from '../../../libs/eventstore/event-store.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { X402OfferError } from '../../../libs/x402/errors.js';
-import { parsePaymentRequired, type PaymentOffer, type PaymentRequiredInput, type PaymentRequirement } from '../../../libs/x402/offer.js';
-import { selectRequirement } from '../../../libs/x402/select.js';
+import type { PaymentOption } from '../../../libs/rails/options.js';
+import { parsePaymentRequired, type PaymentOffer, type PaymentRequiredInput } from '../../../libs/x402/offer.js';
 import type { AgentPrincipal } from '../http/access-keys.js';
 import { Clock } from '../http/clock.js';
 import type { GovernorConfig } from '../config.js';
@@ -17,26 +17,45 @@ import { DecideBudget } from '../decide-budget.handler.js';
 import { PaymentOffers } from './payment-offers.js';
 import { paymentFromReserved, ReadModels, type PaymentView } from '../agent/read-models.js';
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
+import { PaymentRails } from './payment-rails.js';
+import { collectRailOptions, RailChoices } from './rail-choice.js';
 import { WalletFunding } from './wallet-funding.js';
 
-export interface PaymentRequestInput {
+/**
+ * How long an MPP `authorization` may stay executable when its challenge expires later (or
+ * never): the challenge names no timeout of its own, as an x402 requirement does.
+ */
+const MPP_AUTHORIZATION_WINDOW_SEC = 300;
+
+export interface ReserveInput {
   sessionId: string;
-  offer: PaymentRequiredInput;
+  /** Every option of the seller's 402 (collectRailOptions): exactly one is chosen and reserved. */
+  options: ReturnType<typeof collectRailOptions>;
+  /** The body the paid request carries: an MPP challenge's `digest` must match it. */
+  requestBody?: string | undefined;
   url: string;
   method: string;
   idempotency: IdempotencyClaim | null;
+  /** The most the request agrees to pay; the domain refuses above it (price_above_max, level `request`). */
+  maxPriceMicros: bigint | null;
+  /** Pay-and-fetch: the URL Paybound fetched the offer from, which may describe it in the catalog once paid. */
+  fetchedUrl: string | null;
+  /** What the loop guard counts as the same request, when more than method and URL (an MCP tool call: tool and arguments). */
+  loopKey?: string;
 }
 
 export interface ReservedPayment {
   payment: PaymentView;
-  offer: PaymentOffer;
-  requirement: PaymentRequirement;
+  /** The option chosen among the 402's (for a retry, the one this call would have chosen). */
+  option: PaymentOption;
+  /** False when the Idempotency-Key named a payment decided before: this call reserved nothing. */
+  created: boolean;
 }
 
 /**
- * The shared first half of both payment flows (sign-only and pay-and-fetch): read the
- * seller's offer strictly, choose a requirement Paybound can pay, and reserve it on every
- * budget level. A refusal throws the 403 problem that the LimitExceeded event recorded.
+ * The shared first half of every payment use case (sign-only, pay-and-fetch): choose the
+ * requirement this deployment can pay, and reserve it on every budget level. A refusal
+ * throws the 403 problem that the LimitExceeded event recorded.
  */
 @Injectable()
 export class PaymentRequests {
@@ -47,33 +66,24 @@ export class PaymentRequests {
     @Inject(Clock) private readonly clock: Clock,
     @Inject(PaymentOffers) private readonly offers: PaymentOffers,
     @Inject(WalletFunding) private readonly wallets: WalletFunding,
+    @Inject(RailChoices) private readonly rails: RailChoices,
+    @Inject(PaymentRails) private readonly railRows: PaymentRails,
   ) {}
 
-  async reserve(agent: AgentPrincipal, input: PaymentRequestInput): Promise<ReservedPayment> {
-    const offer = parseOffer(input.offer);
-    const assets = this.config.assets;
-    const selection = selectRequirement(offer, {
-      supportedSchemes: ['exact'],
-      supportedNetworks: [...new Set(assets.map((a) => a.network))],
-      allowedAssets: assets.map((a) => a.address),
-    });
-    if (!selection.ok) {
-      // A scheme Paybound cannot sign, or no EIP-712 domain: the offer is unusable, not disallowed.
-      const { code, detail } = selection;
-      if (code === 'scheme_not_supported' || code === 'eip712_domain_missing') throw new ApiProblem('bad_payment_offer', detail);
-      throw new ApiProblem(code, detail);
-    }
-    const requirement = selection.requirement;
-    const asset = assets.find((a) => a.network === requirement.network && a.address.toLowerCase() === requirement.asset.toLowerCase());
-    if (asset === undefined) throw new ApiProblem('asset_not_allowed', `asset ${requirement.asset} is not configured`);
+  async reserve(agent: AgentPrincipal, input: ReserveInput): Promise<ReservedPayment> {
+    // Nothing is reserved for an option the worker could not sign: refused here, not released later.
+    const chosen = await this.rails.choose(input.options, input.requestBody);
+    const { option, asset } = chosen;
     const now = this.clock.now();
     const intentId = `pay_${randomUUID()}`;
-    // Independent round trips, made at once. The worker signs from the offer's row, so it is
-    // committed before the reservation it belongs to is submitted.
+    // Independent round trips, made at once. The worker signs from the offer's rows, so they
+    // are committed before the reservation they belong to is submitted.
     const [walletAvailableAtomic] = await Promise.all([
-      this.wallets.availableAtomic(requirement.network, requirement.asset),
-      this.offers.rememberOffer(intentId, offer, requirement),
+      this.wallets.availableAtomic(option.network, option.asset),
+      option.source.kind === 'x402' ? this.offers.rememberOffer(intentId, option.source.offer, option.source.requirement, input.fetchedUrl) : Promise.resolve(),
+      this.railRows.remember(intentId, option, asset, chosen.rail),
     ]);
+    const timeoutSec = option.source.kind === 'x402' ? option.source.requirement.maxTimeoutSeconds : MPP_AUTHORIZATION_WINDOW_SEC;
     const command: Reserve = {
       type: 'Reserve',
       orgId: agent.orgId,
@@ -82,16 +92,20 @@ export class PaymentRequests {
       intentId,
       sessionId: input.sessionId,
       agentId: agent.agentId,
-      amountMicros: stablecoinAtomicToUsdMicros(requirement.amountAtomic, asset.decimals),
-      amountAtomic: requirement.amountAtomic,
-      asset: requirement.asset,
-      network: requirement.network,
-      payTo: requirement.payTo,
+      amountMicros: chosen.usdMicros,
+      amountAtomic: option.maxAmountAtomic,
+      asset: option.asset,
+      network: option.network,
+      payTo: option.payTo,
       resource: input.url,
-      validBefore: new Date(now.getTime() + requirement.maxTimeoutSeconds * 1000).toISOString(),
+      validBefore: new Date(Math.min(now.getTime() + timeoutSec * 1000, option.expiresAtMs ?? Number.POSITIVE_INFINITY)).toISOString(),
       method: input.method,
       idempotency: input.idempotency,
       walletAvailableAtomic,
+      maxPriceMicros: input.maxPriceMicros,
+      rail: chosen.rail,
+      ...(chosen.rail.transfer === 'permit2' ? { permit2AllowanceAtomic: chosen.permit2AllowanceAtomic } : {}),
+      ...(input.loopKey === undefined ? {} : { loopKey: input.loopKey }),
     };
     const { events, view: decidedIntentId } = await this.commands.execute(
       new DecideBudget(
@@ -112,11 +126,12 @@ export class PaymentRequests {
       const { code, level, ...figures } = payment.refusal;
       throw new ApiProblem(code, `payment refused at the ${level} level: ${code.replace(/_/g, ' ')}`, { level, ...figures, paymentId: decidedIntentId });
     }
-    return { payment, offer, requirement };
+    return { payment, option, created: reserved !== undefined };
   }
 }
 
-function parseOffer(input: PaymentRequiredInput): PaymentOffer {
+/** Reads a seller's offer strictly; anything it cannot vouch for is 502 bad_payment_offer. */
+export function parseOffer(input: PaymentRequiredInput): PaymentOffer {
   try {
     return parsePaymentRequired(input);
   } catch (error) {

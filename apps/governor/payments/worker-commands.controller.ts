@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { WORKER_ACTOR, WORKER_COMMANDS_PATH, type WorkerCommand, type WorkerCommandAnswer } from '../../../libs/settlement/worker-decisions.js';
 import { Audience } from '../http/auth.guard.js';
 import { DecideBudget } from '../decide-budget.handler.js';
+import { Catalog } from '../catalog/catalog.js';
 import { addressField as address, caip2Field as network, parseBody } from '../http/input.js';
 
 // The settlement worker's budget commands, decided here in the org's one writer rather than
@@ -15,7 +16,7 @@ const instant = z.string().datetime({ offset: true });
 const hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
 
 const workerCommandBody = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('RecordSignature'), orgId: id, at: instant, intentId: id, scheme: z.string().min(1).max(32), payer: address, nonce: hash32, validAfter: instant, validBefore: instant }).strict(),
+  z.object({ type: z.literal('RecordSignature'), orgId: id, at: instant, intentId: id, scheme: z.string().min(1).max(32), payer: address, nonce: hash32, validAfter: instant, validBefore: instant, transfer: z.enum(['eip3009', 'permit2']).optional() }).strict(),
   z
     .object({
       type: z.literal('Settle'),
@@ -43,7 +44,10 @@ const workerCommandBody = z.discriminatedUnion('type', [
 @Controller()
 @Audience('worker')
 export class WorkerCommandsController {
-  constructor(@Inject(CommandBus) private readonly commands: CommandBus) {}
+  constructor(
+    @Inject(CommandBus) private readonly commands: CommandBus,
+    @Inject(Catalog) private readonly catalog: Catalog,
+  ) {}
 
   /** Decides one of the worker's commands; a refusal is the domain's problem (409 intent_already_settled, …). */
   @Post(WORKER_COMMANDS_PATH.slice(1))
@@ -53,6 +57,8 @@ export class WorkerCommandsController {
     // The actor is who authenticated, not what the body says.
     const command: WorkerCommand = { ...body, actor: WORKER_ACTOR };
     const { events } = await this.commands.execute(new DecideBudget(command, () => undefined));
+    // A paid fetch that settled may describe its endpoint in the catalog, behind the answer.
+    if (events.some((event) => event.type === 'Settled')) void this.catalog.observeSettledFetch(command.intentId);
     return { events: events.map((event) => ({ type: event.type, streamVersion: event.streamVersion })) };
   }
 }

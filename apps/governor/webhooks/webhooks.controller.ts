@@ -9,10 +9,10 @@ import { ApiProblem } from '../../../libs/platform/problem.js';
 import { processDataKeys } from '../../../libs/platform/data-keys.js';
 import { newWebhookSecret, sealWebhookSecret } from '../../../libs/webhooks/signature.js';
 import { WEBHOOK_DISPATCH_LOCK_KEY } from '../../../libs/webhooks/webhook-dispatcher.js';
-import { adminActorOf, Audience, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { adminActorOf, adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
 import { Clock } from '../http/clock.js';
 import type { GovernorConfig } from '../config.js';
-import { parseBody } from '../http/input.js';
+import { parseBody, parseOptionalBody, parseQuery } from '../http/input.js';
 import { assertResolvesPublic, DestinationNotAllowedError } from '../../../libs/platform/outbound-guard.js';
 import { GOVERNOR_CONFIG } from '../http/tokens.js';
 
@@ -139,6 +139,9 @@ function endpointNotFound(id: string): ApiProblem {
  */
 @Controller('admin/v1/webhooks')
 @Audience('admin')
+// A key bound to an org sees and manages that org's endpoints only; endpoints of no org
+// (every org's events, and wallet alerts) are for keys over every org.
+@Reach('narrowed_by_handler')
 export class WebhooksController {
   constructor(
     @Inject(pg.Pool) private readonly pool: pg.Pool,
@@ -151,7 +154,8 @@ export class WebhooksController {
   @Post()
   @HttpCode(201)
   async create(@Req() request: AuthenticatedRequest, @Body() raw: unknown) {
-    const body = parseBody(createBody, raw);
+    const parsed = parseBody(createBody, raw);
+    const body = { ...parsed, orgId: adminOrgScope(request, parsed.orgId) };
     await this.assertReachable(body.url);
     if (body.orgId !== null) {
       const org = await this.pool.query('SELECT 1 FROM streams WHERE stream_id = $1', [orgStreamId(body.orgId)]);
@@ -180,8 +184,8 @@ export class WebhooksController {
   }
 
   @Get()
-  async list(@Query() raw: unknown) {
-    const { orgId } = parseBody(listQuery, raw);
+  async list(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
+    const orgId = adminOrgScope(request, parseQuery(listQuery, raw).orgId);
     const result = await this.pool.query<EndpointRow>(
       `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE deleted_at IS NULL AND ($1::text IS NULL OR org_id = $1) ORDER BY created_at, endpoint_id LIMIT $2`,
       [orgId ?? null, WEBHOOK_ENDPOINTS_MAX],
@@ -192,8 +196,8 @@ export class WebhooksController {
 
   /** One endpoint, with how many of its deliveries are pending, delivered and failed. */
   @Get(':id')
-  async get(@Param('id') id: string) {
-    const row = await this.endpoint(id);
+  async get(@Req() request: AuthenticatedRequest, @Param('id') id: string) {
+    const row = await this.endpoint(id, adminOrgScope(request));
     const counts = await this.pool.query<{ status: string; count: string }>('SELECT status, count(*) FROM webhook_deliveries WHERE endpoint_id = $1 GROUP BY status', [id]);
     const deliveries = { pending: 0, delivered: 0, failed: 0 };
     for (const c of counts.rows) deliveries[c.status as keyof typeof deliveries] = Number(c.count);
@@ -202,15 +206,16 @@ export class WebhooksController {
 
   /** Changes the URL, event types, description or whether it is enabled; a disabled endpoint gets no new deliveries and its pending ones wait. */
   @Patch(':id')
-  async update(@Param('id') id: string, @Body() raw: unknown) {
+  async update(@Req() request: AuthenticatedRequest, @Param('id') id: string, @Body() raw: unknown) {
     const body = parseBody(updateBody, raw);
+    const scope = adminOrgScope(request);
     if (body.url !== undefined) await this.assertReachable(body.url);
     const now = this.clock.now();
     const updated = await this.pool.query<EndpointRow>(
       `UPDATE webhook_endpoints SET url = COALESCE($2, url), event_types = COALESCE($3, event_types), description = COALESCE($4, description),
          enabled = COALESCE($5, enabled), updated_at = $6
-       WHERE endpoint_id = $1 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
-      [id, body.url ?? null, body.eventTypes ?? null, body.description ?? null, body.enabled ?? null, now],
+       WHERE endpoint_id = $1 AND deleted_at IS NULL AND ($7::text IS NULL OR org_id = $7) RETURNING ${ENDPOINT_COLUMNS}`,
+      [id, body.url ?? null, body.eventTypes ?? null, body.description ?? null, body.enabled ?? null, now, scope],
     );
     const row = updated.rows[0];
     if (row === undefined) throw endpointNotFound(id);
@@ -220,10 +225,14 @@ export class WebhooksController {
   /** Deletes an endpoint: it gets nothing more, its pending deliveries are failed, and its delivery record stays. */
   @Delete(':id')
   @HttpCode(200)
-  async remove(@Param('id') id: string) {
+  async remove(@Req() request: AuthenticatedRequest, @Param('id') id: string) {
+    const scope = adminOrgScope(request);
     const now = this.clock.now();
     return this.store.transaction(async (client) => {
-      const deleted = await client.query('UPDATE webhook_endpoints SET deleted_at = $2, enabled = false, updated_at = $2 WHERE endpoint_id = $1 AND deleted_at IS NULL', [id, now]);
+      const deleted = await client.query(
+        'UPDATE webhook_endpoints SET deleted_at = $2, enabled = false, updated_at = $2 WHERE endpoint_id = $1 AND deleted_at IS NULL AND ($3::text IS NULL OR org_id = $3)',
+        [id, now, scope],
+      );
       if (deleted.rowCount === 0) throw endpointNotFound(id);
       const cancelled = await client.query(
         `UPDATE webhook_deliveries SET status = 'failed', lease_expires_at = NULL, last_error = 'endpoint_deleted' WHERE endpoint_id = $1 AND status = 'pending'`,
@@ -240,8 +249,9 @@ export class WebhooksController {
    */
   @Post(':id/secret')
   @HttpCode(201)
-  async rotateSecret(@Param('id') id: string, @Body() raw: unknown) {
-    const { overlapSeconds } = parseBody(rotateBody, raw);
+  async rotateSecret(@Req() request: AuthenticatedRequest, @Param('id') id: string, @Body() raw: unknown) {
+    const { overlapSeconds } = parseOptionalBody(rotateBody, raw);
+    const scope = adminOrgScope(request);
     const now = this.clock.now();
     const secret = newWebhookSecret();
     const sealed = sealWebhookSecret(processDataKeys(), secret, id);
@@ -250,8 +260,8 @@ export class WebhooksController {
       `UPDATE webhook_endpoints SET previous_secret = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE secret END,
          previous_secret_key_id = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE secret_key_id END,
          previous_secret_expires_at = $3, secret = $2, secret_key_id = $5, updated_at = $4
-       WHERE endpoint_id = $1 AND deleted_at IS NULL`,
-      [id, sealed.value, previousExpiresAt, now, sealed.keyId],
+       WHERE endpoint_id = $1 AND deleted_at IS NULL AND ($6::text IS NULL OR org_id = $6)`,
+      [id, sealed.value, previousExpiresAt, now, sealed.keyId, scope],
     );
     if (rotated.rowCount === 0) throw endpointNotFound(id);
     return { id, secret, previousSecretExpiresAt: previousExpiresAt?.toISOString() ?? null };
@@ -259,9 +269,9 @@ export class WebhooksController {
 
   /** The endpoint's deliveries, newest first, paged by the `next` cursor. */
   @Get(':id/deliveries')
-  async deliveries(@Param('id') id: string, @Query() raw: unknown) {
-    const q = parseBody(deliveriesQuery, raw);
-    await this.endpoint(id);
+  async deliveries(@Req() request: AuthenticatedRequest, @Param('id') id: string, @Query() raw: unknown) {
+    const q = parseQuery(deliveriesQuery, raw);
+    await this.endpoint(id, adminOrgScope(request));
     const result = await this.pool.query<DeliveryRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries
        WHERE endpoint_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR delivery_id < $3)
@@ -274,8 +284,8 @@ export class WebhooksController {
 
   /** One delivery with every attempt: when, how long, the HTTP status or the error. */
   @Get(':id/deliveries/:deliveryId')
-  async delivery(@Param('id') id: string, @Param('deliveryId') deliveryId: string) {
-    const row = await this.deliveryRow(id, deliveryId);
+  async delivery(@Req() request: AuthenticatedRequest, @Param('id') id: string, @Param('deliveryId') deliveryId: string) {
+    const row = await this.deliveryRow(id, deliveryId, adminOrgScope(request));
     const attempts = await this.pool.query<{ attempt: number; started_at: Date; duration_ms: number; http_status: number | null; error: string | null }>(
       'SELECT attempt, started_at, duration_ms, http_status, error FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt LIMIT $2',
       [row.delivery_id, ATTEMPT_HISTORY_MAX],
@@ -292,10 +302,11 @@ export class WebhooksController {
    */
   @Post(':id/deliveries/:deliveryId/retry')
   @HttpCode(202)
-  async retry(@Param('id') id: string, @Param('deliveryId') deliveryId: string) {
-    const row = await this.deliveryRow(id, deliveryId);
+  async retry(@Req() request: AuthenticatedRequest, @Param('id') id: string, @Param('deliveryId') deliveryId: string) {
+    const scope = adminOrgScope(request);
+    const row = await this.deliveryRow(id, deliveryId, scope);
     if (row.status === 'delivered') throw new ApiProblem('webhook_delivery_already_delivered', `delivery ${row.delivery_id} was delivered at ${row.delivered_at?.toISOString() ?? ''}`);
-    const endpoint = await this.endpoint(id);
+    const endpoint = await this.endpoint(id, scope);
     if (!endpoint.enabled) throw new ApiProblem('webhook_endpoint_disabled', `endpoint ${id} is disabled; enable it first`);
     const now = this.clock.now();
     const retried = await this.pool.query<DeliveryRow>(
@@ -308,15 +319,19 @@ export class WebhooksController {
     return deliveryView(retried.rows[0] ?? row);
   }
 
-  private async endpoint(id: string): Promise<EndpointRow> {
-    const result = await this.pool.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE endpoint_id = $1 AND deleted_at IS NULL`, [id]);
+  /** The endpoint, when it exists and is within `scope` (an org, or null for every endpoint). */
+  private async endpoint(id: string, scope: string | null): Promise<EndpointRow> {
+    const result = await this.pool.query<EndpointRow>(
+      `SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE endpoint_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR org_id = $2)`,
+      [id, scope],
+    );
     const row = result.rows[0];
     if (row === undefined) throw endpointNotFound(id);
     return row;
   }
 
-  private async deliveryRow(endpointId: string, deliveryId: string): Promise<DeliveryRow> {
-    await this.endpoint(endpointId);
+  private async deliveryRow(endpointId: string, deliveryId: string, scope: string | null): Promise<DeliveryRow> {
+    await this.endpoint(endpointId, scope);
     const notFound = new ApiProblem('webhook_delivery_not_found', `delivery ${deliveryId.slice(0, 40)} of endpoint ${endpointId.slice(0, 80)} does not exist`);
     if (!/^\d{1,19}$/.test(deliveryId)) throw notFound;
     const result = await this.pool.query<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE delivery_id = $1 AND endpoint_id = $2`, [deliveryId, endpointId]);

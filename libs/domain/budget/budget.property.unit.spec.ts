@@ -304,6 +304,8 @@ const ACTIONS = {
       expiresInMs: fc.constantFrom(3 * DAY_MS, 2 * HOUR_MS, 40 * DAY_MS, 3 * DAY_MS, 40 * DAY_MS, 2 * HOUR_MS, 5 * MINUTE_MS, 30 * SECOND_MS),
       maxPayments: fc.oneof({ withCrossShrink: true }, { weight: 2, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom(3, 1, 2, 5) }),
       key: keySlot,
+      // The deployment's cap on open sessions per agent: usually none, sometimes small enough to bite.
+      openMax: fc.constantFrom(null, null, null, 1, 2, 3),
     }),
     weight: 6,
     setup: true,
@@ -321,9 +323,22 @@ const ACTIONS = {
         maxPayments: a.maxPayments,
         metadata: { purpose: 'property' },
         idempotency,
+        openSessionsMax: a.openMax,
       };
     },
-  } satisfies ActionKind<{ agent: number; limit: bigint; expiresInMs: number; maxPayments: number | null; key: number | null }>,
+  } satisfies ActionKind<{ agent: number; limit: bigint; expiresInMs: number; maxPayments: number | null; key: number | null; openMax: number | null }>,
+  /** The agent closes a session (now and then another agent's, which must look missing). */
+  closeSession: {
+    arbitrary: fc.record({ session: pick, byOther: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }),
+    weight: 2,
+    setup: false,
+    build: (a, world) => {
+      const session = chosen(world.sessions, a.session);
+      const owner = session?.agentId ?? 'a-unknown';
+      const agentId = a.byOther ? (world.agents.find((id) => id !== owner) ?? 'a-unknown') : owner;
+      return { ...base(world, `agent:${agentId}`), type: 'CloseSession', sessionId: session?.id ?? 's-unknown', agentId };
+    },
+  } satisfies ActionKind<{ session: number; byOther: boolean }>,
   reserve: {
     arbitrary: fc.record({
       session: pick,
@@ -339,6 +354,8 @@ const ACTIONS = {
       validForSeconds: fc.constantFrom(10, 60, 600, 86_400),
       wallet: fc.constantFrom('unknown', 'unknown', 'unknown', 'enough', 'enough', 'enough', 'enough', 'short'),
       key: keySlot,
+      // The request's own maxPrice: usually none.
+      maxPrice: fc.oneof({ withCrossShrink: true }, { weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.bigInt(0n, 400n) }),
     }),
     weight: 30,
     setup: false,
@@ -374,6 +391,7 @@ const ACTIONS = {
         validBefore: iso(world.nowMs + a.validForSeconds * SECOND_MS),
         idempotency: a.key === null ? null : { key: KEYS[a.key]!, requestHash: requestHashOf('payment', request) },
         walletAvailableAtomic: wallet,
+        maxPriceMicros: a.maxPrice,
       };
     },
   } satisfies ActionKind<{
@@ -388,6 +406,7 @@ const ACTIONS = {
     validForSeconds: number;
     wallet: 'unknown' | 'enough' | 'short';
     key: number | null;
+    maxPrice: bigint | null;
   }>,
   sign: {
     arbitrary: fc.record({ intent: pickIntent, validBefore: fc.constantFrom('as-reserved', 'as-reserved', 'earlier', 'later'), nonce: fc.constantFrom(0, 0, 0, 1) }),
@@ -658,6 +677,7 @@ function learn(world: World, step: DecisionStep): void {
       case 'Frozen':
       case 'Unfrozen':
       case 'ShadowRefusal':
+      case 'SessionClosed':
       case 'BudgetThresholdReached':
       case 'SettlementReported':
       case 'Settled':
@@ -802,6 +822,7 @@ function describeEvent(event: BudgetEvent): string {
     case 'PolicyChanged':
     case 'AgentKeyChanged':
     case 'SessionOpened':
+    case 'SessionClosed':
     case 'ApprovalGranted':
     case 'ApprovalDenied':
     case 'PaymentSigned':
@@ -894,17 +915,19 @@ describe('the budget decider under random command sequences', () => {
     // The kill switch and shadow policies are judged by their own unit tests (budget.unit.spec.ts);
     // this generator does not produce them yet, so they are left out of its coverage by name.
     const commandsDecided: Record<Exclude<BudgetCommand['type'], NotGenerated['command']>, number> = {
-      CreateOrg: 0, CreateTeam: 0, RegisterAgent: 0, ChangeBudget: 0, ChangePolicy: 0, ChangeAgentKey: 0, OpenSession: 0,
+      CreateOrg: 0, CreateTeam: 0, RegisterAgent: 0, ChangeBudget: 0, ChangePolicy: 0, ChangeAgentKey: 0, OpenSession: 0, CloseSession: 0,
       Reserve: 0, RecordSignature: 0, ReportOutcome: 0, DecideApproval: 0, Settle: 0, Release: 0,
     };
     const eventsDecided: Record<Exclude<BudgetEventType, NotGenerated['event']>, number> = {
-      OrgCreated: 0, TeamCreated: 0, AgentRegistered: 0, BudgetChanged: 0, PolicyChanged: 0, AgentKeyChanged: 0, SessionOpened: 0,
+      OrgCreated: 0, TeamCreated: 0, AgentRegistered: 0, BudgetChanged: 0, PolicyChanged: 0, AgentKeyChanged: 0, SessionOpened: 0, SessionClosed: 0,
       Reserved: 0, ApprovalRequested: 0, ApprovalGranted: 0, ApprovalDenied: 0, LimitExceeded: 0, BudgetThresholdReached: 0,
       PaymentSigned: 0, SettlementReported: 0, Settled: 0, Refunded: 0,
     };
-    // Every refusal a payment can meet today; `session_closed` needs a command that closes a session.
-    const refusals: Record<Exclude<RefusalCode, 'session_closed' | 'approval_required' | 'agent_frozen'>, number> = {
-      session_limit_exceeded: 0, agent_limit_exceeded: 0, team_limit_exceeded: 0, org_limit_exceeded: 0, session_expired: 0,
+    // Every refusal a payment can meet. The generated payments carry no rail yet, so the
+    // Permit2 allowance refusal is left to libs/domain/budget/rails.unit.spec.ts, and no agent
+    // is frozen by this generator, so `agent_frozen` is left to budget.unit.spec.ts.
+    const refusals: Record<Exclude<RefusalCode, 'approval_required' | 'permit2_allowance_missing' | 'agent_frozen'>, number> = {
+      session_closed: 0, session_limit_exceeded: 0, agent_limit_exceeded: 0, team_limit_exceeded: 0, org_limit_exceeded: 0, session_expired: 0,
       wallet_insufficient_funds: 0, domain_not_allowed: 0, network_not_allowed: 0, asset_not_allowed: 0, payee_not_allowed: 0,
       price_above_max: 0, loop_detected: 0, rate_limited: 0,
     };

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { BudgetCommand, OpenSession, RecordSignature, Release, Reserve } from './commands.js';
+import type { BudgetCommand, CloseSession, OpenSession, RecordSignature, Release, Reserve } from './commands.js';
 import { decide } from './decide.js';
 import { DomainError } from './errors.js';
 import type { BudgetEvent } from './events.js';
 import { evolve } from './evolve.js';
 import { EMPTY_POLICY, HISTORY_PER_AGENT_MAX, HISTORY_WINDOW_MS_MAX, type Policy } from './policy.js';
-import { CLOSED_PAYMENT_RETENTION_MS, initialOrgState, remainingMicros, type OrgState } from './state.js';
+import { CLOSED_PAYMENT_RETENTION_MS, initialOrgState, openSessionCount, remainingMicros, type OrgState } from './state.js';
 
 const AT = '2026-11-25T10:00:00.000Z';
 const base = { orgId: 'org-1', actor: 'system', at: AT };
@@ -373,6 +373,36 @@ describe('policies and periods in decisions', () => {
     expect(decide(reserve('i-5', 1n, { at: '2026-11-25T10:01:01.000Z' }), state)[0]?.type).toBe('Reserved');
   });
 
+  it('keys the loop guard on the command\'s loop key when it gives one: the same tool with other arguments is another request', () => {
+    const state = run([changePolicy('agent', 'a-1', { loopGuard: { maxPayments: 2, windowSeconds: 60 } })], world()).state;
+    const tool = { resource: 'http://127.0.0.1/mcp#premium_quote', method: 'MCP' };
+    const { events } = run(
+      [
+        reserve('i-1', 1n, { ...tool, loopKey: 'MCP tool args-A' }),
+        reserve('i-2', 1n, { ...tool, loopKey: 'MCP tool args-B' }),
+        reserve('i-3', 1n, { ...tool, loopKey: 'MCP tool args-A' }),
+        reserve('i-4', 1n, { ...tool, loopKey: 'MCP tool args-A' }),
+        // Without a loop key the same resource counts by method and URL, fragment dropped:
+        // the two keyed payments above do not count toward it.
+        reserve('i-5', 1n, tool),
+      ],
+      state,
+    );
+    expect(events.map((e) => (e.type === 'LimitExceeded' ? e.data.code : e.type))).toEqual(['Reserved', 'Reserved', 'Reserved', 'loop_detected', 'Reserved']);
+    expect(events[0]).toMatchObject({ type: 'Reserved', data: { loopKey: 'MCP tool args-A' } });
+    expect(events[4]?.data).not.toHaveProperty('loopKey');
+  });
+
+  it('rebuilds the loop guard from the loop key recorded on Reserved, so a replayed log refuses alike', () => {
+    const policy = changePolicy('agent', 'a-1', { loopGuard: { maxPayments: 1, windowSeconds: 60 } });
+    const decided = run([policy, reserve('i-1', 1n, { loopKey: 'MCP k' })], world()).events;
+    // A fresh state folded from the same events, as a restarted governor has it.
+    const replayed = world();
+    for (const event of decided) evolve(replayed, event);
+    expect(decide(reserve('i-2', 1n, { loopKey: 'MCP k' }), replayed)[0]).toMatchObject({ type: 'LimitExceeded', data: { code: 'loop_detected' } });
+    expect(decide(reserve('i-3', 1n, { loopKey: 'MCP other' }), replayed)[0]?.type).toBe('Reserved');
+  });
+
   it('keeps an agent history bounded and the rate guard exact past the history cap', () => {
     const limit = 3_000;
     const state = run(
@@ -595,5 +625,131 @@ describe('forgetting payments that are over', () => {
     expect([...rebuilt.state.intents.keys()]).toEqual([...state.intents.keys()]);
     expect([...rebuilt.state.refusals.keys()]).toEqual([...state.refusals.keys()]);
     expect(state.intents.has('i-1') || state.refusals.has('x-1')).toBe(false);
+  });
+});
+
+// Closing sessions, the cap on open sessions per agent, and the request's own maximum price:
+// each decided here, so that every governor of an org answers alike.
+
+const open = (sessionId: string, overrides: Partial<OpenSession> = {}): OpenSession => openSession({ sessionId, ...overrides });
+const close = (sessionId: string, overrides: Partial<CloseSession> = {}): CloseSession => ({ ...base, type: 'CloseSession', sessionId, agentId: 'a-1', at: '2026-11-25T10:10:00.000Z', ...overrides });
+
+/** The org of `world()` without limits, with a second agent and the $1 session s-1. */
+function worldWithTwoAgents(): OrgState {
+  const state = world({ org: null, team: null, agent: null });
+  run([{ ...base, type: 'RegisterAgent', agentId: 'a-2', teamId: null, name: 'other', limitMicros: null }], state);
+  return state;
+}
+
+function refusal(fn: () => unknown): DomainError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof DomainError) return error;
+    throw error;
+  }
+  throw new Error('no DomainError was thrown');
+}
+
+describe('closing a session', () => {
+  it('records SessionClosed once; a second close changes nothing', () => {
+    const { state, events } = run([close('s-1')], worldWithTwoAgents());
+    expect(events).toEqual([{ type: 'SessionClosed', data: { sessionId: 's-1', agentId: 'a-1', orgId: 'org-1', closedAt: '2026-11-25T10:10:00.000Z' } }]);
+    expect(state.sessions.get('s-1')?.closed).toBe(true);
+    expect(decide(close('s-1', { at: '2026-11-25T10:20:00.000Z' }), state)).toEqual([]);
+  });
+
+  it('refuses new payments in a closed session with session_closed, recorded as LimitExceeded', () => {
+    const { state } = run([close('s-1')], worldWithTwoAgents());
+    const [refused] = decide(reserve('i-1', 10_000n, { at: '2026-11-25T10:11:00.000Z' }), state);
+    expect(refused).toMatchObject({ type: 'LimitExceeded', data: { code: 'session_closed', level: 'session', limitMicros: 1_000_000n, remainingMicros: 1_000_000n } });
+  });
+
+  it('lets a payment under way finish: signed before the close, settled after it', () => {
+    const { state } = run([reserve('i-1', 10_000n)], worldWithTwoAgents());
+    run(
+      [
+        { ...base, actor: 'worker:w', type: 'RecordSignature', intentId: 'i-1', scheme: 'exact', payer: '0x1', nonce: '0xn', validAfter: '1970-01-01T00:00:00.000Z', validBefore: '2026-11-25T10:05:00.000Z' },
+        close('s-1'),
+      ],
+      state,
+    );
+    const { events } = run([{ ...base, actor: 'worker:w', type: 'Settle', intentId: 'i-1', amountAtomic: 10_000n, network: 'eip155:31337', transaction: '0xabc', payer: '0x1' }], state);
+    expect(events.map((e) => e.type)).toEqual(['Settled']);
+    expect(state.sessions.get('s-1')?.budget).toMatchObject({ reservedMicros: 0n, spentMicros: 10_000n });
+  });
+
+  it('answers session_not_found for another agent\'s session and for an unknown one', () => {
+    const state = worldWithTwoAgents();
+    expect(refusal(() => decide(close('s-1', { agentId: 'a-2' }), state)).code).toBe('session_not_found');
+    expect(refusal(() => decide(close('nope'), state)).code).toBe('session_not_found');
+    expect(state.sessions.get('s-1')?.closed).toBe(false);
+  });
+});
+
+describe('the cap on open sessions per agent', () => {
+  it('refuses the session beyond the cap with the figures, and counts only this agent', () => {
+    const { state } = run([open('s-2', { openSessionsMax: 2 })], worldWithTwoAgents());
+    const refused = refusal(() => decide(open('s-3', { openSessionsMax: 2 }), state));
+    expect(refused.code).toBe('too_many_open_sessions');
+    expect(refused.figures).toEqual({ limit: 2, open: 2 });
+    // Another agent of the org has its own count.
+    expect(decide(open('s-4', { agentId: 'a-2', openSessionsMax: 2 }), state).map((e) => e.type)).toEqual(['SessionOpened']);
+  });
+
+  it('frees a place when a session is closed or has expired', () => {
+    const { state } = run([open('s-2', { openSessionsMax: 2 })], worldWithTwoAgents());
+    run([close('s-2')], state);
+    expect(decide(open('s-3', { openSessionsMax: 2 }), state).map((e) => e.type)).toEqual(['SessionOpened']);
+    run([open('s-3', { openSessionsMax: 2 })], state);
+    // s-1 and s-3 expire at 11:00; at 11:00 neither is open any more.
+    expect(openSessionCount(state, 'a-1', '2026-11-25T10:59:59.999Z')).toBe(2);
+    expect(openSessionCount(state, 'a-1', '2026-11-25T11:00:00.000Z')).toBe(0);
+    expect(decide(open('s-5', { openSessionsMax: 2, at: '2026-11-25T11:00:00.000Z', expiresAt: '2026-11-25T12:00:00.000Z' }), state).map((e) => e.type)).toEqual(['SessionOpened']);
+  });
+
+  it('answers a retry of an opened session first, whatever the count', () => {
+    const claim = { key: 'k', requestHash: 'h' };
+    const { state } = run([open('s-2', { openSessionsMax: 2, idempotency: claim })], worldWithTwoAgents());
+    expect(decide(open('s-9', { openSessionsMax: 2, idempotency: claim }), state)).toEqual([]);
+  });
+
+  it('has no cap when none is given', () => {
+    const state = worldWithTwoAgents();
+    for (let i = 0; i < 50; i++) run([open(`s-x${i}`)], state);
+    expect(openSessionCount(state, 'a-1', AT)).toBe(51);
+  });
+
+  it('forgets closed and expired sessions as the org\'s payment time passes them', () => {
+    const state = worldWithTwoAgents();
+    run([open('s-short', { expiresAt: '2026-11-25T10:01:00.000Z' }), close('s-1')], state);
+    // A payment at 10:02 moves the org's payment time past s-short's expiry.
+    run([open('s-2', { at: '2026-11-25T10:02:00.000Z' }), reserve('i-1', 1n, { sessionId: 's-2', at: '2026-11-25T10:02:00.000Z' })], state);
+    run([open('s-3', { at: '2026-11-25T10:03:00.000Z' })], state);
+    expect([...(state.openSessionsByAgent.get('a-1') ?? [])].sort()).toEqual(['s-2', 's-3']);
+  });
+});
+
+describe('the request\'s maximum price', () => {
+  it('refuses a price above maxPrice with LimitExceeded at the request level, with limit and requested', () => {
+    const { state, events } = run([reserve('i-1', 10_000n, { maxPriceMicros: 5_000n })], worldWithTwoAgents());
+    expect(events).toEqual([
+      {
+        type: 'LimitExceeded',
+        data: expect.objectContaining({ intentId: 'i-1', level: 'request', code: 'price_above_max', limitMicros: 5_000n, requestedMicros: 10_000n, remainingMicros: 1_000_000n, policySource: null }) as unknown,
+      },
+    ]);
+    expect(state.sessions.get('s-1')?.budget.reservedMicros).toBe(0n);
+  });
+
+  it('reserves a price at or under maxPrice', () => {
+    expect(run([reserve('i-1', 5_000n, { maxPriceMicros: 5_000n })], worldWithTwoAgents()).events.map((e) => e.type)).toEqual(['Reserved']);
+  });
+
+  it('comes after the policies in their order: a denied domain is reported first', () => {
+    const state = worldWithTwoAgents();
+    run([{ ...base, actor: 'admin:root', type: 'ChangePolicy', level: 'org', levelId: 'org-1', expectedVersion: null, policy: { ...EMPTY_POLICY, deniedDomains: ['127.0.0.1'] } }], state);
+    const [refused] = decide(reserve('i-1', 10_000n, { maxPriceMicros: 5_000n }), state);
+    expect(refused).toMatchObject({ type: 'LimitExceeded', data: { code: 'domain_not_allowed', level: 'policy' } });
   });
 });

@@ -108,6 +108,19 @@ export interface OpenSession extends CommandBase {
   maxPayments: number | null;
   metadata: Record<string, string>;
   idempotency: IdempotencyClaim | null;
+  /**
+   * The most sessions the agent may have open at once (not closed, not expired), this one
+   * included; absent or null for no cap. A deployment setting, carried by the command so that
+   * every governor decides it alike.
+   */
+  openSessionsMax?: number | null;
+}
+
+/** The agent closes its session to new payments; payments already under way finish. */
+export interface CloseSession extends CommandBase {
+  type: 'CloseSession';
+  sessionId: string;
+  agentId: string;
 }
 
 export interface Reserve extends CommandBase {
@@ -129,6 +142,55 @@ export interface Reserve extends CommandBase {
    * payments hold), as the caller read it; absent or null when its funding is not known.
    */
   walletAvailableAtomic?: bigint | null;
+  /** The most the request itself agrees to pay (pay-and-fetch `maxPrice`); absent or null for none. */
+  maxPriceMicros?: bigint | null;
+  /**
+   * The rail the payment goes by and every option the 402 offered (libs/rails); absent for a
+   * caller that predates rails, which pays x402 `exact` over EIP-3009.
+   */
+  rail?: PaymentRail;
+  /**
+   * Permit2 rails: what the wallet has allowed canonical Permit2 to move of this asset, as
+   * the caller read it; absent or null when unknown (then the chain refuses, not the ledger).
+   */
+  permit2AllowanceAtomic?: bigint | null;
+  /**
+   * What the loop guard counts as "the same request", when it is more than method and URL:
+   * an MCP tool call is the same when its tool and arguments are (libs/mcp-pay `mcpLoopKey`). Absent
+   * or null: method and URL without the fragment, as for HTTP.
+   */
+  loopKey?: string | null;
+}
+
+/** One option of a 402 as the audit keeps it: what was offered, and why it was not paid. */
+export interface RailOptionRecord {
+  id: string;
+  rail: 'x402' | 'mpp';
+  scheme?: string;
+  method?: string;
+  transfer?: string;
+  network?: string;
+  asset?: string;
+  payTo?: string;
+  maxAmountAtomic?: bigint;
+  usdMicros?: bigint;
+  /** Only when the option pays more than one payee. */
+  payees?: { address: string; amountAtomic: bigint }[];
+  /** For options not chosen: the stage that dropped it and the reason code. */
+  stage?: string;
+  reason?: string;
+  detail?: string;
+}
+
+export interface PaymentRail {
+  rail: 'x402' | 'mpp';
+  /** x402: the scheme (`exact`, `upto`); MPP: the intent (`charge`). */
+  scheme: string;
+  transfer: 'eip3009' | 'permit2';
+  /** `upto`: the seller settles any amount up to the reserved one, which is the signed maximum. */
+  metered: boolean;
+  chosen: RailOptionRecord;
+  rejected: RailOptionRecord[];
 }
 
 /** The settlement worker signed the payment's authorization; from now on it may execute. */
@@ -140,6 +202,8 @@ export interface RecordSignature extends CommandBase {
   nonce: string;
   validAfter: string;
   validBefore: string;
+  /** How the signed authorization moves the asset; absent means EIP-3009. */
+  transfer?: 'eip3009' | 'permit2';
 }
 
 /**
@@ -195,6 +259,7 @@ export type BudgetCommand =
   | ChangePolicy
   | ChangeAgentKey
   | OpenSession
+  | CloseSession
   | Reserve
   | RecordSignature
   | ReportOutcome

@@ -5,6 +5,7 @@ import type {
   CreateOrg,
   CreateTeam,
   ChangePolicy,
+  CloseSession,
   DecideApproval,
   FreezeLevel,
   OpenSession,
@@ -22,7 +23,7 @@ import { DomainError } from './errors.js';
 import type { BudgetEvent, BudgetThresholdReached, LimitExceeded, RefusalCode, Reserved, ShadowRefusal } from './events.js';
 import { hierarchyLevels, isOpen, loopKeyOf, type HierarchyLevel } from './evolve.js';
 import { approvalNeeded, EMPTY_POLICY, evaluatePolicies, type Policy } from './policy.js';
-import { idempotencyIndex, periodKeyAt, policyKey, remainingMicros, spentInPeriodMicros, type OrgState } from './state.js';
+import { idempotencyIndex, openSessionCount, periodKeyAt, policyKey, remainingMicros, spentInPeriodMicros, type OrgState } from './state.js';
 
 /**
  * Decides one command against the org state. Returns the events that record the decision
@@ -47,6 +48,8 @@ export function decide(command: BudgetCommand, state: OrgState): BudgetEvent[] {
       return [{ type: 'AgentKeyChanged', data: { orgId: command.orgId, agentId: command.agentId, change: command.change } }];
     case 'OpenSession':
       return openSession(command, state);
+    case 'CloseSession':
+      return closeSession(command, state);
     case 'Reserve':
       return reserve(command, state);
     case 'RecordSignature':
@@ -225,6 +228,13 @@ function openSession(command: OpenSession, state: OrgState): BudgetEvent[] {
   if (command.limitMicros <= 0n) throw new DomainError('invalid_command', 'a session limit must be positive');
   assertUsdBound(command.limitMicros, 'a session limit');
   if (command.maxPayments !== null && command.maxPayments < 1) throw new DomainError('invalid_command', 'maxPayments must be at least 1');
+  const openMax = command.openSessionsMax ?? null;
+  if (openMax !== null) {
+    const open = openSessionCount(state, command.agentId, command.at);
+    if (open >= openMax) {
+      throw new DomainError('too_many_open_sessions', `agent ${command.agentId} has ${open} open sessions, the most it may have at once; close one first`, { limit: openMax, open });
+    }
+  }
   return [
     {
       type: 'SessionOpened',
@@ -242,6 +252,17 @@ function openSession(command: OpenSession, state: OrgState): BudgetEvent[] {
       },
     },
   ];
+}
+
+function closeSession(command: CloseSession, state: OrgState): BudgetEvent[] {
+  const session = state.sessions.get(command.sessionId);
+  // Another agent's session is reported exactly like a missing one, so ids reveal nothing.
+  if (session === undefined || session.agentId !== command.agentId) {
+    throw new DomainError('session_not_found', `session ${command.sessionId} does not exist`);
+  }
+  // Closing is idempotent: a closed session stays closed, and a retry changes nothing.
+  if (session.closed) return [];
+  return [{ type: 'SessionClosed', data: { sessionId: command.sessionId, agentId: command.agentId, orgId: command.orgId, closedAt: command.at } }];
 }
 
 function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
@@ -307,14 +328,18 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   // Most orgs set no policy: then no payment fact is worked out (the resource's URL is not
   // even parsed), since no rule could look at it.
   const policies = policiesOf(state, session.teamId, command.agentId);
+  // The request's own maximum is judged as one more policy, after the org's, so that its
+  // refusal takes its place in the policies' order of codes.
+  const maxPriceMicros = command.maxPriceMicros ?? null;
+  const judged = maxPriceMicros === null ? policies : [...policies, { source: REQUEST_SOURCE, policy: { ...EMPTY_POLICY, maxPerPaymentMicros: maxPriceMicros }, version: 0 }];
   const policyRefusal =
-    policies.length === 0
+    judged.length === 0
       ? null
       : evaluatePolicies(
-          policies,
+          judged,
           {
             host: hostOf(command.resource),
-            loopKey: loopKeyOf(command.method, command.resource),
+            loopKey: command.loopKey ?? loopKeyOf(command.method, command.resource),
             payTo: command.payTo,
             asset: command.asset,
             network: command.network,
@@ -325,6 +350,9 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
           },
           state.recentPayments.get(command.agentId) ?? [],
         );
+  if (policyRefusal !== null && policyRefusal.source === REQUEST_SOURCE) {
+    return refuse('request', policyRefusal.code, policyRefusal.limit, sessionLeft);
+  }
   if (policyRefusal !== null) {
     const countLimit = policyRefusal.code === 'loop_detected' || policyRefusal.code === 'rate_limited';
     return refuse('policy', policyRefusal.code, countLimit ? null : policyRefusal.limit, sessionLeft, {
@@ -345,6 +373,12 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   if (walletAvailable !== null && command.amountAtomic > walletAvailable) {
     return refuse('wallet', 'wallet_insufficient_funds', null, (walletAvailable * command.amountMicros) / command.amountAtomic);
   }
+  // A Permit2 payment moves only what the wallet let Permit2 move; granting more is an
+  // audited act of its own, never a side effect of paying, so too little is a refusal.
+  const permit2Allowance = command.permit2AllowanceAtomic ?? null;
+  if (command.rail?.transfer === 'permit2' && permit2Allowance !== null && command.amountAtomic > permit2Allowance) {
+    return refuse('wallet', 'permit2_allowance_missing', null, (permit2Allowance * command.amountMicros) / command.amountAtomic);
+  }
   const reservation: Reserved['data'] = {
     intentId: command.intentId,
     sessionId: command.sessionId,
@@ -364,6 +398,16 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
     policyVersion,
     idempotencyKey: command.idempotency?.key ?? null,
     requestHash: command.idempotency?.requestHash ?? null,
+    ...(command.rail === undefined
+      ? {}
+      : {
+          rail: command.rail.rail,
+          scheme: command.rail.scheme,
+          transfer: command.rail.transfer,
+          metered: command.rail.metered,
+          options: { chosen: command.rail.chosen, rejected: command.rail.rejected },
+        }),
+    ...(command.loopKey === undefined || command.loopKey === null ? {} : { loopKey: command.loopKey }),
   };
   // Above an approval threshold the money is held now, so nothing else can take it while an
   // admin decides, but the payment is not reserved for signing until approved.
@@ -428,6 +472,9 @@ function shadowRefusals(state: OrgState, command: Reserve, teamId: string | null
   }
   return refusals;
 }
+
+/** The source of the request's own maximum among the policies judged. */
+const REQUEST_SOURCE = 'request';
 
 /** The policies a payment of this agent is under, org first, each with its level as source. */
 function policiesOf(state: OrgState, teamId: string | null, agentId: string): { source: string; policy: Policy; version: number }[] {
@@ -543,6 +590,7 @@ function recordSignature(command: RecordSignature, state: OrgState): BudgetEvent
         nonce: command.nonce,
         validAfter: command.validAfter,
         validBefore: command.validBefore,
+        ...(command.transfer === undefined ? {} : { transfer: command.transfer }),
       },
     },
   ];
@@ -595,6 +643,8 @@ function settle(command: Settle, state: OrgState): BudgetEvent[] {
         transaction: command.transaction,
         payer: command.payer,
         settledAt: command.at,
+        payTo: intent.payTo,
+        authorizedAtomic: intent.amountAtomic,
       },
     },
   ];

@@ -10,6 +10,7 @@ export type DomainErrorCode =
   | 'agent_already_exists'
   | 'session_not_found'
   | 'session_already_exists'
+  | 'too_many_open_sessions'
   | 'payment_not_found'
   | 'idempotency_key_reused'
   | 'intent_conflict'
@@ -29,6 +30,8 @@ export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     message: string,
+    /** The figures behind the refusal (a limit and what was counted), for the answer. */
+    readonly figures: Readonly<Record<string, string | number>> = {},
   ) {
     super(message);
     this.name = 'DomainError';

@@ -1,4 +1,4 @@
-import type { BudgetLevel, BudgetPeriod } from './commands.js';
+import type { BudgetLevel, BudgetPeriod, RailOptionRecord } from './commands.js';
 import type { Policy, PolicyRefusalCode } from './policy.js';
 
 // Event names and fields are part of the public contract (ARCHITECTURE.md, API.md).
@@ -13,6 +13,7 @@ export type RefusalCode =
   | 'session_expired'
   | 'session_closed'
   | 'wallet_insufficient_funds'
+  | 'permit2_allowance_missing'
   | 'agent_frozen';
 
 export interface OrgCreated {
@@ -112,6 +113,17 @@ export interface SessionOpened {
   };
 }
 
+/** The session takes no new payments; what it holds still settles or is refunded. */
+export interface SessionClosed {
+  type: 'SessionClosed';
+  data: {
+    sessionId: string;
+    agentId: string;
+    orgId: string;
+    closedAt: string;
+  };
+}
+
 export interface Reserved {
   type: 'Reserved';
   data: {
@@ -133,6 +145,17 @@ export interface Reserved {
     policyVersion: number;
     idempotencyKey: string | null;
     requestHash: string | null;
+    /** Present when the payment was chosen among a 402's options (libs/rails): `x402` or `mpp`. */
+    rail?: 'x402' | 'mpp';
+    /** x402: `exact` or `upto`; MPP: the intent, `charge`. */
+    scheme?: string;
+    transfer?: 'eip3009' | 'permit2';
+    /** `upto`: amountAtomic is the signed maximum; the seller settles what it used, at most that. */
+    metered?: boolean;
+    /** The option chosen and every option not chosen, each with its stage and reason. */
+    options?: { chosen: RailOptionRecord; rejected: RailOptionRecord[] };
+    /** The loop guard's key, only when the command gave one (an MCP tool call); else method and URL. */
+    loopKey?: string;
   };
 }
 
@@ -160,7 +183,8 @@ export interface LimitExceeded {
     sessionId: string;
     agentId: string;
     orgId: string;
-    level: BudgetLevel | 'policy' | 'wallet';
+    /** `request`: the request's own maximum (pay-and-fetch `maxPrice`). */
+    level: BudgetLevel | 'policy' | 'wallet' | 'request';
     code: RefusalCode;
     limitMicros: bigint | null;
     requestedMicros: bigint;
@@ -209,6 +233,8 @@ export interface PaymentSigned {
     nonce: string;
     validAfter: string;
     validBefore: string;
+    /** Present for Permit2 rails: the nonce is then a Permit2 nonce, not an EIP-3009 one. */
+    transfer?: 'eip3009' | 'permit2';
   };
 }
 
@@ -238,6 +264,9 @@ export interface Settled {
     transaction: string;
     payer: string;
     settledAt: string;
+    /** The payee charged, and what the payer had authorized (the reservation): per payee, charged against authorized. */
+    payTo?: string;
+    authorizedAtomic?: bigint;
   };
 }
 
@@ -262,6 +291,7 @@ export type BudgetEvent =
   | PolicyChanged
   | AgentKeyChanged
   | SessionOpened
+  | SessionClosed
   | Reserved
   | ApprovalRequested
   | ApprovalGranted

@@ -72,6 +72,7 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
         paymentsCount: 0,
         closed: false,
       });
+      rememberOpenSession(state, data.agentId, data.sessionId);
       if (data.idempotencyKey !== null && data.requestHash !== null) {
         state.idempotency.set(idempotencyIndex(data.agentId, data.idempotencyKey), {
           kind: 'session',
@@ -79,6 +80,12 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
           requestHash: data.requestHash,
         });
       }
+      return state;
+    }
+    case 'SessionClosed': {
+      const session = state.sessions.get(event.data.sessionId);
+      if (session !== undefined) session.closed = true;
+      state.openSessionsByAgent.get(event.data.agentId)?.delete(event.data.sessionId);
       return state;
     }
     case 'Reserved':
@@ -115,7 +122,7 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
       const reservedAtMs = Date.parse(data.reservedAt);
       advanceClock(state, reservedAtMs);
       forgetClosed(state);
-      rememberRecentPayment(state, data.agentId, { atMs: reservedAtMs, sessionId: data.sessionId, loopKey: loopKeyOf(data.method, data.resource) });
+      rememberRecentPayment(state, data.agentId, { atMs: reservedAtMs, sessionId: data.sessionId, loopKey: data.loopKey ?? loopKeyOf(data.method, data.resource) });
       rememberIntentKey(state, data.agentId, data.idempotencyKey, data.requestHash, data.intentId);
       return state;
     }
@@ -225,6 +232,23 @@ function rememberRecentPayment(state: OrgState, agentId: string, payment: Recent
   let drop = 0;
   while (drop < list.length && (list[drop]!.atMs < horizonMs || list.length - drop > HISTORY_PER_AGENT_MAX)) drop += 1;
   if (drop >= minDrop) list.splice(0, drop);
+}
+
+/**
+ * Adds the session to its agent's possibly-open sessions, and drops those already closed or
+ * expired by the org's payment time, so the set the cap counts stays near the open ones.
+ */
+function rememberOpenSession(state: OrgState, agentId: string, sessionId: string): void {
+  let open = state.openSessionsByAgent.get(agentId);
+  if (open === undefined) {
+    open = new Set();
+    state.openSessionsByAgent.set(agentId, open);
+  }
+  for (const id of open) {
+    const session = state.sessions.get(id);
+    if (session === undefined || session.closed || Date.parse(session.expiresAt) <= state.closed.clockMs) open.delete(id);
+  }
+  open.add(sessionId);
 }
 
 function advanceClock(state: OrgState, atMs: number): void {

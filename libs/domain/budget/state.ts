@@ -63,7 +63,7 @@ export interface IntentState {
 
 export interface RefusalState {
   sessionId: string;
-  level: BudgetLevel | 'policy' | 'wallet';
+  level: BudgetLevel | 'policy' | 'wallet' | 'request';
   code: RefusalCode;
   requestHash: string | null;
 }
@@ -83,6 +83,12 @@ export interface OrgState {
   teams: Map<string, TeamState>;
   agents: Map<string, AgentState>;
   sessions: Map<string, SessionState>;
+  /**
+   * Each agent's sessions that may still be open: closed ones leave at once, expired ones
+   * once the org's payment time has passed their expiry. A superset of the open sessions,
+   * kept so that the cap on open sessions counts an agent's sessions, not the org's.
+   */
+  openSessionsByAgent: Map<string, Set<string>>;
   intents: Map<string, IntentState>;
   refusals: Map<string, RefusalState>;
   /** Keyed by `${agentId}\u0000${idempotencyKey}`: keys are scoped to the agent that sent them. */
@@ -161,6 +167,7 @@ export function initialOrgState(orgId: string, closedRetainedMax: number = CLOSE
     teams: new Map(),
     agents: new Map(),
     sessions: new Map(),
+    openSessionsByAgent: new Map(),
     intents: new Map(),
     refusals: new Map(),
     idempotency: new Map(),
@@ -184,4 +191,15 @@ export function remainingMicros(budget: Budget, atIso = ''): bigint | null {
   if (budget.limitMicros === null) return null;
   const spent = budget.period === 'none' ? budget.spentMicros : spentInPeriodMicros(budget, atIso);
   return budget.limitMicros - budget.reservedMicros - spent;
+}
+
+/** The agent's sessions that accept payments at `atIso`: neither closed nor expired. */
+export function openSessionCount(state: OrgState, agentId: string, atIso: string): number {
+  const atMs = Date.parse(atIso);
+  let count = 0;
+  for (const sessionId of state.openSessionsByAgent.get(agentId) ?? []) {
+    const session = state.sessions.get(sessionId);
+    if (session !== undefined && !session.closed && Date.parse(session.expiresAt) > atMs) count += 1;
+  }
+  return count;
 }

@@ -16,6 +16,7 @@ const SUBSCRIBABLE: { [K in WebhookEventType]: true } = {
   PolicyChanged: true,
   AgentKeyChanged: true,
   SessionOpened: true,
+  SessionClosed: true,
   Reserved: true,
   ApprovalRequested: true,
   ApprovalGranted: true,

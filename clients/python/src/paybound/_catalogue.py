@@ -34,14 +34,20 @@ class PayloadTooLarge(InvalidRequestError):
 
 
 class UnsupportedMediaType(InvalidRequestError):
-    """The body is in a content encoding Paybound does not read."""
+    """
+    The body is not JSON in UTF-8: its Content-Type is not application/json (or +json), its
+    charset is not utf-8, its bytes are not UTF-8, or it has a Content-Encoding.
+    """
 
     CODE: ClassVar[str | None] = "unsupported_media_type"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 415
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The body is in a content encoding Paybound does not read."
+    DESCRIPTION: ClassVar[str] = (
+        "The body is not JSON in UTF-8: its Content-Type is not application/json (or +json), its "
+        "charset is not utf-8, its bytes are not UTF-8, or it has a Content-Encoding."
+    )
 
 
 class InvalidJson(InvalidRequestError):
@@ -89,14 +95,22 @@ class InvalidApiKey(AuthError):
 
 
 class Forbidden(AuthError):
-    """This key may not use this API (admin, or the settlement worker's commands)."""
+    """
+    This key may not do this: an agent key on the admin API, an admin key whose scope does not
+    allow the route (finance reads, org admins act on their org, only root mints keys), or the
+    settlement worker's commands.
+    """
 
     CODE: ClassVar[str | None] = "forbidden"
     KIND: ClassVar[str | None] = "auth"
     HTTP_STATUS: ClassVar[int | None] = 403
     GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "This key may not use this API (admin, or the settlement worker's commands)."
+    DESCRIPTION: ClassVar[str] = (
+        "This key may not do this: an agent key on the admin API, an admin key whose scope does "
+        "not allow the route (finance reads, org admins act on their org, only root mints keys), "
+        "or the settlement worker's commands."
+    )
 
 
 class InvalidRequest(InvalidRequestError):
@@ -111,14 +125,14 @@ class InvalidRequest(InvalidRequestError):
 
 
 class InvalidAmount(InvalidRequestError):
-    """An amount is not a USD decimal string Paybound can hold."""
+    """An amount is not a USD decimal string Paybound can hold; `field` names it."""
 
     CODE: ClassVar[str | None] = "invalid_amount"
     KIND: ClassVar[str | None] = "invalid_request"
     HTTP_STATUS: ClassVar[int | None] = 400
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "An amount is not a USD decimal string Paybound can hold."
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "An amount is not a USD decimal string Paybound can hold; `field` names it."
 
 
 class InvalidIdempotencyKey(InvalidRequestError):
@@ -141,6 +155,19 @@ class InvalidIfMatch(InvalidRequestError):
     GRPC_STATUS: ClassVar[str | None] = "INVALID_ARGUMENT"
     FIGURES: ClassVar[tuple[str, ...]] = ("field",)
     DESCRIPTION: ClassVar[str] = "If-Match is not an ETag from GET, such as \"3\"."
+
+
+class PreconditionRequired(InvalidRequestError):
+    """This change needs If-Match: the ETag from GET (or * to replace whatever is there)."""
+
+    CODE: ClassVar[str | None] = "precondition_required"
+    KIND: ClassVar[str | None] = "invalid_request"
+    HTTP_STATUS: ClassVar[int | None] = 428
+    GRPC_STATUS: ClassVar[str | None] = "FAILED_PRECONDITION"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = (
+        "This change needs If-Match: the ETag from GET (or * to replace whatever is there)."
+    )
 
 
 class DestinationNotAllowed(InvalidRequestError):
@@ -248,20 +275,57 @@ class WebhookDeliveryNotFound(NotFoundError):
     DESCRIPTION: ClassVar[str] = "No such delivery of this webhook endpoint."
 
 
+class AdminKeyNotFound(NotFoundError):
+    """No admin key of this name, or it is already revoked."""
+
+    CODE: ClassVar[str | None] = "admin_key_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "No admin key of this name, or it is already revoked."
+
+
+class McpServerNotFound(NotFoundError):
+    """No such upstream MCP server, or not one this agent's org may use."""
+
+    CODE: ClassVar[str | None] = "mcp_server_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "No such upstream MCP server, or not one this agent's org may use."
+
+
+class McpToolNotFound(NotFoundError):
+    """The upstream MCP server lists no such tool, or its admin did not allow it."""
+
+    CODE: ClassVar[str | None] = "mcp_tool_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "The upstream MCP server lists no such tool, or its admin did not allow it."
+
+
 class BadPaymentOffer(UpstreamError):
     """
-    The seller's 402 is malformed, hostile or offers nothing Paybound can sign; nothing was
-    signed.
+    The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment can
+    pay (a scheme, network or asset it has no signer for, an expired or body-bound MPP
+    challenge, splits); nothing was reserved or signed. `reason` is the refusal of the option
+    that came closest to being paid; `options` lists every option with its reason.
     """
 
     CODE: ClassVar[str | None] = "bad_payment_offer"
     KIND: ClassVar[str | None] = "upstream"
     HTTP_STATUS: ClassVar[int | None] = 502
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
+    FIGURES: ClassVar[tuple[str, ...]] = ("reason", "options",)
     DESCRIPTION: ClassVar[str] = (
-        "The seller's 402 is malformed, hostile or offers nothing Paybound can sign; nothing was "
-        "signed."
+        "The seller's 402 is malformed, hostile or oversized, or offers nothing this deployment "
+        "can pay (a scheme, network or asset it has no signer for, an expired or body-bound MPP "
+        "challenge, splits); nothing was reserved or signed. `reason` is the refusal of the "
+        "option that came closest to being paid; `options` lists every option with its reason."
     )
 
 
@@ -346,6 +410,23 @@ class SessionAlreadyExists(ConflictError):
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ()
     DESCRIPTION: ClassVar[str] = "A session with this id exists."
+
+
+class TooManyOpenSessions(UnavailableError):
+    """
+    The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); close
+    one, or wait for one to expire.
+    """
+
+    CODE: ClassVar[str | None] = "too_many_open_sessions"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 429
+    GRPC_STATUS: ClassVar[str | None] = "RESOURCE_EXHAUSTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("limit", "open",)
+    DESCRIPTION: ClassVar[str] = (
+        "The agent has as many open sessions as allowed (PAYBOUND_SESSIONS_OPEN_MAX_PER_AGENT); "
+        "close one, or wait for one to expire."
+    )
 
 
 class PolicyVersionMismatch(ConflictError):
@@ -568,6 +649,23 @@ class WalletInsufficientFunds(RefusalError):
     DESCRIPTION: ClassVar[str] = "The paying wallet does not hold enough of the asset."
 
 
+class Permit2AllowanceMissing(RefusalError):
+    """
+    The paying wallet has not allowed Permit2 to move enough of this asset; an admin grants a
+    bounded allowance first.
+    """
+
+    CODE: ClassVar[str | None] = "permit2_allowance_missing"
+    KIND: ClassVar[str | None] = "refusal"
+    HTTP_STATUS: ClassVar[int | None] = 403
+    GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The paying wallet has not allowed Permit2 to move enough of this asset; an admin grants "
+        "a bounded allowance first."
+    )
+
+
 class ApprovalRequired(RefusalError):
     """The payment needed an admin's approval, which was denied or timed out."""
 
@@ -618,10 +716,28 @@ class PaymentNotSigned(UnavailableError):
     )
 
 
+class PaymentNotSent(UnavailableError):
+    """
+    The payment was signed too late to be sent: nothing went to the seller, and its hold is
+    released once the authorization expires unused at `validBefore`.
+    """
+
+    CODE: ClassVar[str | None] = "payment_not_sent"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 503
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "paymentStatus", "validBefore",)
+    DESCRIPTION: ClassVar[str] = (
+        "The payment was signed too late to be sent: nothing went to the seller, and its hold is "
+        "released once the authorization expires unused at `validBefore`."
+    )
+
+
 class PaymentAlreadyUsed(ConflictError):
     """
-    A pay-and-fetch retried with the same Idempotency-Key already went ahead; `paymentStatus`
-    says how.
+    A pay-and-fetch retried with the same Idempotency-Key went ahead before, and its first
+    answer was not kept (still under way, cut off, or larger than the 1 MiB kept);
+    `paymentStatus` says how the payment stands.
     """
 
     CODE: ClassVar[str | None] = "payment_already_used"
@@ -630,8 +746,9 @@ class PaymentAlreadyUsed(ConflictError):
     GRPC_STATUS: ClassVar[str | None] = "ABORTED"
     FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "paymentStatus",)
     DESCRIPTION: ClassVar[str] = (
-        "A pay-and-fetch retried with the same Idempotency-Key already went ahead; "
-        "`paymentStatus` says how."
+        "A pay-and-fetch retried with the same Idempotency-Key went ahead before, and its first "
+        "answer was not kept (still under way, cut off, or larger than the 1 MiB kept); "
+        "`paymentStatus` says how the payment stands."
     )
 
 
@@ -712,6 +829,34 @@ class WebhookDeliveryAlreadyDelivered(ConflictError):
     DESCRIPTION: ClassVar[str] = "The delivery was delivered; it is not sent again."
 
 
+class AdminKeyAlreadyExists(ConflictError):
+    """
+    An admin key of this name exists or existed; names are never reused, so the audit trail
+    stays unambiguous.
+    """
+
+    CODE: ClassVar[str | None] = "admin_key_already_exists"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = (
+        "An admin key of this name exists or existed; names are never reused, so the audit trail "
+        "stays unambiguous."
+    )
+
+
+class McpServerAlreadyRegistered(ConflictError):
+    """An upstream MCP server with this name is registered."""
+
+    CODE: ClassVar[str | None] = "mcp_server_already_registered"
+    KIND: ClassVar[str | None] = "conflict"
+    HTTP_STATUS: ClassVar[int | None] = 409
+    GRPC_STATUS: ClassVar[str | None] = "ABORTED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("field",)
+    DESCRIPTION: ClassVar[str] = "An upstream MCP server with this name is registered."
+
+
 class UpstreamUnreachable(UpstreamError):
     """
     The connection to the seller failed; with `paymentId`, the payment was sent and is
@@ -726,6 +871,23 @@ class UpstreamUnreachable(UpstreamError):
     DESCRIPTION: ClassVar[str] = (
         "The connection to the seller failed; with `paymentId`, the payment was sent and is "
         "reconciled on chain."
+    )
+
+
+class UpstreamBadResponse(UpstreamError):
+    """
+    The seller's answer is not valid HTTP (a malformed status line, headers or framing); with
+    `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "upstream_bad_response"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The seller's answer is not valid HTTP (a malformed status line, headers or framing); "
+        "with `paymentId`, the payment was sent and is reconciled on chain."
     )
 
 
@@ -747,14 +909,67 @@ class UpstreamTimeout(UpstreamError):
 
 
 class UpstreamResponseTooLarge(UpstreamError):
-    """The seller's answer is larger than Paybound passes on (5 MiB)."""
+    """The seller's answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB)."""
 
     CODE: ClassVar[str | None] = "upstream_response_too_large"
     KIND: ClassVar[str | None] = "upstream"
     HTTP_STATUS: ClassVar[int | None] = 502
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
     FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
-    DESCRIPTION: ClassVar[str] = "The seller's answer is larger than Paybound passes on (5 MiB)."
+    DESCRIPTION: ClassVar[str] = (
+        "The seller's answer is larger than Paybound passes on (headers 64 KiB, body 5 MiB)."
+    )
+
+
+class McpUpstreamProtocolError(UpstreamError):
+    """
+    The upstream MCP server did not answer as an MCP server should (handshake, framing,
+    listing); with `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "mcp_upstream_protocol_error"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream MCP server did not answer as an MCP server should (handshake, framing, "
+        "listing); with `paymentId`, the payment was sent and is reconciled on chain."
+    )
+
+
+class BadToolResult(UpstreamError):
+    """
+    The upstream MCP tool's result cannot be passed on (its shape, size or depth); with
+    `paymentId`, the payment was sent and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "bad_tool_result"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream MCP tool's result cannot be passed on (its shape, size or depth); with "
+        "`paymentId`, the payment was sent and is reconciled on chain."
+    )
+
+
+class UpstreamPaymentRejected(UpstreamError):
+    """
+    The upstream asked for payment again after it was sent one (its verification or settlement
+    failed); the payment is never signed twice and is reconciled on chain.
+    """
+
+    CODE: ClassVar[str | None] = "upstream_payment_rejected"
+    KIND: ClassVar[str | None] = "upstream"
+    HTTP_STATUS: ClassVar[int | None] = 502
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ("paymentId", "reason",)
+    DESCRIPTION: ClassVar[str] = (
+        "The upstream asked for payment again after it was sent one (its verification or "
+        "settlement failed); the payment is never signed twice and is reconciled on chain."
+    )
 
 
 class TooManyStreams(UnavailableError):
@@ -788,6 +1003,23 @@ class NotReady(UnavailableError):
     GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
     FIGURES: ClassVar[tuple[str, ...]] = ()
     DESCRIPTION: ClassVar[str] = "The database is not reachable; nothing can be decided."
+
+
+class Unavailable(UnavailableError):
+    """
+    The database did not answer in time or refused the connection; retry after Retry-After (with
+    the same Idempotency-Key: a change may have been made).
+    """
+
+    CODE: ClassVar[str | None] = "unavailable"
+    KIND: ClassVar[str | None] = "unavailable"
+    HTTP_STATUS: ClassVar[int | None] = 503
+    GRPC_STATUS: ClassVar[str | None] = "UNAVAILABLE"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = (
+        "The database did not answer in time or refused the connection; retry after Retry-After "
+        "(with the same Idempotency-Key: a change may have been made)."
+    )
 
 
 class DashboardMissing(ServerError):
@@ -825,6 +1057,7 @@ PRECEDENCE: tuple[str, ...] = (
     "invalid_amount",
     "invalid_idempotency_key",
     "invalid_if_match",
+    "precondition_required",
     "destination_not_allowed",
     "org_not_found",
     "team_not_found",
@@ -834,6 +1067,9 @@ PRECEDENCE: tuple[str, ...] = (
     "webhook_endpoint_not_found",
     "shadow_policy_not_found",
     "webhook_delivery_not_found",
+    "admin_key_not_found",
+    "mcp_server_not_found",
+    "mcp_tool_not_found",
     "bad_payment_offer",
     "overloaded",
     "projection_stalled",
@@ -842,6 +1078,7 @@ PRECEDENCE: tuple[str, ...] = (
     "team_already_exists",
     "agent_already_exists",
     "session_already_exists",
+    "too_many_open_sessions",
     "policy_version_mismatch",
     "intent_conflict",
     "invalid_command",
@@ -860,10 +1097,12 @@ PRECEDENCE: tuple[str, ...] = (
     "team_limit_exceeded",
     "org_limit_exceeded",
     "wallet_insufficient_funds",
+    "permit2_allowance_missing",
     "approval_required",
     "approval_already_decided",
     "payment_already_signed",
     "payment_not_signed",
+    "payment_not_sent",
     "payment_already_used",
     "intent_already_settled",
     "intent_already_refunded",
@@ -872,12 +1111,19 @@ PRECEDENCE: tuple[str, ...] = (
     "webhook_endpoints_limit_reached",
     "webhook_endpoint_disabled",
     "webhook_delivery_already_delivered",
+    "admin_key_already_exists",
+    "mcp_server_already_registered",
     "upstream_unreachable",
+    "upstream_bad_response",
     "upstream_timeout",
     "upstream_response_too_large",
+    "mcp_upstream_protocol_error",
+    "bad_tool_result",
+    "upstream_payment_rejected",
     "too_many_streams",
     "too_many_watchers",
     "not_ready",
+    "unavailable",
     "dashboard_missing",
     "internal_error",
 )
@@ -895,6 +1141,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "invalid_amount": InvalidAmount,
     "invalid_idempotency_key": InvalidIdempotencyKey,
     "invalid_if_match": InvalidIfMatch,
+    "precondition_required": PreconditionRequired,
     "destination_not_allowed": DestinationNotAllowed,
     "org_not_found": OrgNotFound,
     "team_not_found": TeamNotFound,
@@ -904,6 +1151,9 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "webhook_endpoint_not_found": WebhookEndpointNotFound,
     "shadow_policy_not_found": ShadowPolicyNotFound,
     "webhook_delivery_not_found": WebhookDeliveryNotFound,
+    "admin_key_not_found": AdminKeyNotFound,
+    "mcp_server_not_found": McpServerNotFound,
+    "mcp_tool_not_found": McpToolNotFound,
     "bad_payment_offer": BadPaymentOffer,
     "overloaded": Overloaded,
     "projection_stalled": ProjectionStalled,
@@ -912,6 +1162,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "team_already_exists": TeamAlreadyExists,
     "agent_already_exists": AgentAlreadyExists,
     "session_already_exists": SessionAlreadyExists,
+    "too_many_open_sessions": TooManyOpenSessions,
     "policy_version_mismatch": PolicyVersionMismatch,
     "intent_conflict": IntentConflict,
     "invalid_command": InvalidCommand,
@@ -930,10 +1181,12 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "team_limit_exceeded": TeamLimitExceeded,
     "org_limit_exceeded": OrgLimitExceeded,
     "wallet_insufficient_funds": WalletInsufficientFunds,
+    "permit2_allowance_missing": Permit2AllowanceMissing,
     "approval_required": ApprovalRequired,
     "approval_already_decided": ApprovalAlreadyDecided,
     "payment_already_signed": PaymentAlreadySigned,
     "payment_not_signed": PaymentNotSigned,
+    "payment_not_sent": PaymentNotSent,
     "payment_already_used": PaymentAlreadyUsed,
     "intent_already_settled": IntentAlreadySettled,
     "intent_already_refunded": IntentAlreadyRefunded,
@@ -942,12 +1195,19 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "webhook_endpoints_limit_reached": WebhookEndpointsLimitReached,
     "webhook_endpoint_disabled": WebhookEndpointDisabled,
     "webhook_delivery_already_delivered": WebhookDeliveryAlreadyDelivered,
+    "admin_key_already_exists": AdminKeyAlreadyExists,
+    "mcp_server_already_registered": McpServerAlreadyRegistered,
     "upstream_unreachable": UpstreamUnreachable,
+    "upstream_bad_response": UpstreamBadResponse,
     "upstream_timeout": UpstreamTimeout,
     "upstream_response_too_large": UpstreamResponseTooLarge,
+    "mcp_upstream_protocol_error": McpUpstreamProtocolError,
+    "bad_tool_result": BadToolResult,
+    "upstream_payment_rejected": UpstreamPaymentRejected,
     "too_many_streams": TooManyStreams,
     "too_many_watchers": TooManyWatchers,
     "not_ready": NotReady,
+    "unavailable": Unavailable,
     "dashboard_missing": DashboardMissing,
     "internal_error": InternalError,
 }
@@ -956,6 +1216,8 @@ __all__ = [
     "CATALOGUE_SOURCE",
     "ERRORS_BY_CODE",
     "PRECEDENCE",
+    "AdminKeyAlreadyExists",
+    "AdminKeyNotFound",
     "AgentAlreadyExists",
     "AgentFrozen",
     "AgentLimitExceeded",
@@ -964,6 +1226,7 @@ __all__ = [
     "ApprovalRequired",
     "AssetNotAllowed",
     "BadPaymentOffer",
+    "BadToolResult",
     "DashboardMissing",
     "DestinationNotAllowed",
     "DomainNotAllowed",
@@ -981,6 +1244,10 @@ __all__ = [
     "InvalidJson",
     "InvalidRequest",
     "LoopDetected",
+    "McpServerAlreadyRegistered",
+    "McpServerNotFound",
+    "McpToolNotFound",
+    "McpUpstreamProtocolError",
     "NetworkNotAllowed",
     "NotFound",
     "NotReady",
@@ -993,8 +1260,11 @@ __all__ = [
     "PaymentAlreadySigned",
     "PaymentAlreadyUsed",
     "PaymentNotFound",
+    "PaymentNotSent",
     "PaymentNotSigned",
+    "Permit2AllowanceMissing",
     "PolicyVersionMismatch",
+    "PreconditionRequired",
     "PriceAboveMax",
     "ProjectionStalled",
     "RateLimited",
@@ -1009,10 +1279,14 @@ __all__ = [
     "TeamAlreadyExists",
     "TeamLimitExceeded",
     "TeamNotFound",
+    "TooManyOpenSessions",
     "TooManyStreams",
     "TooManyWatchers",
     "Unauthenticated",
+    "Unavailable",
     "UnsupportedMediaType",
+    "UpstreamBadResponse",
+    "UpstreamPaymentRejected",
     "UpstreamResponseTooLarge",
     "UpstreamTimeout",
     "UpstreamUnreachable",
