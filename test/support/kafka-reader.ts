@@ -1,5 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs';
-import { EVENTS_TOPIC_PARTITIONS } from '../../libs/outbox/kafka-topic';
+import { EVENTS_TOPIC_PARTITIONS } from '../../libs/outbox/kafka-topic.js';
 
 export interface TopicMessage {
   key: string;
