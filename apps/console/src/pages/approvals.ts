@@ -24,7 +24,7 @@ interface Approval {
   policySource?: string | null;
   thresholdAmount?: string | null;
   expiresAt: string | null;
-  secondsLeft?: number;
+  secondsLeft?: number | null;
 }
 
 /** Deadlines on this browser's clock, from the server's secondsLeft when it gives one. */

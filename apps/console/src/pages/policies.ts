@@ -21,7 +21,8 @@ interface Loaded {
 
 interface PolicyAnswer {
   version: number;
-  policy: Record<string, unknown>;
+  /** Null for a level that has no shadow policy yet. */
+  policy: Record<string, unknown> | null;
 }
 
 interface ShadowReport {
@@ -42,7 +43,8 @@ function policyUrl(target: { orgId: string; level: Level; levelId: string }, mod
 }
 
 /** The policy as the editor shows it: the mode is chosen above the editor, not typed in it. */
-function editable(policy: Record<string, unknown>): string {
+function editable(policy: Record<string, unknown> | null): string {
+  if (policy === null) return '{}';
   const { mode: _mode, ...rules } = policy;
   return JSON.stringify(rules, null, 2);
 }
@@ -109,7 +111,7 @@ async function save(ifMatch: string): Promise<void> {
 }
 
 interface Conflict {
-  policy: Record<string, unknown>;
+  policy: Record<string, unknown> | null;
   etag: string;
   version: number;
   changedBy: string;
@@ -120,7 +122,7 @@ interface Conflict {
 async function conflictOf(target: Loaded, error: ApiError): Promise<Conflict> {
   const body = error.body;
   const current = (typeof body.current === 'object' && body.current !== null ? body.current : body) as Record<string, unknown>;
-  let policy = typeof current.policy === 'object' && current.policy !== null ? (current.policy as Record<string, unknown>) : undefined;
+  let policy = typeof current.policy === 'object' ? (current.policy as Record<string, unknown> | null) : undefined;
   let etag = typeof current.etag === 'string' ? current.etag : typeof body.etag === 'string' ? body.etag : undefined;
   let version = typeof current.version === 'number' ? current.version : undefined;
   let changedBy = typeof body.changedBy === 'string' ? body.changedBy : typeof current.changedBy === 'string' ? current.changedBy : undefined;
