@@ -89,7 +89,7 @@ async function loadSpend(params: string): Promise<void> {
         labels,
         datasets: [
           { type: 'bar', label: `spent per ${answer.bucket}`, data: answer.series.map((point) => plotValue(point.spent)), backgroundColor: '#3949ab' },
-          { type: 'bar', label: 'held', data: answer.series.map((point) => plotValue(point.reserved)), backgroundColor: '#a5b4fc' },
+          { type: 'bar', label: `reserved per ${answer.bucket}`, data: answer.series.map((point) => plotValue(point.reserved)), backgroundColor: '#a5b4fc' },
           { type: 'line', label: 'spent so far', data: cumulative, borderColor: '#067647', backgroundColor: '#067647', pointRadius: 2, tension: 0 },
           ...budgetLines(answer.budget, answer.alertThresholds ?? [], labels.length),
         ],
