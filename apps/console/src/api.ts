@@ -40,30 +40,36 @@ interface Options {
   headers?: Record<string, string>;
 }
 
+/** The error of a failed answer, from its problem+json body when it has one. */
+function problemOf(status: number, statusText: string, body: unknown): ApiError {
+  const problem = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const code = typeof problem.code === 'string' ? problem.code : String(status);
+  const detail = typeof problem.detail === 'string' ? problem.detail : statusText;
+  return new ApiError(status, code, detail, problem);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 export async function api<T>(path: string, options: Options = {}): Promise<ApiAnswer<T>> {
   const headers = authHeaders(options.headers);
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(path, { method: options.method ?? 'GET', headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await response.text();
-  let body: unknown = null;
-  try {
-    body = text === '' ? null : JSON.parse(text);
-  } catch {
-    body = null;
-  }
-  if (!response.ok) {
-    const problem = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-    const code = typeof problem.code === 'string' ? problem.code : String(response.status);
-    const detail = typeof problem.detail === 'string' ? problem.detail : response.statusText;
-    throw new ApiError(response.status, code, detail, problem);
-  }
+  const body = parseJson(await response.text());
+  if (!response.ok) throw problemOf(response.status, response.statusText, body);
   return { status: response.status, body: body as T, etag: response.headers.get('ETag') };
 }
 
 /** For pages whose endpoint may not be served by this governor yet: says so plainly. */
 export function explain(error: unknown): string {
   if (error instanceof ApiError) {
-    if (error.status === 404 && error.code !== 'payment_not_found') return `not available on this governor (404 ${error.code})`;
+    // A route this governor does not serve answers the generic not_found; named codes are real answers.
+    if (error.status === 404 && error.code === 'not_found') return 'not available on this governor (404 not_found)';
     return error.field === undefined ? `${error.code}: ${error.detail}` : `${error.code}: ${error.detail} (${error.field})`;
   }
   return error instanceof Error ? error.message : String(error);
@@ -72,15 +78,7 @@ export function explain(error: unknown): string {
 /** Downloads an authenticated answer as a file: a plain link could not carry the token. */
 export async function download(path: string, fallbackName: string): Promise<{ name: string; bytes: number }> {
   const response = await fetch(path, { headers: authHeaders() });
-  if (!response.ok) {
-    let problem: Record<string, unknown> = {};
-    try {
-      problem = (await response.json()) as Record<string, unknown>;
-    } catch {
-      // Not a problem document.
-    }
-    throw new ApiError(response.status, typeof problem.code === 'string' ? problem.code : String(response.status), typeof problem.detail === 'string' ? problem.detail : response.statusText, problem);
-  }
+  if (!response.ok) throw problemOf(response.status, response.statusText, parseJson(await response.text()));
   const disposition = response.headers.get('Content-Disposition') ?? '';
   const name = /filename="?([^";]+)"?/.exec(disposition)?.[1] ?? fallbackName;
   const blob = await response.blob();
