@@ -836,10 +836,10 @@ export const openApiDocument = {
       },
     },
     '/admin/v1/balances': { get: { summary: 'Sessions and agents with live balances, and spend per endpoint', responses: { '200': { description: 'Balances' } } } },
-    '/dashboard': { get: { summary: 'The FinOps dashboard (static page; asks for the admin token)', security: [], responses: { '200': { description: 'HTML' } } } },
-    '/dashboard/{file}': {
+    '/dashboard': { get: { summary: "The operators' console (one page; asks for the admin token)", security: [], responses: { '200': { description: 'HTML' } } } },
+    '/dashboard/assets/{file}': {
       get: {
-        summary: 'Dashboard script and style sheet',
+        summary: "The console's bundled script and style sheet (content-hashed names)",
         security: [],
         parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
         responses: { '200': { description: 'Static file' }, '404': problemResponse('No such file') },
