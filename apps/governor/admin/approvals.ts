@@ -9,7 +9,7 @@ import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
 import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
-import { parseBody, parseQuery } from '../http/input.js';
+import { parseOptionalBody, parseQuery } from '../http/input.js';
 import { adminFor } from './admin-scope.js';
 import { orgOfPayment } from './payment-story.js';
 import { Clock } from '../http/clock.js';
@@ -116,7 +116,7 @@ export class ApprovalsController {
   }
 
   private async decide(request: AuthenticatedRequest, intentId: string, approve: boolean, raw: unknown) {
-    const { reason } = parseBody(decisionBody, raw);
+    const { reason } = parseOptionalBody(decisionBody, raw);
     const scope = adminOrgScope(request);
     const found = await orgOfPayment(this.pool, intentId);
     // Another org's payment answers as if it did not exist.

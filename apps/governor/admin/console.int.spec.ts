@@ -133,7 +133,7 @@ describe('the console admin API', () => {
 
     it("answers an edit from a stale ETag 412 with the policy now and the other admin's name and time", async () => {
       const ctx = await fresh();
-      const bob = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `bob-${orgSeq}` } });
+      const bob = await call<{ apiKey: string }>(base, 'POST', '/admin/v1/admin-keys', { key: ROOT, body: { name: `bob-${orgSeq}`, scope: 'org_admin', orgId: ctx.orgId } });
       clock.advance(5_000);
       expect((await call(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: bob.body.apiKey, body: { maxPerPayment: '1.00' }, headers: { 'If-Match': '"0"' } })).status).toBe(200);
       const conflict = await call<{ code: string; etag: string; changedBy: string; changedAt: string; current: { policy: { maxPerPayment: string } } }>(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}/policy`, {
@@ -149,7 +149,7 @@ describe('the console admin API', () => {
   it('draws spend and refusals per hour from the projection, with the budget', async () => {
     const ctx = await fresh();
     await call(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}/agents/${ctx.agentId}/budget`, { key: ROOT, body: { limit: '3.00', period: 'day' } });
-    await call(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: ROOT, body: { maxPerPayment: '0.05', budgetAlertPercents: [80, 50] } });
+    await call(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}/policy`, { key: ROOT, body: { maxPerPayment: '0.05', budgetAlertPercents: [80, 50] }, headers: { 'If-Match': '*' } });
     for (const i of [1, 2, 3]) expect((await pay(ctx, '20000', `http://api.example.com/s${i}?q=${i}`)).status).toBe(202);
     expect((await pay(ctx, '90000', 'http://api.example.com/big')).status).toBe(403);
     const from = '2026-11-25T00:00:00.000Z';
@@ -212,7 +212,7 @@ describe('the console admin API', () => {
 
   it('lists approvals with what the console shows, and approves or denies with a reason recorded', async () => {
     const ctx = await fresh();
-    await call(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}/teams/${ctx.teamId}/policy`, { key: ROOT, body: { approvalAbove: '0.005', approvalTimeoutSeconds: 120 } });
+    await call(base, 'PUT', `/admin/v1/orgs/${ctx.orgId}/teams/${ctx.teamId}/policy`, { key: ROOT, body: { approvalAbove: '0.005', approvalTimeoutSeconds: 120 }, headers: { 'If-Match': '*' } });
     const held = await pay(ctx, '10000', 'http://api.example.com/held');
     expect(held.status).toBe(202);
     clock.advance(20_000);

@@ -155,7 +155,7 @@ describe("the operators' console", () => {
 
   it('approves and denies held payments from the approvals page, and the agent gets its answer', async () => {
     const agent = await freshAgent('approve');
-    const policy = await call(governor.url, 'PUT', `/admin/v1/orgs/${agent.orgId}/policy`, { key: ADMIN_TOKEN, body: { approvalAbove: '0.005', approvalTimeoutSeconds: 600 } });
+    const policy = await call(governor.url, 'PUT', `/admin/v1/orgs/${agent.orgId}/policy`, { key: ADMIN_TOKEN, body: { approvalAbove: '0.005', approvalTimeoutSeconds: 600 }, headers: { 'If-Match': '*' } });
     expect(policy.status).toBe(200);
     await go('#/approvals');
 
@@ -202,7 +202,7 @@ describe("the operators' console", () => {
 
   it('edits a policy while another admin does: the conflict shows their change, and saving over it is deliberate', async () => {
     const agent = await freshAgent('conflict');
-    const bob = await call<{ apiKey: string }>(governor.url, 'POST', '/admin/v1/admin-keys', { key: ADMIN_TOKEN, body: { name: 'bob' } });
+    const bob = await call<{ apiKey: string }>(governor.url, 'POST', '/admin/v1/admin-keys', { key: ADMIN_TOKEN, body: { name: 'bob', scope: 'org_admin', orgId: agent.orgId } });
     expect(bob.status).toBe(201);
 
     await go('#/policies');
@@ -321,7 +321,7 @@ describe("the operators' console", () => {
       // A budget with alert thresholds, three paid fetches settled by the official facilitator on
       // anvil, and one refusal: the session holds only three payments.
       agent = await freshAgent('spend', { org: '0.05', session: '0.03' });
-      expect((await call(governor.url, 'PUT', `/admin/v1/orgs/${agent.orgId}/policy`, { key: ADMIN_TOKEN, body: { budgetAlertPercents: [50, 80] } })).status).toBe(200);
+      expect((await call(governor.url, 'PUT', `/admin/v1/orgs/${agent.orgId}/policy`, { key: ADMIN_TOKEN, body: { budgetAlertPercents: [50, 80] }, headers: { 'If-Match': '*' } })).status).toBe(200);
       for (let n = 0; n < 3; n += 1) {
         const paid = await fetch(`${governor.url}/v1/sessions/${agent.sessionId}/fetch`, {
           method: 'POST',
