@@ -22,10 +22,9 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
-# The files read at run time beside dist/: the dashboard's static files, as in development,
-# and the gRPC service definition, which the governor loads when GRPC_PORT is set (it looks
-# for proto/paybound/v1/agent.proto in the folders above dist/apps/governor/grpc, so /app/proto).
-COPY --from=build /app/apps/governor/dashboard ./apps/governor/dashboard
+# The operators' console is built into dist/console. Read at run time beside dist/: the gRPC
+# service definition, which the governor loads when GRPC_PORT is set (it looks for
+# proto/paybound/v1/agent.proto in the folders above dist/apps/governor/grpc, so /app/proto).
 COPY proto ./proto
 USER node
 # 8080: REST, /docs, /dashboard, /metrics. 9090: gRPC, when GRPC_PORT=9090.

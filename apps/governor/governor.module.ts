@@ -15,6 +15,9 @@ import { KeyRevocations } from './http/key-revocations.js';
 import { AdminPoliciesController } from './admin/admin-policies.controller.js';
 import { ApprovalsController, ApprovalTimeouts } from './admin/approvals.js';
 import { AuditController } from './admin/audit.controller.js';
+import { AdminPaymentsController } from './admin/admin-payments.controller.js';
+import { KillSwitchController } from './admin/kill-switch.controller.js';
+import { SpendController } from './admin/spend.controller.js';
 import { Clock, SystemClock } from './http/clock.js';
 import { AuthGuard } from './http/auth.guard.js';
 import { InputGuard } from './http/input-guard.js';
@@ -60,7 +63,7 @@ export class GovernorModule {
     return {
       module: GovernorModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController, McpServersController, McpGatewayController],
+      controllers: [SessionsController, PaymentsController, AdminController, AdminKeysController, AdminPoliciesController, AuditController, ApprovalsController, KillSwitchController, SpendController, AdminPaymentsController, HealthController, StreamController, DashboardController, FetchController, CatalogController, WalletsController, MetricsController, WebhooksController, WorkerCommandsController, McpServersController, McpGatewayController],
       providers: [
         { provide: GOVERNOR_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },

@@ -5,6 +5,7 @@ import type { BudgetEvent } from '../domain/budget/events.js';
 import type { EventStore, RecordedEvent } from '../eventstore/event-store.js';
 import { LogSubscription, streamLog, type CheckpointStore } from '../eventstore/log-subscription.js';
 import { ApiProblem } from '../platform/problem.js';
+import { addRefusal, addSpend, applyFreeze, applyShadowRefusal, CONSOLE_READ_MODEL_TABLES } from './console-read-models.js';
 
 // The live-balance read model. Each org stream is applied in stream order from its own
 // checkpoint, stored in the same transaction as the rows it changed. Stream versions have
@@ -154,7 +155,7 @@ export class BalanceProjection {
   /** Empties the read model and replays the whole log into it. */
   async rebuild(): Promise<number> {
     await this.store.transaction(async (client) => {
-      await client.query('TRUNCATE projection_checkpoints, budget_balances, sessions_view, payments_view, wallet_holds, projection_failures');
+      await client.query(`TRUNCATE projection_checkpoints, budget_balances, sessions_view, payments_view, wallet_holds, projection_failures, ${CONSOLE_READ_MODEL_TABLES.join(', ')}`);
     });
     this.stalled.clear();
     let applied = 0;
@@ -305,6 +306,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
            ON CONFLICT (network, asset, org_id) DO UPDATE SET held_atomic = wallet_holds.held_atomic + EXCLUDED.held_atomic`,
           [d.orgId, d.network, d.asset, d.amountAtomic.toString()],
         );
+        await addSpend(client, d.intentId, at, { reservedMicros: d.amountMicros, payments: 1 });
       }
       return;
     }
@@ -319,6 +321,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
          WHERE intent_id = $1`,
         [d.intentId, d.reason === 'timeout' ? 'approval_timeout' : 'approval_denied', d.code, at],
       );
+      await addRefusal(client, d.orgId, d.intentId, d.code, at);
       return;
     }
     case 'LimitExceeded': {
@@ -329,6 +332,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
          VALUES ($1, $2, $3, $4, 'rejected', $5, $6, $7, $8, $9, $9)`,
         [d.intentId, d.orgId, d.sessionId, d.agentId, d.requestedMicros.toString(), d.resource, d.code, JSON.stringify(refusal), at],
       );
+      await addRefusal(client, d.orgId, d.intentId, d.code, at);
       return;
     }
     case 'PaymentSigned': {
@@ -359,6 +363,7 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
         [d.intentId, d.transaction, d.payer, at, d.amountMicros.toString(), d.amountAtomic.toString()],
       );
       await moveMoney(client, d.orgId, d.sessionId, d.agentId, payment.rows[0]?.team_id ?? null, -d.amountMicros, d.amountMicros, at, 0, d.settledAt);
+      await addSpend(client, d.intentId, at, { spentMicros: d.amountMicros });
       return;
     }
     case 'Refunded': {
@@ -371,10 +376,18 @@ async function applyEvent(client: PoolClient, event: RecordedEvent<BudgetEvent['
         [d.intentId, d.reason, at],
       );
       await moveMoney(client, d.orgId, d.sessionId, d.agentId, payment.rows[0]?.team_id ?? null, -d.amountMicros, 0n, at, 0);
+      await addSpend(client, d.intentId, at, { refundedMicros: d.amountMicros });
       return;
     }
     case 'BudgetThresholdReached':
       // An alert: balances do not change; webhooks and Kafka consumers act on it.
+      return;
+    case 'Frozen':
+    case 'Unfrozen':
+      await applyFreeze(client, typed, event.metadata.actor, at);
+      return;
+    case 'ShadowRefusal':
+      await applyShadowRefusal(client, typed, at);
       return;
     default: {
       const _never: never = typed;

@@ -874,6 +874,8 @@ function correlationIdOf(event: BudgetEvent): string {
       return event.data.agentId;
     case 'BudgetChanged':
     case 'PolicyChanged':
+    case 'Frozen':
+    case 'Unfrozen':
       return event.data.levelId;
     case 'SessionOpened':
     case 'SessionClosed':
@@ -888,6 +890,7 @@ function correlationIdOf(event: BudgetEvent): string {
     case 'SettlementReported':
     case 'Settled':
     case 'Refunded':
+    case 'ShadowRefusal':
       return event.data.intentId;
     default: {
       const _never: never = event;

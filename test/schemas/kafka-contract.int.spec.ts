@@ -105,6 +105,9 @@ const SAMPLES: {
   SettlementReported: { ...INTENT, outcome: 'unknown', transaction: null, detail: 'the seller answered 502' },
   Settled: { ...INTENT, amountMicros: 10_000n, amountAtomic: 10_000n, network: 'eip155:31337', transaction: `0x${'cd'.repeat(32)}`, payer: PAY_TO, settledAt: '2026-01-01T00:00:05.000Z' },
   Refunded: { ...INTENT, amountMicros: 10_000n, amountAtomic: 10_000n, reason: 'seller_answered_500' },
+  Frozen: { orgId: 'org-1', level: 'agent', levelId: 'agent-1', reason: 'runaway loop' },
+  Unfrozen: { orgId: 'org-1', level: 'team', levelId: 'team-1', reason: 'fixed' },
+  ShadowRefusal: { ...INTENT, level: 'org', levelId: 'org-1', code: 'price_above_max', policyVersion: 1, limitMicros: 5_000n, requestedMicros: 10_000n, resource: 'http://127.0.0.1/data' },
 };
 
 describe('the Kafka contract: JSON Schemas for every event on paybound.events.v1', () => {

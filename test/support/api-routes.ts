@@ -211,7 +211,7 @@ export function pathValue(route: ApiRoute, param: string, fixture: OrgFixture): 
     default:
       break;
   }
-  if (route.template.startsWith('/v1/payments/')) return fixture.paymentId;
+  if (route.template.startsWith('/v1/payments/') || route.template.startsWith('/admin/v1/payments/')) return fixture.paymentId;
   if (route.template.startsWith('/admin/v1/approvals/')) return fixture.approvalId;
   if (route.template.startsWith('/admin/v1/webhooks/')) return fixture.webhookId;
   // Sessions, and whatever a route added later calls its id: the session is the likeliest.

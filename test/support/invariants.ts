@@ -653,6 +653,11 @@ export class DecisionHistoryOracle {
       case 'BudgetThresholdReached':
         this.judgeAlert(command, event, atMs, fail);
         return;
+      case 'Frozen':
+      case 'Unfrozen':
+      case 'ShadowRefusal':
+        // The kill switch and shadow policies move no money; their own unit tests judge them.
+        return;
       case 'PaymentSigned': {
         const intent = this.intents.get(event.data.intentId);
         this.counts.signatures += 1;

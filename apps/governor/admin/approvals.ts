@@ -1,14 +1,17 @@
-import { Controller, Get, HttpCode, Inject, Injectable, Param, Post, Query, Req } from '@nestjs/common';
-import { z } from 'zod';
+import { Body, Controller, Get, HttpCode, Inject, Injectable, Param, Post, Query, Req } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { DomainError } from '../../../libs/domain/budget/errors.js';
 import { formatUsdMicros } from '../../../libs/domain/money.js';
 import { BalanceProjection } from '../../../libs/ledger/balance-projection.js';
+import { orgStreamId } from '../../../libs/ledger/org-command-processor.js';
 import { ApiProblem } from '../../../libs/platform/problem.js';
-import { adminActorOf, adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
-import { parseQuery } from '../http/input.js';
+import { adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { parseOptionalBody, parseQuery } from '../http/input.js';
+import { adminFor } from './admin-scope.js';
+import { orgOfPayment } from './payment-story.js';
 import { Clock } from '../http/clock.js';
 import { DecideBudget } from '../decide-budget.handler.js';
 import { LOGGER } from '../http/tokens.js';
@@ -16,36 +19,65 @@ import { LOGGER } from '../http/tokens.js';
 interface ApprovalRow {
   intent_id: string;
   org_id: string;
+  team_id: string | null;
   session_id: string;
   agent_id: string;
   status: string;
   amount_micros: string;
+  amount_atomic: string | null;
+  asset: string | null;
+  network: string | null;
   resource: string | null;
   pay_to: string | null;
   approval_expires_at: Date | null;
   created_at: Date;
+  request: { method?: string; policySource?: string; thresholdMicros?: string } | null;
 }
 
-function approvalView(row: ApprovalRow) {
+// The payment's row with its team, and what the ApprovalRequested event alone carries (the
+// method, the policy that held it and its threshold), found by the event's correlation id.
+const APPROVAL_SELECT = `
+  SELECT p.*, s.team_id, (
+    SELECT jsonb_build_object('method', e.data->>'method', 'policySource', e.data->>'policySource', 'thresholdMicros', e.data->>'thresholdMicros')
+    FROM events e WHERE e.metadata->>'correlationId' = p.intent_id AND e.type = 'ApprovalRequested' LIMIT 1
+  ) AS request
+  FROM payments_view p LEFT JOIN sessions_view s ON s.session_id = p.session_id`;
+
+function approvalView(row: ApprovalRow, now: Date) {
+  const expiresAt = row.approval_expires_at;
   return {
-    id: row.intent_id,
+    paymentId: row.intent_id,
     orgId: row.org_id,
-    sessionId: row.session_id,
+    teamId: row.team_id,
     agentId: row.agent_id,
+    sessionId: row.session_id,
     status: row.status,
-    amount: formatUsdMicros(BigInt(row.amount_micros)),
     resource: row.resource,
+    method: row.request?.method ?? null,
+    amount: formatUsdMicros(BigInt(row.amount_micros)),
+    amountAtomic: row.amount_atomic,
+    asset: row.asset,
+    network: row.network,
     payTo: row.pay_to,
-    expiresAt: row.approval_expires_at?.toISOString() ?? null,
-    createdAt: row.created_at.toISOString(),
+    policySource: row.request?.policySource ?? null,
+    thresholdAmount: row.request?.thresholdMicros == null ? null : formatUsdMicros(BigInt(row.request.thresholdMicros)),
+    requestedAt: row.created_at.toISOString(),
+    expiresAt: expiresAt?.toISOString() ?? null,
+    secondsLeft: expiresAt === null || row.status !== 'awaiting_approval' ? null : Math.max(0, Math.floor((expiresAt.getTime() - now.getTime()) / 1000)),
   };
 }
 
 const SWEEP_BATCH_MAX = 100;
+const LIST_MAX = 500;
 
-const pendingQuery = z.object({ orgId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'ids are 1 to 64 letters, digits, "_" or "-"').optional() }).strict();
+const approvalsQuery = z.object({ orgId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'ids are 1 to 64 letters, digits, "_" or "-"').optional() }).strict();
+const decisionBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
-/** Payments above an approval threshold: listed for admins, approved or denied by them. */
+/**
+ * Payments above an approval threshold: listed for admins (oldest first), approved or denied
+ * by them with an optional reason. An approval reserves the payment at once, so the worker
+ * signs it and the agent polling it gets its answer on its next look.
+ */
 @Controller('admin/v1/approvals')
 @Audience('admin')
 @Reach('narrowed_by_handler')
@@ -59,43 +91,47 @@ export class ApprovalsController {
 
   @Get()
   async pending(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
-    const orgId = adminOrgScope(request, parseQuery(pendingQuery, raw).orgId);
-    await this.projection.catchUpAll();
+    // A key bound to an org lists that org's approvals only.
+    const orgId = adminOrgScope(request, parseQuery(approvalsQuery, raw).orgId);
+    if (orgId === null) await this.projection.catchUpAll();
+    else await this.projection.catchUpStream(orgStreamId(orgId));
     const result = await this.pool.query<ApprovalRow>(
-      `SELECT * FROM payments_view WHERE status = 'awaiting_approval' AND ($1::text IS NULL OR org_id = $1) ORDER BY created_at LIMIT 500`,
+      `${APPROVAL_SELECT} WHERE p.status = 'awaiting_approval' AND ($1::text IS NULL OR p.org_id = $1) ORDER BY p.created_at, p.intent_id LIMIT ${LIST_MAX}`,
       [orgId],
     );
-    return { items: result.rows.map(approvalView) };
+    const now = this.clock.now();
+    return { items: result.rows.map((row) => approvalView(row, now)) };
   }
 
   @Post(':id/approve')
   @HttpCode(200)
-  approve(@Req() request: AuthenticatedRequest, @Param('id') id: string) {
-    return this.decide(request, id, true);
+  approve(@Req() request: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
+    return this.decide(request, id, true, body);
   }
 
   @Post(':id/deny')
   @HttpCode(200)
-  deny(@Req() request: AuthenticatedRequest, @Param('id') id: string) {
-    return this.decide(request, id, false);
+  deny(@Req() request: AuthenticatedRequest, @Param('id') id: string, @Body() body: unknown) {
+    return this.decide(request, id, false, body);
   }
 
-  private async decide(request: AuthenticatedRequest, intentId: string, approve: boolean) {
+  private async decide(request: AuthenticatedRequest, intentId: string, approve: boolean, raw: unknown) {
+    const { reason } = parseOptionalBody(decisionBody, raw);
     const scope = adminOrgScope(request);
-    await this.projection.catchUpAll();
+    const found = await orgOfPayment(this.pool, intentId);
     // Another org's payment answers as if it did not exist.
-    const found = await this.pool.query<{ org_id: string }>('SELECT org_id FROM payments_view WHERE intent_id = $1 AND ($2::text IS NULL OR org_id = $2)', [intentId, scope]);
-    const orgId = found.rows[0]?.org_id;
+    const orgId = scope === null || found === scope ? found : undefined;
     if (orgId === undefined) throw new ApiProblem('payment_not_found', `payment ${intentId.slice(0, 80)} does not exist`);
+    const actor = adminFor(request, orgId, 'write');
     await this.commands.execute(
       new DecideBudget(
-        { type: 'DecideApproval', orgId, intentId, approve, reason: approve ? 'approved' : 'denied', actor: adminActorOf(request), at: this.clock.now().toISOString() },
+        { type: 'DecideApproval', orgId, intentId, approve, reason: approve ? 'approved' : 'denied', ...(reason === undefined ? {} : { note: reason }), actor, at: this.clock.now().toISOString() },
         () => undefined,
       ),
     );
-    await this.projection.catchUpAll();
-    const after = await this.pool.query<ApprovalRow>('SELECT * FROM payments_view WHERE intent_id = $1', [intentId]);
-    return approvalView(after.rows[0]!);
+    await this.projection.catchUpStream(orgStreamId(orgId));
+    const after = await this.pool.query<ApprovalRow>(`${APPROVAL_SELECT} WHERE p.intent_id = $1`, [intentId]);
+    return approvalView(after.rows[0]!, this.clock.now());
   }
 }
 

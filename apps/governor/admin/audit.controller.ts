@@ -1,8 +1,10 @@
 import { Controller, Get, Inject, Query, Req } from '@nestjs/common';
 import pg from 'pg';
 import { z } from 'zod';
+import { verifyAuditChain } from '../../../libs/eventstore/audit-chain.js';
 import { encodeJson } from '../../../libs/eventstore/json-codec.js';
 import { adminOrgScope, Audience, Reach, type AuthenticatedRequest } from '../http/auth.guard.js';
+import { adminFor } from './admin-scope.js';
 import { parseQuery } from '../http/input.js';
 
 const auditQuery = z
@@ -18,6 +20,8 @@ const auditQuery = z
   })
   .strict();
 
+const verifyQuery = z.object({ streamId: z.string().min(1).max(200).optional() }).strict();
+
 /** Every event, who caused it and when: the audit trail, filtered and paged by position. */
 @Controller('admin/v1/audit')
 @Audience('admin')
@@ -25,13 +29,24 @@ const auditQuery = z
 export class AuditController {
   constructor(@Inject(pg.Pool) private readonly pool: pg.Pool) {}
 
+  /**
+   * Recomputes the hash chains (every stream, or one) and names the first broken link: the
+   * stream, version and event, with the hash expected and the one found.
+   */
+  @Get('verify')
+  async verify(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
+    adminFor(request, null, 'read');
+    const { streamId } = parseQuery(verifyQuery, raw);
+    return verifyAuditChain(this.pool, streamId ?? null);
+  }
+
   @Get()
   async list(@Req() request: AuthenticatedRequest, @Query() raw: unknown) {
     const q = parseQuery(auditQuery, raw);
     // A key bound to an org reads that org's events only.
     const orgId = adminOrgScope(request, q.orgId);
-    const result = await this.pool.query<{ global_position: string; event_id: string; type: string; stream_id: string; data: unknown; metadata: { actor: string; orgId: string; correlationId: string }; occurred_at: Date }>(
-      `SELECT global_position, event_id, type, stream_id, data, metadata, occurred_at FROM events
+    const result = await this.pool.query<{ global_position: string; event_id: string; type: string; stream_id: string; data: unknown; metadata: { actor: string; orgId: string; correlationId: string }; occurred_at: Date; hash: string }>(
+      `SELECT global_position, event_id, type, stream_id, data, metadata, occurred_at, encode(hash, 'hex') AS hash FROM events
        WHERE ($1::bigint IS NULL OR global_position > $1)
          AND ($2::text IS NULL OR metadata->>'orgId' = $2)
          AND ($3::text IS NULL OR data->>'agentId' = $3 OR metadata->>'actor' = 'agent:' || $3)
@@ -52,6 +67,7 @@ export class AuditController {
         actor: row.metadata.actor,
         correlationId: row.metadata.correlationId,
         occurredAt: row.occurred_at.toISOString(),
+        hash: row.hash,
         data: JSON.parse(encodeJson(row.data)) as unknown,
       })),
       next: result.rows.length > q.limit ? (rows.at(-1)?.global_position ?? null) : null,

@@ -335,8 +335,9 @@ describe('policies and the admin API over HTTP', () => {
     const held = await call<{ reserved: string }>(base, 'GET', `/v1/sessions/${ctx.sessionId}`, { key: ctx.key });
     expect(held.body.reserved).toBe('0.01');
 
-    const pending = await call<{ items: { id: string }[] }>(base, 'GET', `/admin/v1/approvals?orgId=${ctx.orgId}`, { key: ROOT });
-    expect(pending.body.items.map((i) => i.id)).toEqual([waiting.body.id]);
+    const pending = await call<{ items: { paymentId: string; policySource: string; thresholdAmount: string; method: string; secondsLeft: number }[] }>(base, 'GET', `/admin/v1/approvals?orgId=${ctx.orgId}`, { key: ROOT });
+    expect(pending.body.items.map((i) => i.paymentId)).toEqual([waiting.body.id]);
+    expect(pending.body.items[0]).toMatchObject({ policySource: 'org', thresholdAmount: '0.005', method: 'GET', secondsLeft: 60 });
     expect((await call(base, 'POST', `/admin/v1/approvals/${waiting.body.id}/approve`, { key: ctx.key })).status).toBe(403);
     const approved = await call<{ status: string }>(base, 'POST', `/admin/v1/approvals/${waiting.body.id}/approve`, { key: ROOT });
     expect(approved.body.status).toBe('reserved');

@@ -1,35 +1,41 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Controller, Get, Param, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiProblem } from '../../../libs/platform/problem.js';
 import { Audience } from '../http/auth.guard.js';
 
-// The FinOps dashboard is three static files served as they are: no build step, no CDN.
-// The compiler does not copy them to dist/, so they are read from the source folder, which
-// sits at the same place relative to the repository root whether this runs from dist/ or not.
+// The operators' console is built from apps/console by `npm run build` into dist/console; this
+// serves that folder. It sits at the same place relative to the repository whether this file
+// runs from dist/ or from the sources (as in tests), so both places are tried.
 
 const here = dirname(fileURLToPath(import.meta.url));
-const candidates = [here, resolve(here, '..', '..', '..', '..', 'apps', 'governor', 'dashboard')];
-const ASSETS: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'dashboard.js': 'text/javascript; charset=utf-8', 'dashboard.css': 'text/css; charset=utf-8' };
+const BUILD_FOLDERS = [resolve(here, '..', '..', '..', 'console'), resolve(here, '..', '..', '..', 'dist', 'console')];
+
+/** Only what the build writes: hashed bundle names with known types, never a path. */
+const ASSET_NAME = /^[A-Za-z0-9_-]{1,100}\.(js|css)$/;
+const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+/** Files the build names by their content never change, so browsers may keep them for a year. */
+const HASHED_ASSET_MAX_AGE_S = 31_536_000;
 
 /** Read once at first use: the files are small and fixed for the life of the process. */
 const cache = new Map<string, Buffer>();
 
-function asset(name: string): Buffer {
-  const cached = cache.get(name);
+function builtFile(relativePath: string): Buffer {
+  const cached = cache.get(relativePath);
   if (cached !== undefined) return cached;
-  for (const folder of candidates) {
+  for (const folder of BUILD_FOLDERS) {
     try {
-      const content = readFileSync(join(folder, name));
-      cache.set(name, content);
+      const content = readFileSync(join(folder, relativePath));
+      cache.set(relativePath, content);
       return content;
     } catch {
       // Try the next folder.
     }
   }
-  throw new ApiProblem('dashboard_missing', `dashboard file ${name} is missing from apps/governor/dashboard; reinstall or rebuild Paybound`);
+  if (relativePath === 'index.html') throw new ApiProblem('dashboard_missing', 'the console is not built: run npm run build (it writes dist/console)');
+  throw new ApiProblem('not_found', 'no such dashboard file');
 }
 
 @Controller('dashboard')
@@ -38,23 +44,23 @@ export class DashboardController {
   /** The page itself holds no data: it asks for the admin token and reads the admin API with it. */
   @Get()
   page(@Res() response: Response): void {
-    send(response, 'index.html');
+    send(response, 'index.html', 'no-cache');
   }
 
-  @Get(':file')
-  file(@Param('file') file: string, @Res() response: Response): void {
-    if (!Object.hasOwn(ASSETS, file) || file === 'index.html') throw new ApiProblem('not_found', 'no such dashboard file');
-    send(response, file);
+  @Get('assets/:file')
+  asset(@Param('file') file: string, @Res() response: Response): void {
+    if (!ASSET_NAME.test(file)) throw new ApiProblem('not_found', 'no such dashboard file');
+    send(response, `assets/${file}`, `public, max-age=${HASHED_ASSET_MAX_AGE_S}, immutable`);
   }
 }
 
-function send(response: Response, name: string): void {
-  const contentType = ASSETS[name] ?? 'application/octet-stream';
-  response.setHeader('Content-Type', contentType);
-  // Only this origin's own script and API; no inline code, no third parties, no framing.
+function send(response: Response, relativePath: string, cacheControl: string): void {
+  const content = builtFile(relativePath);
+  response.setHeader('Content-Type', CONTENT_TYPES[extname(relativePath)] ?? 'application/octet-stream');
+  // Only this origin's own scripts and API; no inline code, no third parties, no framing.
   response.setHeader('Content-Security-Policy', "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'");
   response.setHeader('X-Content-Type-Options', 'nosniff');
   response.setHeader('Referrer-Policy', 'no-referrer');
-  response.setHeader('Cache-Control', 'no-cache');
-  response.status(200).send(asset(name));
+  response.setHeader('Cache-Control', cacheControl);
+  response.status(200).send(content);
 }

@@ -5,6 +5,7 @@ import { HISTORY_PER_AGENT_MAX } from '../../../libs/domain/budget/policy.js';
 import { mcpGatewayPaths } from '../mcp/mcp-openapi.js';
 import { DEFAULT_WEBHOOK_EVENT_TYPES, WEBHOOK_ENDPOINTS_MAX, WEBHOOK_EVENT_TYPES } from '../../../libs/domain/webhooks/webhooks.js';
 import { ERROR_CODES } from '../../../libs/platform/error-catalogue.js';
+import { consoleOpenApiPaths } from '../admin/console-openapi.js';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
@@ -550,27 +551,6 @@ export const openApiDocument = {
         responses: { '200': { description: 'Revoked', content: { 'application/json': { schema: adminKey } } }, '404': problemResponse('admin_key_not_found') },
       },
     },
-    '/admin/v1/approvals': {
-      get: {
-        summary: 'Payments waiting for an admin (above an approval threshold); their money is held meanwhile',
-        parameters: [{ name: 'orgId', in: 'query', required: false, schema: { type: 'string' } }],
-        responses: { '200': { description: 'The waiting payments' } },
-      },
-    },
-    '/admin/v1/approvals/{id}/approve': {
-      post: {
-        summary: 'Approve a waiting payment: it is reserved for signing (an ApprovalGranted event)',
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': { description: 'Approved' }, '409': problemResponse('approval_already_decided') },
-      },
-    },
-    '/admin/v1/approvals/{id}/deny': {
-      post: {
-        summary: 'Deny a waiting payment: refused with approval_required and its hold released; unanswered ones are refused at their timeout',
-        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': { description: 'Denied' }, '409': problemResponse('approval_already_decided') },
-      },
-    },
     '/admin/v1/audit': {
       get: {
         summary: 'Every event with its actor, filtered and paged',
@@ -856,10 +836,10 @@ export const openApiDocument = {
       },
     },
     '/admin/v1/balances': { get: { summary: 'Sessions and agents with live balances, and spend per endpoint', responses: { '200': { description: 'Balances' } } } },
-    '/dashboard': { get: { summary: 'The FinOps dashboard (static page; asks for the admin token)', security: [], responses: { '200': { description: 'HTML' } } } },
-    '/dashboard/{file}': {
+    '/dashboard': { get: { summary: "The operators' console (one page; asks for the admin token)", security: [], responses: { '200': { description: 'HTML' } } } },
+    '/dashboard/assets/{file}': {
       get: {
-        summary: 'Dashboard script and style sheet',
+        summary: "The console's bundled script and style sheet (content-hashed names)",
         security: [],
         parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
         responses: { '200': { description: 'Static file' }, '404': problemResponse('No such file') },
@@ -890,5 +870,7 @@ export const openApiDocument = {
       },
     },
     '/ready': { get: { summary: 'Readiness: database reachable and migrated', security: [], responses: { '200': { description: 'Ready' }, '503': problemResponse('Not ready') } } },
+    // The console's routes (approvals extended, kill switch, shadow policies, spend, payments, exports, audit verify).
+    ...consoleOpenApiPaths,
   },
 } as const;

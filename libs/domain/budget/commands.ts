@@ -59,6 +59,37 @@ export interface ChangePolicy extends CommandBase {
   policy: Policy;
   /** The version the editor saw (its ETag); null skips the check. */
   expectedVersion: number | null;
+  /**
+   * `shadow` edits the level's shadow policy, which decides nothing and only records what it
+   * would have refused; absent or `enforce` edits the policy in force.
+   */
+  mode?: PolicyMode;
+}
+
+export type PolicyMode = 'enforce' | 'shadow';
+
+/** The level's shadow policy becomes the one in force, and the level has no shadow any more. */
+export interface PromoteShadowPolicy extends CommandBase {
+  type: 'PromoteShadowPolicy';
+  level: Exclude<BudgetLevel, 'session'>;
+  levelId: string;
+  /** The shadow's version the editor saw (its ETag); null skips the check. */
+  expectedShadowVersion: number | null;
+}
+
+/** The kill switch: no new payment or session under the level until it is unfrozen. */
+export interface FreezeLevel extends CommandBase {
+  type: 'FreezeLevel';
+  level: Exclude<BudgetLevel, 'session'>;
+  levelId: string;
+  reason: string;
+}
+
+export interface UnfreezeLevel extends CommandBase {
+  type: 'UnfreezeLevel';
+  level: Exclude<BudgetLevel, 'session'>;
+  levelId: string;
+  reason: string;
 }
 
 /** An agent's API key was issued, rotated or revoked; the key itself never enters the log. */
@@ -193,6 +224,8 @@ export interface DecideApproval extends CommandBase {
   intentId: string;
   approve: boolean;
   reason: 'approved' | 'denied' | 'timeout';
+  /** The admin's own words, recorded with the decision. */
+  note?: string;
 }
 
 export interface Settle extends CommandBase {
@@ -232,4 +265,7 @@ export type BudgetCommand =
   | ReportOutcome
   | DecideApproval
   | Settle
-  | Release;
+  | Release
+  | PromoteShadowPolicy
+  | FreezeLevel
+  | UnfreezeLevel;

@@ -7,7 +7,10 @@ import type {
   ChangePolicy,
   CloseSession,
   DecideApproval,
+  FreezeLevel,
   OpenSession,
+  PromoteShadowPolicy,
+  UnfreezeLevel,
   RecordSignature,
   RegisterAgent,
   Release,
@@ -17,7 +20,7 @@ import type {
 } from './commands.js';
 import { ATOMIC_AMOUNT_MAX, USD_MICROS_MAX } from '../money.js';
 import { DomainError } from './errors.js';
-import type { BudgetEvent, BudgetThresholdReached, LimitExceeded, RefusalCode, Reserved } from './events.js';
+import type { BudgetEvent, BudgetThresholdReached, LimitExceeded, RefusalCode, Reserved, ShadowRefusal } from './events.js';
 import { hierarchyLevels, isOpen, loopKeyOf, type HierarchyLevel } from './evolve.js';
 import { approvalNeeded, EMPTY_POLICY, evaluatePolicies, type Policy } from './policy.js';
 import { idempotencyIndex, openSessionCount, periodKeyAt, policyKey, remainingMicros, spentInPeriodMicros, type OrgState } from './state.js';
@@ -59,6 +62,11 @@ export function decide(command: BudgetCommand, state: OrgState): BudgetEvent[] {
       return settle(command, state);
     case 'Release':
       return release(command, state);
+    case 'PromoteShadowPolicy':
+      return promoteShadowPolicy(command, state);
+    case 'FreezeLevel':
+    case 'UnfreezeLevel':
+      return changeFreeze(command, state);
     default: {
       const _never: never = command;
       throw new DomainError('invalid_command', 'unknown command');
@@ -125,18 +133,82 @@ function changePolicy(command: ChangePolicy, state: OrgState): BudgetEvent[] {
   requireOrg(state);
   if (command.level === 'team' && !state.teams.has(command.levelId)) throw new DomainError('team_not_found', `team ${command.levelId} does not exist`);
   if (command.level === 'agent' && !state.agents.has(command.levelId)) throw new DomainError('agent_not_found', `agent ${command.levelId} does not exist`);
-  const current = state.policies.get(policyKey(command.level, command.levelId)) ?? { policy: EMPTY_POLICY, version: 0 };
+  const key = policyKey(command.level, command.levelId);
+  const shadow = command.mode === 'shadow';
+  const stored = shadow ? state.shadowPolicies.get(key) : state.policies.get(key);
+  const current = { policy: stored?.policy ?? EMPTY_POLICY, version: stored?.version ?? 0 };
   if (command.expectedVersion !== null && command.expectedVersion !== current.version) {
-    throw new DomainError('policy_version_mismatch', `the policy is at version ${current.version}, not ${command.expectedVersion}`);
+    throw new DomainError('policy_version_mismatch', `the ${shadow ? 'shadow ' : ''}policy is at version ${current.version}, not ${command.expectedVersion}`);
   }
   if (command.policy.maxPerPaymentMicros !== null) assertUsdBound(command.policy.maxPerPaymentMicros, 'maxPerPayment');
   if (command.policy.approvalAboveMicros !== null) assertUsdBound(command.policy.approvalAboveMicros, 'approvalAbove');
   return [
     {
       type: 'PolicyChanged',
-      data: { orgId: command.orgId, level: command.level, levelId: command.levelId, version: current.version + 1, before: current.policy, after: command.policy },
+      data: {
+        orgId: command.orgId,
+        level: command.level,
+        levelId: command.levelId,
+        version: current.version + 1,
+        before: current.policy,
+        after: command.policy,
+        ...(shadow ? { mode: 'shadow' as const } : {}),
+      },
     },
   ];
+}
+
+function promoteShadowPolicy(command: PromoteShadowPolicy, state: OrgState): BudgetEvent[] {
+  requireOrg(state);
+  const key = policyKey(command.level, command.levelId);
+  const shadow = state.shadowPolicies.get(key);
+  if (shadow === undefined || shadow.policy === null) {
+    throw new DomainError('shadow_policy_not_found', `${key} has no shadow policy to promote`);
+  }
+  if (command.expectedShadowVersion !== null && command.expectedShadowVersion !== shadow.version) {
+    throw new DomainError('policy_version_mismatch', `the shadow policy is at version ${shadow.version}, not ${command.expectedShadowVersion}`);
+  }
+  const enforced = state.policies.get(key) ?? { policy: EMPTY_POLICY, version: 0 };
+  return [
+    {
+      type: 'PolicyChanged',
+      data: {
+        orgId: command.orgId,
+        level: command.level,
+        levelId: command.levelId,
+        version: enforced.version + 1,
+        before: enforced.policy,
+        after: shadow.policy,
+        promotedFromShadowVersion: shadow.version,
+      },
+    },
+  ];
+}
+
+/** Freezing a frozen level, or unfreezing one that is not, records nothing: the state is already so. */
+function changeFreeze(command: FreezeLevel | UnfreezeLevel, state: OrgState): BudgetEvent[] {
+  requireOrg(state);
+  requireLevel(state, command.level, command.levelId);
+  const frozen = state.frozen.has(policyKey(command.level, command.levelId));
+  const freeze = command.type === 'FreezeLevel';
+  if (frozen === freeze) return [];
+  const data = { orgId: command.orgId, level: command.level, levelId: command.levelId, reason: command.reason };
+  return [freeze ? { type: 'Frozen', data } : { type: 'Unfrozen', data }];
+}
+
+function requireLevel(state: OrgState, level: 'org' | 'team' | 'agent', levelId: string): void {
+  if (level === 'org' && levelId !== state.orgId) throw new DomainError('org_not_found', `org ${levelId} does not exist`);
+  if (level === 'team' && !state.teams.has(levelId)) throw new DomainError('team_not_found', `team ${levelId} does not exist`);
+  if (level === 'agent' && !state.agents.has(levelId)) throw new DomainError('agent_not_found', `agent ${levelId} does not exist`);
+}
+
+/** The frozen level a payment or session of this agent falls under, org first; null when none is. */
+export function frozenLevelOf(state: OrgState, teamId: string | null, agentId: string): { level: 'org' | 'team' | 'agent'; levelId: string } | null {
+  if (state.frozen.size === 0) return null;
+  if (state.frozen.has('org')) return { level: 'org', levelId: state.orgId };
+  if (teamId !== null && state.frozen.has(policyKey('team', teamId))) return { level: 'team', levelId: teamId };
+  if (state.frozen.has(policyKey('agent', agentId))) return { level: 'agent', levelId: agentId };
+  return null;
 }
 
 function openSession(command: OpenSession, state: OrgState): BudgetEvent[] {
@@ -151,6 +223,8 @@ function openSession(command: OpenSession, state: OrgState): BudgetEvent[] {
     }
   }
   if (state.sessions.has(command.sessionId)) throw new DomainError('session_already_exists', `session ${command.sessionId} already exists`);
+  const frozen = frozenLevelOf(state, agent.teamId, command.agentId);
+  if (frozen !== null) throw new DomainError('agent_frozen', `${frozen.level} ${frozen.levelId} is frozen by an admin: no new sessions`);
   if (command.limitMicros <= 0n) throw new DomainError('invalid_command', 'a session limit must be positive');
   assertUsdBound(command.limitMicros, 'a session limit');
   if (command.maxPayments !== null && command.maxPayments < 1) throw new DomainError('invalid_command', 'maxPayments must be at least 1');
@@ -241,6 +315,9 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   ];
 
   const sessionLeft = remainingMicros(session.budget, command.at);
+  // The kill switch comes first: an admin froze the agent, its team or its org.
+  const frozen = frozenLevelOf(state, session.teamId, command.agentId);
+  if (frozen !== null) return refuse(frozen.level, 'agent_frozen', null, sessionLeft);
   if (session.closed) return refuse('session', 'session_closed', session.budget.limitMicros, sessionLeft);
   if (Date.parse(command.at) >= Date.parse(session.expiresAt)) {
     return refuse('session', 'session_expired', session.budget.limitMicros, sessionLeft);
@@ -336,11 +413,64 @@ function reserve(command: Reserve, state: OrgState): BudgetEvent[] {
   // admin decides, but the payment is not reserved for signing until approved.
   const approval = approvalNeeded(policies, command.amountMicros);
   const alerts = thresholdsReached(state, command, levels);
+  const shadows = shadowRefusals(state, command, session.teamId);
   if (approval !== null) {
     const expiresAt = new Date(Date.parse(command.at) + approval.timeoutSeconds * 1000).toISOString();
-    return [{ type: 'ApprovalRequested', data: { ...reservation, approvalExpiresAt: expiresAt, policySource: approval.source, thresholdMicros: approval.thresholdMicros } }, ...alerts];
+    return [{ type: 'ApprovalRequested', data: { ...reservation, approvalExpiresAt: expiresAt, policySource: approval.source, thresholdMicros: approval.thresholdMicros } }, ...alerts, ...shadows];
   }
-  return [{ type: 'Reserved', data: reservation }, ...alerts];
+  return [{ type: 'Reserved', data: reservation }, ...alerts, ...shadows];
+}
+
+/**
+ * What each shadow policy on the payment's path would have refused. The policies in force
+ * allowed the payment and every rule is per policy, so a shadow judged alone refuses exactly
+ * when it would refuse in place of the level's enforced policy.
+ */
+function shadowRefusals(state: OrgState, command: Reserve, teamId: string | null): ShadowRefusal[] {
+  if (state.shadowPolicies.size === 0) return [];
+  const path: { level: 'org' | 'team' | 'agent'; levelId: string }[] = [{ level: 'org', levelId: command.orgId }];
+  if (teamId !== null) path.push({ level: 'team', levelId: teamId });
+  path.push({ level: 'agent', levelId: command.agentId });
+  const refusals: ShadowRefusal[] = [];
+  for (const { level, levelId } of path) {
+    const key = policyKey(level, levelId);
+    const shadow = state.shadowPolicies.get(key);
+    if (shadow === undefined || shadow.policy === null) continue;
+    const refusal = evaluatePolicies(
+      [{ source: key, policy: shadow.policy }],
+      {
+        host: hostOf(command.resource),
+        loopKey: loopKeyOf(command.method, command.resource),
+        payTo: command.payTo,
+        asset: command.asset,
+        network: command.network,
+        amountMicros: command.amountMicros,
+        atMs: Date.parse(command.at),
+        agentId: command.agentId,
+        sessionId: command.sessionId,
+      },
+      state.recentPayments.get(command.agentId) ?? [],
+    );
+    if (refusal === null) continue;
+    const amountLimit = refusal.code !== 'loop_detected' && refusal.code !== 'rate_limited';
+    refusals.push({
+      type: 'ShadowRefusal',
+      data: {
+        intentId: command.intentId,
+        orgId: command.orgId,
+        agentId: command.agentId,
+        sessionId: command.sessionId,
+        level,
+        levelId,
+        code: refusal.code,
+        policyVersion: shadow.version,
+        limitMicros: amountLimit ? refusal.limit : null,
+        requestedMicros: command.amountMicros,
+        resource: command.resource,
+      },
+    });
+  }
+  return refusals;
 }
 
 /** The source of the request's own maximum among the policies judged. */
@@ -415,16 +545,17 @@ function decideApproval(command: DecideApproval, state: OrgState): BudgetEvent[]
     throw new DomainError('approval_already_decided', `payment ${command.intentId} is not waiting for approval`);
   }
   const ids = { intentId: command.intentId, sessionId: intent.sessionId, agentId: intent.agentId, orgId: command.orgId };
+  const note = command.note === undefined ? {} : { note: command.note };
   // An approval that arrives after the timeout is too late: the payment was refused.
   const late = Date.parse(command.at) >= Date.parse(pending.expiresAt);
   if (command.approve && !late) {
     return [
-      { type: 'ApprovalGranted', data: ids },
+      { type: 'ApprovalGranted', data: { ...ids, ...note } },
       { type: 'Reserved', data: pending.reservation },
     ];
   }
   return [
-    { type: 'ApprovalDenied', data: { ...ids, code: 'approval_required', reason: command.approve || command.reason === 'timeout' ? 'timeout' : 'denied' } },
+    { type: 'ApprovalDenied', data: { ...ids, code: 'approval_required', reason: command.approve || command.reason === 'timeout' ? 'timeout' : 'denied', ...note } },
     {
       type: 'Refunded',
       data: { ...ids, amountMicros: intent.amountMicros, amountAtomic: intent.amountAtomic, reason: command.approve || command.reason === 'timeout' ? 'approval_timeout' : 'approval_denied' },

@@ -22,6 +22,8 @@ export type DomainErrorCode =
   | 'release_not_proven'
   | 'policy_version_mismatch'
   | 'approval_already_decided'
+  | 'agent_frozen'
+  | 'shadow_policy_not_found'
   | 'invalid_command';
 
 export class DomainError extends Error {

@@ -13,7 +13,8 @@ export type RefusalCode =
   | 'session_expired'
   | 'session_closed'
   | 'wallet_insufficient_funds'
-  | 'permit2_allowance_missing';
+  | 'permit2_allowance_missing'
+  | 'agent_frozen';
 
 export interface OrgCreated {
   type: 'OrgCreated';
@@ -47,10 +48,47 @@ export interface PolicyChanged {
     orgId: string;
     level: Exclude<BudgetLevel, 'session'>;
     levelId: string;
-    /** The policy's own version, its ETag. */
+    /** The policy's own version, its ETag (a shadow policy counts its own versions). */
     version: number;
     before: Policy;
     after: Policy;
+    /** Present for a shadow policy's edits; absent for the policy in force. */
+    mode?: 'shadow';
+    /** The shadow version that became this enforced policy, when it was promoted. */
+    promotedFromShadowVersion?: number;
+  };
+}
+
+/** An admin froze a level: every new payment and session under it is refused `agent_frozen`. */
+export interface Frozen {
+  type: 'Frozen';
+  data: { orgId: string; level: Exclude<BudgetLevel, 'session'>; levelId: string; reason: string };
+}
+
+export interface Unfrozen {
+  type: 'Unfrozen';
+  data: { orgId: string; level: Exclude<BudgetLevel, 'session'>; levelId: string; reason: string };
+}
+
+/**
+ * A shadow policy would have refused this payment; it decided nothing. Recorded in the same
+ * decision as the payment, so finance can count what enforcing it would have refused.
+ */
+export interface ShadowRefusal {
+  type: 'ShadowRefusal';
+  data: {
+    intentId: string;
+    orgId: string;
+    agentId: string;
+    sessionId: string;
+    level: Exclude<BudgetLevel, 'session'>;
+    levelId: string;
+    code: PolicyRefusalCode;
+    /** The shadow policy's version. */
+    policyVersion: number;
+    limitMicros: bigint | null;
+    requestedMicros: bigint;
+    resource: string;
   };
 }
 
@@ -129,13 +167,13 @@ export interface ApprovalRequested {
 
 export interface ApprovalGranted {
   type: 'ApprovalGranted';
-  data: { intentId: string; sessionId: string; agentId: string; orgId: string };
+  data: { intentId: string; sessionId: string; agentId: string; orgId: string; note?: string };
 }
 
 /** The admin said no, or nobody answered in time: the payment is refused and the hold released. */
 export interface ApprovalDenied {
   type: 'ApprovalDenied';
-  data: { intentId: string; sessionId: string; agentId: string; orgId: string; code: 'approval_required'; reason: 'denied' | 'timeout' };
+  data: { intentId: string; sessionId: string; agentId: string; orgId: string; code: 'approval_required'; reason: 'denied' | 'timeout'; note?: string };
 }
 
 export interface LimitExceeded {
@@ -263,6 +301,9 @@ export type BudgetEvent =
   | PaymentSigned
   | SettlementReported
   | Settled
-  | Refunded;
+  | Refunded
+  | Frozen
+  | Unfrozen
+  | ShadowRefusal;
 
 export type BudgetEventType = BudgetEvent['type'];

@@ -41,8 +41,25 @@ export function evolve(state: OrgState, event: BudgetEvent): OrgState {
     case 'AgentKeyChanged':
       // Keys are checked outside the domain; the event is the audit record.
       return state;
-    case 'PolicyChanged':
-      state.policies.set(policyKey(event.data.level, event.data.levelId), { policy: withPolicyDefaults(event.data.after), version: event.data.version });
+    case 'PolicyChanged': {
+      const key = policyKey(event.data.level, event.data.levelId);
+      if (event.data.mode === 'shadow') {
+        state.shadowPolicies.set(key, { policy: withPolicyDefaults(event.data.after), version: event.data.version });
+        return state;
+      }
+      state.policies.set(key, { policy: withPolicyDefaults(event.data.after), version: event.data.version });
+      // A promoted shadow is in force now; its version keeps counting, so an old ETag never matches again.
+      if (event.data.promotedFromShadowVersion !== undefined) state.shadowPolicies.set(key, { policy: null, version: event.data.promotedFromShadowVersion });
+      return state;
+    }
+    case 'Frozen':
+      state.frozen.set(policyKey(event.data.level, event.data.levelId), { reason: event.data.reason });
+      return state;
+    case 'Unfrozen':
+      state.frozen.delete(policyKey(event.data.level, event.data.levelId));
+      return state;
+    case 'ShadowRefusal':
+      // A record for finance: the shadow policy decided nothing.
       return state;
     case 'SessionOpened': {
       const { data } = event;

@@ -95,6 +95,10 @@ export interface OrgState {
   idempotency: Map<string, IdempotencyRecord>;
   /** Keyed by `org`, `team:<id>` or `agent:<id>`. */
   policies: Map<string, { policy: Policy; version: number }>;
+  /** Shadow policies, keyed like `policies`; `policy` is null once promoted (the version counts on). */
+  shadowPolicies: Map<string, { policy: Policy | null; version: number }>;
+  /** Frozen levels, keyed like `policies`, with the admin's reason. */
+  frozen: Map<string, { reason: string }>;
   /** Each agent's recent payments, for the loop and rate guards; bounded in age and count. */
   recentPayments: Map<string, RecentPayment[]>;
   /** Payments that are over, in the order they closed, to be forgotten in time (see `ClosedPayments`). */
@@ -168,6 +172,8 @@ export function initialOrgState(orgId: string, closedRetainedMax: number = CLOSE
     refusals: new Map(),
     idempotency: new Map(),
     policies: new Map(),
+    shadowPolicies: new Map(),
+    frozen: new Map(),
     recentPayments: new Map(),
     closed: { queue: [], head: 0, clockMs: 0, retainedMax: closedRetainedMax },
   };

@@ -27,6 +27,9 @@ const SUBSCRIBABLE: { [K in WebhookEventType]: true } = {
   SettlementReported: true,
   Settled: true,
   Refunded: true,
+  Frozen: true,
+  Unfrozen: true,
+  ShadowRefusal: true,
   WalletLowBalance: true,
   WalletBalanceRestored: true,
 };

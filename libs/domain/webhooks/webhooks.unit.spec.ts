@@ -36,7 +36,7 @@ describe('which endpoint gets which event', () => {
   });
 
   it('knows every Paybound event type, and the alerts are the default', () => {
-    expect(WEBHOOK_EVENT_TYPES).toHaveLength(20);
+    expect(WEBHOOK_EVENT_TYPES).toHaveLength(23);
     expect(DEFAULT_WEBHOOK_EVENT_TYPES.every(isWebhookEventType)).toBe(true);
     expect(isWebhookEventType('Settled')).toBe(true);
     expect(isWebhookEventType('settled')).toBe(false);

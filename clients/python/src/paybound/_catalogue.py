@@ -253,6 +253,17 @@ class WebhookEndpointNotFound(NotFoundError):
     DESCRIPTION: ClassVar[str] = "No such webhook endpoint."
 
 
+class ShadowPolicyNotFound(NotFoundError):
+    """The level has no shadow policy to promote."""
+
+    CODE: ClassVar[str | None] = "shadow_policy_not_found"
+    KIND: ClassVar[str | None] = "not_found"
+    HTTP_STATUS: ClassVar[int | None] = 404
+    GRPC_STATUS: ClassVar[str | None] = "NOT_FOUND"
+    FIGURES: ClassVar[tuple[str, ...]] = ()
+    DESCRIPTION: ClassVar[str] = "The level has no shadow policy to promote."
+
+
 class WebhookDeliveryNotFound(NotFoundError):
     """No such delivery of this webhook endpoint."""
 
@@ -419,14 +430,20 @@ class TooManyOpenSessions(UnavailableError):
 
 
 class PolicyVersionMismatch(ConflictError):
-    """The policy changed since the If-Match version; read it again."""
+    """
+    The policy changed since the If-Match version; `current` is the policy now, `etag` its ETag,
+    and `changedBy`/`changedAt` who changed it last and when.
+    """
 
     CODE: ClassVar[str | None] = "policy_version_mismatch"
     KIND: ClassVar[str | None] = "conflict"
     HTTP_STATUS: ClassVar[int | None] = 412
     GRPC_STATUS: ClassVar[str | None] = "FAILED_PRECONDITION"
-    FIGURES: ClassVar[tuple[str, ...]] = ()
-    DESCRIPTION: ClassVar[str] = "The policy changed since the If-Match version; read it again."
+    FIGURES: ClassVar[tuple[str, ...]] = ("current", "etag", "changedBy", "changedAt",)
+    DESCRIPTION: ClassVar[str] = (
+        "The policy changed since the If-Match version; `current` is the policy now, `etag` its "
+        "ETag, and `changedBy`/`changedAt` who changed it last and when."
+    )
 
 
 class IntentConflict(ConflictError):
@@ -454,6 +471,23 @@ class InvalidCommand(InvalidRequestError):
     DESCRIPTION: ClassVar[str] = (
         "The command cannot apply as given (a limit or amount out of range, a payment in the "
         "wrong state)."
+    )
+
+
+class AgentFrozen(RefusalError):
+    """
+    An admin froze the agent, its team or its org: no new payments or sessions until unfrozen
+    (payments in flight finish); `level` names the frozen level.
+    """
+
+    CODE: ClassVar[str | None] = "agent_frozen"
+    KIND: ClassVar[str | None] = "refusal"
+    HTTP_STATUS: ClassVar[int | None] = 403
+    GRPC_STATUS: ClassVar[str | None] = "PERMISSION_DENIED"
+    FIGURES: ClassVar[tuple[str, ...]] = ("level", "limit", "requested", "remaining", "paymentId",)
+    DESCRIPTION: ClassVar[str] = (
+        "An admin froze the agent, its team or its org: no new payments or sessions until "
+        "unfrozen (payments in flight finish); `level` names the frozen level."
     )
 
 
@@ -1031,6 +1065,7 @@ PRECEDENCE: tuple[str, ...] = (
     "session_not_found",
     "payment_not_found",
     "webhook_endpoint_not_found",
+    "shadow_policy_not_found",
     "webhook_delivery_not_found",
     "admin_key_not_found",
     "mcp_server_not_found",
@@ -1047,6 +1082,7 @@ PRECEDENCE: tuple[str, ...] = (
     "policy_version_mismatch",
     "intent_conflict",
     "invalid_command",
+    "agent_frozen",
     "session_closed",
     "session_expired",
     "session_limit_exceeded",
@@ -1113,6 +1149,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "session_not_found": SessionNotFound,
     "payment_not_found": PaymentNotFound,
     "webhook_endpoint_not_found": WebhookEndpointNotFound,
+    "shadow_policy_not_found": ShadowPolicyNotFound,
     "webhook_delivery_not_found": WebhookDeliveryNotFound,
     "admin_key_not_found": AdminKeyNotFound,
     "mcp_server_not_found": McpServerNotFound,
@@ -1129,6 +1166,7 @@ ERRORS_BY_CODE: dict[str, type[PayboundError]] = {
     "policy_version_mismatch": PolicyVersionMismatch,
     "intent_conflict": IntentConflict,
     "invalid_command": InvalidCommand,
+    "agent_frozen": AgentFrozen,
     "session_closed": SessionClosed,
     "session_expired": SessionExpired,
     "session_limit_exceeded": SessionLimitExceeded,
@@ -1181,6 +1219,7 @@ __all__ = [
     "AdminKeyAlreadyExists",
     "AdminKeyNotFound",
     "AgentAlreadyExists",
+    "AgentFrozen",
     "AgentLimitExceeded",
     "AgentNotFound",
     "ApprovalAlreadyDecided",
@@ -1236,6 +1275,7 @@ __all__ = [
     "SessionLimitExceeded",
     "SessionNotFound",
     "SettleExceedsReserved",
+    "ShadowPolicyNotFound",
     "TeamAlreadyExists",
     "TeamLimitExceeded",
     "TeamNotFound",
