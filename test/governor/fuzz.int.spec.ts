@@ -389,6 +389,10 @@ function corpus(routes: ApiRoute[], fixture: OrgFixture, resolve: (s: JsonSchema
   for (const r of routes.filter((x) => x.pathParams.length > 0)) {
     for (const param of r.pathParams) cases.push({ name: `corpus: %00 in ${param} of ${r.method} ${r.template}`, route: r, request: wellFormed(r, fixture, resolve, { target: target(r, fixture, { param, raw: 'x%00' }) }), mustRefuse: true });
   }
+  // Every route is called at least once whatever the random draws pick: a stray NUL query on those without parameters.
+  for (const r of routes.filter((x) => x.pathParams.length === 0 && x.queryParams.length === 0)) {
+    cases.push({ name: `corpus: a NUL query on ${r.method} ${r.template}`, route: r, request: wellFormed(r, fixture, resolve, { target: `${target(r, fixture)}?x=%00` }), mustRefuse: true });
+  }
   for (const r of routes.filter((x) => x.queryParams.length > 0)) {
     cases.push({ name: `corpus: %00 in ?${r.queryParams[0]} of ${r.template}`, route: r, request: wellFormed(r, fixture, resolve, { target: `${target(r, fixture)}?${r.queryParams[0]}=%00` }), mustRefuse: true });
     cases.push({ name: `corpus: ?${r.queryParams[0]} twice on ${r.template}`, route: r, request: wellFormed(r, fixture, resolve, { target: `${target(r, fixture)}?${r.queryParams[0]}=1&${r.queryParams[0]}=2` }), mustRefuse: true });

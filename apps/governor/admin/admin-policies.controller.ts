@@ -145,6 +145,8 @@ export class AdminPoliciesController {
   async shadowReport(@Req() r: AuthenticatedRequest, @Param('orgId') orgId: string, @Query() raw: unknown) {
     adminFor(r, orgId, 'read');
     const { since } = parseQuery(reportQuery, raw);
+    // An org that does not exist has no report: 404, not an empty one.
+    await this.assertExists(orgId, 'org', orgId);
     const until = this.clock.now();
     const from = since === undefined ? new Date(until.getTime() - 24 * 3600_000) : new Date(since);
     await this.projection.catchUpStream(orgStreamId(orgId));
